@@ -1,0 +1,74 @@
+"""How closely a deployed model's BVP follows the PyTorch reference, in the user's units."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from edge_rppg.contract import CONTRACT
+from edge_rppg.signal import hr_from_fft, preprocess
+
+
+@dataclass(frozen=True)
+class Agreement:
+    max_abs_err: float
+    max_err_of_range: float  # max abs error / peak-to-peak of the reference BVP
+    bvp_pearson: float  # worst window
+    hr_abs_diff_bpm: float  # worst window
+    windows: int
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    max_err_of_range: float | None
+    min_pearson: float
+    max_hr_diff_bpm: float
+
+    def violations(self, a: Agreement) -> list[str]:
+        out = []
+        if self.max_err_of_range is not None and not a.max_err_of_range <= self.max_err_of_range:
+            out.append(f"max error {a.max_err_of_range:.3g} of the BVP range > {self.max_err_of_range:g}")
+        if not a.bvp_pearson >= self.min_pearson:
+            out.append(f"BVP Pearson {a.bvp_pearson:.5f} < {self.min_pearson:g}")
+        if not a.hr_abs_diff_bpm <= self.max_hr_diff_bpm:
+            out.append(f"HR differs by {a.hr_abs_diff_bpm:.2f} bpm > {self.max_hr_diff_bpm:g}")
+        return out
+
+
+# What each precision must keep of the reference. FP32 runtimes agree to ~1e-5..1e-4 of the BVP range
+# (ONNX Runtime's kernels differ most); FP16 with the difference kept FP32 to ~1e-3.
+TOLERANCES: dict[str, Tolerance] = {
+    "fp32": Tolerance(max_err_of_range=1e-3, min_pearson=0.99999, max_hr_diff_bpm=0.0),
+    "fp16": Tolerance(max_err_of_range=2e-2, min_pearson=0.999, max_hr_diff_bpm=1.0),
+    "int8": Tolerance(max_err_of_range=None, min_pearson=0.99, max_hr_diff_bpm=1.0),
+}
+
+
+def window_hr(bvp: np.ndarray, fs: float = CONTRACT.fps) -> np.ndarray:
+    """HR (bpm) of each window [B, T] after detrend + band-pass, by FFT peak."""
+    return np.array([hr_from_fft(preprocess(b, fs), fs) for b in np.atleast_2d(bvp)])
+
+
+def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    denom = np.sqrt((a**2).sum(1) * (b**2).sum(1))
+    return np.where(denom > 0, (a * b).sum(1) / np.where(denom > 0, denom, 1), 1.0)
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, fs: float = CONTRACT.fps) -> Agreement:
+    ref = np.atleast_2d(np.asarray(reference, dtype=np.float64))
+    out = np.atleast_2d(np.asarray(candidate, dtype=np.float64))
+    if ref.shape != out.shape:
+        raise ValueError(f"output shape {out.shape} != reference shape {ref.shape}")
+    return Agreement(
+        max_abs_err=float(np.max(np.abs(ref - out))),
+        max_err_of_range=float(np.max(np.abs(ref - out)) / max(float(np.ptp(ref)), 1e-12)),
+        bvp_pearson=float(np.min(_rowwise_pearson(ref, out))),
+        hr_abs_diff_bpm=float(np.max(np.abs(window_hr(ref, fs) - window_hr(out, fs)))),
+        windows=len(ref),
+    )

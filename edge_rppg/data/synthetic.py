@@ -1,0 +1,168 @@
+"""Built-in synthetic rPPG data: faces whose skin pulses with a realistic PPG waveform.
+
+What varies, so that a model learns the pulse and not an artefact of the generator: heart rate
+(45-150 bpm) with variability, pulse amplitude (0.5-2 % of skin intensity), skin tone, face shape and
+position, background texture, head motion, illumination drift and flicker, sensor noise.
+Blood absorbs green most: the pulse enters the channels with the PBV weights of de Haan & van Leest
+(2014), R:G:B ≈ 0.33:0.77:0.53, and darkens the skin at the systolic peak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge_rppg.contract import CONTRACT
+
+PBV_WEIGHTS = np.array([0.33, 0.77, 0.53])  # R, G, B
+# Skin albedos from light to dark (RGB, 0-255), spread over the Fitzpatrick range.
+SKIN_TONES = np.array(
+    [[233, 196, 170], [224, 172, 138], [198, 145, 110], [170, 118, 84], [128, 84, 58], [92, 60, 42]], dtype=np.float64
+)
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    """Everything random about one synthetic video; sampled by :func:`sample_subject`."""
+
+    seed: int
+    hr_bpm: float
+    hrv_depth: float
+    resp_hz: float
+    pulse_amplitude: float
+    skin_rgb: tuple[float, float, float]
+    face_aspect: float
+    motion_px: float
+    light_drift: float
+    light_flicker: float
+    noise_sigma: float
+
+
+def sample_subject(rng: np.random.Generator, seed: int) -> SubjectSpec:
+    tone = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.9, 1.08, 3)
+    return SubjectSpec(
+        seed=seed,
+        hr_bpm=float(rng.uniform(45, 150)),
+        hrv_depth=float(rng.uniform(0.01, 0.05)),
+        resp_hz=float(rng.uniform(0.15, 0.35)),
+        pulse_amplitude=float(rng.uniform(0.005, 0.02)),
+        skin_rgb=tuple(float(v) for v in np.clip(tone, 30, 250)),
+        face_aspect=float(rng.uniform(1.15, 1.4)),
+        motion_px=float(rng.uniform(0.0, 0.04)),
+        light_drift=float(rng.uniform(0.0, 0.15)),
+        light_flicker=float(rng.uniform(0.0, 0.01)),
+        noise_sigma=float(rng.uniform(0.5, 2.5)),
+    )
+
+
+def ppg_waveform(n: int, fs: float, hr_bpm: float, hrv_depth: float, resp_hz: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """PPG (zero mean, unit std) with systolic peak, dicrotic notch and wave, and the instantaneous HR (bpm).
+
+    Heart rate varies with respiration (sinus arrhythmia) and a slow random drift.
+    """
+    t = np.arange(n) / fs
+    drift = np.cumsum(rng.normal(0, 1, n))
+    drift = drift / (np.abs(drift).max() + 1e-9)
+    inst_hr = hr_bpm * (1 + hrv_depth * np.sin(2 * np.pi * resp_hz * t + rng.uniform(0, 2 * np.pi)) + 0.5 * hrv_depth * drift)
+    phase = np.cumsum(inst_hr / 60.0 / fs) + rng.uniform()
+    beat = phase % 1.0
+    # Systolic upstroke/peak and a smaller, wider diastolic wave; the trough between them is the notch.
+    wave = np.exp(-(((beat - 0.18) / 0.075) ** 2)) + 0.42 * np.exp(-(((beat - 0.46) / 0.11) ** 2))
+    wave += 0.05 * np.sin(2 * np.pi * resp_hz * t)  # respiratory baseline
+    wave = (wave - wave.mean()) / (wave.std() + 1e-12)
+    return wave, inst_hr
+
+
+def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    base = rng.uniform(30, 220, 3)
+    noise = rng.normal(0, 1, (max(h // 16, 2), max(w // 16, 2), 3))
+    texture = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
+    ramp = np.linspace(-1, 1, w)[None, :, None] * rng.uniform(-30, 30)
+    return np.clip(base + 25 * texture + ramp, 0, 255)
+
+
+def _face(h: int, w: int, spec: SubjectSpec, face_frac: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Face albedo image, alpha mask and skin mask, centred in an h×w canvas."""
+    fh = face_frac * h
+    fw = fh / spec.face_aspect
+    cy, cx = h / 2, w / 2
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    ny, nx = (yy - cy) / (fh / 2), (xx - cx) / (fw / 2)
+    alpha = np.clip((1.0 - np.sqrt(nx**2 + ny**2)) * fh / 4, 0, 1)
+    skin = np.array(spec.skin_rgb)
+    # Soft shading: brighter at the centre, darker at the rim; a faint skin texture.
+    shade = 1.0 - 0.25 * np.clip(nx**2 + ny**2, 0, 1)
+    grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)), (0, 0), max(fh / 60, 0.6)) * 4
+    img = skin[None, None, :] * shade[..., None] + grain[..., None]
+    features = np.zeros((h, w))
+    for ex in (-0.38, 0.38):  # eyes and brows
+        features = np.maximum(features, np.exp(-(((nx - ex) / 0.17) ** 2 + ((ny + 0.22) / 0.07) ** 2)))
+        features = np.maximum(features, 0.6 * np.exp(-(((nx - ex) / 0.22) ** 2 + ((ny + 0.40) / 0.04) ** 2)))
+    features = np.maximum(features, 0.7 * np.exp(-((nx / 0.3) ** 2 + ((ny - 0.5) / 0.05) ** 2)))  # mouth
+    features = np.maximum(features, 0.35 * np.exp(-((nx / 0.07) ** 2 + ((ny - 0.1) / 0.2) ** 2)))  # nose shadow
+    img = img * (1 - 0.75 * features[..., None])
+    hair = (ny < -0.55) * np.clip((-0.55 - ny) * 6, 0, 1)
+    img = img * (1 - hair[..., None]) + rng.uniform(10, 90) * hair[..., None]
+    skin_mask = alpha * (1 - features) * (1 - hair)
+    return np.clip(img, 0, 255), alpha, skin_mask
+
+
+@dataclass
+class SyntheticClip:
+    """A rendered video stream and its ground truth."""
+
+    spec: SubjectSpec
+    fps: float
+    ppg: np.ndarray
+    hr_bpm: np.ndarray
+
+    def frames(self, size: tuple[int, int], face_frac: float = 0.55) -> Iterator[np.ndarray]:
+        """Yield uint8 RGB frames (h, w, 3) one at a time: long videos never sit in memory whole."""
+        w, h = size
+        rng = np.random.default_rng(self.spec.seed + 1)
+        bg = _background(h, w, rng)
+        face, alpha, skin = _face(h, w, self.spec, face_frac, rng)
+        n = len(self.ppg)
+        t = np.arange(n) / self.fps
+        motion = self.spec.motion_px * h
+        walk = np.cumsum(rng.normal(0, 1, (n, 2)), axis=0)
+        walk = walk / (np.abs(walk).max(axis=0) + 1e-9)
+        sway = np.stack([np.sin(2 * np.pi * rng.uniform(0.05, 0.4) * t), np.sin(2 * np.pi * rng.uniform(0.05, 0.4) * t)], 1)
+        shift = motion * (0.6 * walk + 0.4 * sway) + rng.uniform(-0.08, 0.08, 2) * np.array([w, h])
+        light = 1 + self.spec.light_drift * np.sin(2 * np.pi * rng.uniform(0.01, 0.1) * t + rng.uniform(0, 6.3))
+        light += self.spec.light_flicker * np.sin(2 * np.pi * rng.choice([0.0, 9.7, 12.3]) * t)
+        pulse = -self.spec.pulse_amplitude * self.ppg[:, None] * PBV_WEIGHTS[None, :] / PBV_WEIGHTS.max()
+        for i in range(n):
+            m = np.float32([[1, 0, shift[i, 0]], [0, 1, shift[i, 1]]])
+            lit = face * (1 + skin[..., None] * pulse[i])
+            moved = cv2.warpAffine(lit, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+            a = cv2.warpAffine(alpha, m, (w, h))[..., None]
+            frame = (a * moved + (1 - a) * bg) * light[i]
+            frame += rng.normal(0, self.spec.noise_sigma, frame.shape)
+            yield np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def synthetic_clip(seed: int, n_frames: int, fps: float = CONTRACT.fps) -> SyntheticClip:
+    rng = np.random.default_rng(seed)
+    spec = sample_subject(rng, seed)
+    ppg, hr = ppg_waveform(n_frames, fps, spec.hr_bpm, spec.hrv_depth, spec.resp_hz, rng)
+    return SyntheticClip(spec=spec, fps=fps, ppg=ppg, hr_bpm=hr)
+
+
+def synthetic_windows(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` face-crop windows [N, 3, 161, 72, 72] float32 (0-255 raw RGB) and their PPG [N, 160].
+
+    The crops are rendered directly at the contract size, as a detector-cropped face would look
+    (face about 2/3 of the crop after the 1.5× box enlargement).
+    """
+    windows = np.empty((count, *CONTRACT.input_shape(1)[1:]), dtype=np.float32)
+    labels = np.empty((count, CONTRACT.window), dtype=np.float32)
+    for k in range(count):
+        clip = synthetic_clip(seed * 100_003 + k, CONTRACT.frames)
+        frames = np.stack(list(clip.frames((CONTRACT.width, CONTRACT.height), face_frac=0.8)))
+        windows[k] = frames.transpose(3, 0, 1, 2)
+        labels[k] = clip.ppg[1:]
+    return windows, labels

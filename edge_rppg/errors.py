@@ -1,0 +1,27 @@
+"""User-facing errors: one line, printed by the CLI without a traceback."""
+
+from __future__ import annotations
+
+
+class EdgeRppgError(Exception):
+    """Base class of every error caused by the user's input or environment."""
+
+
+class CheckpointError(EdgeRppgError):
+    """A weights file is unreadable or is not a FactorizePhys checkpoint."""
+
+
+class DatasetError(EdgeRppgError):
+    """A dataset folder does not have the layout its reader expects."""
+
+
+class VideoError(EdgeRppgError):
+    """A video cannot be read, is too short, or shows no face."""
+
+
+class ExportError(EdgeRppgError):
+    """An export could not be made, or disagrees with the PyTorch reference."""
+
+
+class RuntimeUnavailable(EdgeRppgError):
+    """A runtime cannot run here (package missing, no GPU); the message says why."""

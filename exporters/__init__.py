@@ -1,0 +1,248 @@
+"""Export targets: one table drives ``edge-rppg export``, its verification and ``bench``.
+
+Every export starts from the deploy model (FSAM removed), goes through one FP32 ONNX graph, and is
+verified against the PyTorch deploy model right after it is made; an export that disagrees beyond the
+tolerance of its precision is deleted and reported.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import edge_rppg
+from edge_rppg.agreement import TOLERANCES, Agreement, compare
+from edge_rppg.contract import CONTRACT
+from edge_rppg.errors import EdgeRppgError, ExportError, RuntimeUnavailable
+from edge_rppg.models import FactorizePhys
+from edge_rppg.models.checkpoints import CheckpointInfo, load_deploy_model
+from edge_rppg.runtimes import RuntimeOptions, get_runtime
+
+PRECISIONS = ("fp32", "fp16", "int8")
+VERIFY_WINDOWS = 4
+VERIFY_SEED = 20241
+CALIBRATION_SEED = 7
+
+
+@dataclass
+class ExportJob:
+    model: FactorizePhys
+    checkpoint: CheckpointInfo
+    precision: str
+    out: Path
+    workdir: Path
+    batch: int
+    dynamic_batch: bool
+    calibration: Callable[[], np.ndarray]
+
+    def metadata(self) -> dict[str, str]:
+        return {
+            **CONTRACT.to_metadata(),
+            "producer": f"edge-rppg {edge_rppg.__version__}",
+            "model": "FactorizePhys (deploy, FSAM removed)",
+            "precision": self.precision,
+            "source_checkpoint": self.checkpoint.path,
+            "source_sha256": self.checkpoint.sha256,
+            "trained_on": str(self.checkpoint.trained_on),
+        }
+
+    def fp32_onnx(self) -> Path:
+        from edge_rppg.exporters.onnx_export import export_fp32
+
+        path = self.workdir / "fp32.onnx"
+        if not path.exists():
+            meta = {**self.metadata(), "precision": "fp32"}
+            export_fp32(self.model, path, meta, batch=self.batch, dynamic_batch=self.dynamic_batch)
+        return path
+
+
+def _build_onnx(job: ExportJob) -> list[Path]:
+    from edge_rppg.exporters import onnx_export
+
+    staged = job.workdir / job.out.name
+    if job.precision == "fp32":
+        shutil.copyfile(job.fp32_onnx(), staged)
+    elif job.precision == "fp16":
+        onnx_export.convert_fp16(job.fp32_onnx(), staged, job.metadata())
+    else:
+        onnx_export.quantize_int8_qdq(job.fp32_onnx(), staged, job.metadata(), job.calibration())
+    return [staged]
+
+
+def _build_openvino(job: ExportJob) -> list[Path]:
+    from edge_rppg.exporters.openvino_export import export_ir
+
+    staged = job.workdir / job.out.name
+    calibration = job.calibration() if job.precision == "int8" else None
+    export_ir(job.fp32_onnx(), staged, job.metadata(), job.precision, calibration)
+    return [staged, staged.with_suffix(".bin")]
+
+
+def _build_tensorrt(job: ExportJob) -> list[Path]:
+    from edge_rppg.exporters.tensorrt_export import build_engine, trtexec_command
+    from edge_rppg.runtimes.tensorrt_runtime import sidecar_path
+
+    onnx_out = job.out.with_suffix(".onnx")
+    reason = get_runtime("tensorrt").unavailable_reason()
+    if reason:
+        raise RuntimeUnavailable(
+            f"cannot build a TensorRT engine here: {reason}. Build it on the target instead: "
+            f"edge-rppg export --weights {job.checkpoint.path} --target onnx --precision {job.precision} --out {onnx_out}, "
+            f"then: {trtexec_command(onnx_out, job.out, job.dynamic_batch)}"
+        )
+    onnx_job = ExportJob(**{**asdict_shallow(job), "out": onnx_out})
+    (staged_onnx,) = _build_onnx(onnx_job)
+    staged = job.workdir / job.out.name
+    build_engine(
+        staged_onnx, staged, dynamic_batch=job.dynamic_batch, timing_cache=job.out.parent / "tensorrt.cache",
+        metadata=job.metadata(),
+    )
+    return [staged, sidecar_path(staged), staged_onnx]
+
+
+def asdict_shallow(job: ExportJob) -> dict[str, Any]:
+    return {f: getattr(job, f) for f in job.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    suffix: str
+    runtime: str  # the runtime that verifies (and benchmarks) this target's files
+    build: Callable[[ExportJob], list[Path]]
+    extra: str
+    devices: str
+
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target("onnx", ".onnx", "onnxruntime", _build_onnx, "dev", "any (ONNX Runtime, trtexec)"),
+        Target("openvino", ".xml", "openvino", _build_openvino, "openvino", "Intel CPU / GPU / NPU"),
+        Target("tensorrt", ".engine", "tensorrt", _build_tensorrt, "tensorrt", "NVIDIA GPU, Jetson"),
+    )
+}
+
+
+@dataclass
+class ExportResult:
+    target: str
+    precision: str
+    path: str
+    files: list[str]
+    size_mb: float
+    seconds: float
+    verification: dict[str, Any] | None
+    tolerance: dict[str, Any]
+    note: str = ""
+    int8_guard: dict[str, Any] | None = field(default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_output(weights: Path, target: str, precision: str) -> Path:
+    return weights.parent / f"{weights.stem}_{precision}{TARGETS[target].suffix}"
+
+
+def reference_windows(count: int = VERIFY_WINDOWS) -> np.ndarray:
+    from edge_rppg.data.synthetic import synthetic_windows
+
+    return synthetic_windows(count, seed=VERIFY_SEED)[0]
+
+
+def _agreement(target: Target, staged: Path, model: FactorizePhys, windows: np.ndarray) -> Agreement:
+    from edge_rppg.runtimes.torch_runtime import TorchRuntime
+
+    reference = TorchRuntime(staged, model=model).run(windows)
+    runtime = get_runtime(target.runtime).open(staged, RuntimeOptions())
+    return compare(reference, np.concatenate([runtime.run(w[None]) for w in windows]))
+
+
+def export_model(
+    weights: Path,
+    target: str = "onnx",
+    precision: str = "fp32",
+    out: Path | None = None,
+    batch: int = 1,
+    dynamic_batch: bool = False,
+    calibration_windows: int = 32,
+    calibration: Callable[[int], np.ndarray] | None = None,
+    int8_max_hr_diff_bpm: float = 1.0,
+) -> ExportResult:
+    """Export the deploy model of ``weights`` to ``target`` at ``precision``; verify it; write it atomically."""
+    if target not in TARGETS:
+        raise EdgeRppgError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+    if precision not in PRECISIONS:
+        raise EdgeRppgError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    spec = TARGETS[target]
+    model, info = load_deploy_model(weights)
+    out = Path(out) if out else default_output(Path(weights), target, precision)
+    if out.suffix != spec.suffix:
+        raise EdgeRppgError(f"{out}: a {target} export is written to a {spec.suffix} file")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def calib() -> np.ndarray:
+        if calibration is not None:
+            return calibration(calibration_windows)
+        from edge_rppg.data.synthetic import synthetic_windows
+
+        return synthetic_windows(calibration_windows, seed=CALIBRATION_SEED)[0]
+
+    cached: dict[str, np.ndarray] = {}
+
+    def calibration_once() -> np.ndarray:
+        if "w" not in cached:
+            cached["w"] = calib()
+        return cached["w"]
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
+        job = ExportJob(model, info, precision, out, Path(tmp), batch, dynamic_batch, calibration_once)
+        staged = spec.build(job)
+        tolerance = TOLERANCES[precision]
+        agreement, guard, note = None, None, ""
+        if get_runtime(spec.runtime).unavailable_reason() is None:
+            agreement = _agreement(spec, staged[0], model, reference_windows())
+            problems = tolerance.violations(agreement)
+            if precision == "int8" and not problems:
+                guard_agreement = _agreement(spec, staged[0], model, calibration_once())
+                guard = {**guard_agreement.to_dict(), "bound_bpm": int8_max_hr_diff_bpm}
+                if guard_agreement.hr_abs_diff_bpm > int8_max_hr_diff_bpm:
+                    problems = [f"INT8 HR differs by {guard_agreement.hr_abs_diff_bpm:.2f} bpm on the calibration windows "
+                                f"(bound {int8_max_hr_diff_bpm:g})"]
+            if problems and precision == "int8":
+                fallback = export_model(weights, target, "fp32", out.with_name(out.stem.replace("int8", "fp32") + out.suffix)
+                                        if "int8" in out.stem else out, batch, dynamic_batch)
+                fallback.note = f"INT8 rejected ({'; '.join(problems)}); kept the FP32 model"
+                fallback.int8_guard = guard
+                return fallback
+            if problems:
+                raise ExportError(f"{out}: the {target} {precision} export disagrees with PyTorch: {'; '.join(problems)}")
+        else:
+            note = f"not verified here: {get_runtime(spec.runtime).unavailable_reason()}"
+        finals = [out.parent / (out.name if i == 0 else p.name.replace(staged[0].stem, out.stem, 1)) for i, p in enumerate(staged)]
+        for src, dst in zip(staged, finals):
+            src.replace(dst)
+    return ExportResult(
+        target=target,
+        precision=precision,
+        path=str(out),
+        files=[str(p) for p in finals],
+        size_mb=round(sum(p.stat().st_size for p in finals) / 1e6, 4),
+        seconds=round(time.perf_counter() - start, 2),
+        verification=agreement.to_dict() if agreement else None,
+        tolerance=asdict(TOLERANCES[precision]),
+        note=note,
+        int8_guard=guard,
+    )
+
+
+__all__ = ["PRECISIONS", "TARGETS", "ExportResult", "Target", "export_model"]

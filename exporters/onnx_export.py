@@ -1,0 +1,125 @@
+"""ONNX: the FP32 graph every other target starts from, and its FP16 / INT8 (Q/DQ) variants.
+
+Reduced precision lives in the graph (what strongly typed TensorRT 10.12+/11 needs). In every reduced
+mode the input slices, the frame subtraction and the first InstanceNorm stay FP32: subtracting nearly
+equal frames in low precision destroys the ~1 % pulse.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from edge_rppg.contract import CONTRACT
+from edge_rppg.models import FactorizePhys
+
+OPSET = 20
+# The dynamo exporter logs a warning per missing torchvision op; this model uses none of them.
+logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+MAX_DYNAMIC_BATCH = 64
+
+
+def export_fp32(model: FactorizePhys, path: Path, metadata: dict[str, str], batch: int = 1, dynamic_batch: bool = False) -> Path:
+    """Trace the deploy model with the dynamo exporter into one self-contained .onnx file."""
+    model = model.eval()
+    example = torch.zeros(CONTRACT.input_shape(batch))
+    dynamic_shapes = (
+        {"frames": {0: torch.export.Dim("batch", min=1, max=MAX_DYNAMIC_BATCH)}} if dynamic_batch else None
+    )
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            model,
+            (example,),
+            dynamo=True,
+            input_names=[CONTRACT.input_name],
+            output_names=[CONTRACT.output_name],
+            dynamic_shapes=dynamic_shapes,
+            opset_version=OPSET,
+            external_data=False,
+            verbose=False,
+            report=False,
+        )
+    proto = program.model_proto
+    write_model(proto, path, metadata)
+    return path
+
+
+def write_model(proto: onnx.ModelProto, path: Path, metadata: dict[str, str]) -> None:
+    onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, **metadata})
+    onnx.checker.check_model(proto, full_check=True)
+    buffer = io.BytesIO()
+    onnx.save_model(proto, buffer)
+    path.write_bytes(buffer.getvalue())
+
+
+def precision_sensitive_nodes(proto: onnx.ModelProto) -> list[str]:
+    """Names of the input slices, the frame subtraction and the InstanceNorm that reads it."""
+    graph = proto.graph
+    names: list[str] = []
+    sub = next(n for n in graph.node if n.op_type == "Sub")
+    producers = {out: n for n in graph.node for out in n.output}
+    names.append(sub.name)
+    names += [producers[i].name for i in sub.input if i in producers and producers[i].op_type == "Slice"]
+    names += [n.name for n in graph.node if n.op_type == "InstanceNormalization" and sub.output[0] in n.input]
+    return names
+
+
+def convert_fp16(fp32_path: Path, path: Path, metadata: dict[str, str]) -> Path:
+    """Mixed FP16 graph with FP32 inputs/outputs and the temporal difference + first norm in FP32."""
+    from onnxconverter_common import float16
+
+    proto = onnx.load(str(fp32_path))
+    keep = precision_sensitive_nodes(proto)
+    fp16 = float16.convert_float_to_float16(proto, keep_io_types=True, node_block_list=keep, disable_shape_infer=False)
+    write_model(fp16, path, metadata)
+    return path
+
+
+class _Windows:
+    """ONNX Runtime calibration reader over windows [N, 3, 161, 72, 72]."""
+
+    def __init__(self, windows: Iterable[np.ndarray]):
+        self._it = iter(windows)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        w = next(self._it, None)
+        return None if w is None else {CONTRACT.input_name: np.ascontiguousarray(w[None], dtype=np.float32)}
+
+
+def quantize_int8_qdq(fp32_path: Path, path: Path, metadata: dict[str, str], calibration: np.ndarray) -> Path:
+    """Explicit INT8: symmetric Q/DQ pairs around the convolutions, calibrated on real-looking windows.
+
+    Symmetric int8 with zero-point 0 is what TensorRT's explicit quantization accepts. Not a CPU speed
+    option: ONNX Runtime runs this graph slower than FP32.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    proto = onnx.load(str(fp32_path))
+    keep = precision_sensitive_nodes(proto)
+    tmp = path.with_suffix(".qdq.tmp.onnx")
+    try:
+        quantize_static(
+            str(fp32_path),
+            str(tmp),
+            _Windows(calibration),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["Conv"],
+            nodes_to_exclude=keep,
+            calibrate_method=CalibrationMethod.MinMax,
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+        )
+        write_model(onnx.load(str(tmp)), path, metadata)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

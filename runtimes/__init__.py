@@ -1,0 +1,83 @@
+"""Runtimes by name and by file suffix: one table, no if/elif ladder."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
+from edge_rppg.runtimes.base import Runtime, RuntimeOptions
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    name: str
+    suffixes: tuple[str, ...]
+    entry: str  # "module:Class"
+    requires: tuple[str, ...]  # any one of these Python modules
+    extra: str
+    needs_cuda: bool = False
+
+    def unavailable_reason(self) -> str | None:
+        """None when this runtime can run here, else why not (for bench's 'skipped: why')."""
+        if not any(importlib.util.find_spec(m) is not None for m in self.requires):
+            return f"{' or '.join(self.requires)} not installed (pip install edge-rppg[{self.extra}])"
+        if self.needs_cuda:
+            from edge_rppg.runtimes.tensorrt_runtime import cuda_device_name
+
+            if cuda_device_name() is None:
+                return "no NVIDIA GPU (CUDA) on this machine"
+        return None
+
+    def open(self, model_path: str | Path, options: RuntimeOptions = RuntimeOptions()) -> Runtime:
+        reason = self.unavailable_reason()
+        if reason:
+            raise RuntimeUnavailable(f"runtime {self.name}: {reason}")
+        path = Path(model_path)
+        if not path.exists():
+            raise EdgeRppgError(f"{path}: no such model file")
+        if path.suffix not in self.suffixes:
+            raise EdgeRppgError(f"{path}: runtime {self.name} opens {', '.join(self.suffixes)} files, not {path.suffix or 'this file'}")
+        module, cls = self.entry.split(":")
+        return getattr(importlib.import_module(module), cls)(path, options)
+
+
+RUNTIMES: dict[str, RuntimeSpec] = {
+    spec.name: spec
+    for spec in (
+        RuntimeSpec("torch", (".pt", ".pth"), "edge_rppg.runtimes.torch_runtime:TorchRuntime", ("torch",), "dev"),
+        RuntimeSpec("onnxruntime", (".onnx",), "edge_rppg.runtimes.onnxruntime_runtime:OnnxRuntime", ("onnxruntime",), "dev"),
+        RuntimeSpec("openvino", (".xml", ".onnx"), "edge_rppg.runtimes.openvino_runtime:OpenVinoRuntime", ("openvino",), "openvino"),
+        RuntimeSpec(
+            "tensorrt", (".engine", ".plan"), "edge_rppg.runtimes.tensorrt_runtime:TensorRtRuntime",
+            ("tensorrt", "tensorrt_rtx"), "tensorrt", needs_cuda=True,
+        ),
+    )
+}
+
+
+def get_runtime(name: str) -> RuntimeSpec:
+    try:
+        return RUNTIMES[name]
+    except KeyError:
+        raise EdgeRppgError(f"unknown runtime {name!r}; choose from {', '.join(RUNTIMES)}") from None
+
+
+def runtimes_for(path: str | Path) -> list[RuntimeSpec]:
+    """Runtimes that open this file, preferred first."""
+    return [spec for spec in RUNTIMES.values() if Path(path).suffix in spec.suffixes]
+
+
+def open_runtime(model_path: str | Path, runtime: str | None = None, options: RuntimeOptions = RuntimeOptions()) -> Runtime:
+    """Open a model file on the named runtime, or on the first runtime that opens its suffix."""
+    if runtime is not None:
+        return get_runtime(runtime).open(model_path, options)
+    specs = runtimes_for(model_path)
+    if not specs:
+        raise EdgeRppgError(f"{model_path}: no runtime opens {Path(model_path).suffix or 'files without a suffix'}")
+    return specs[0].open(model_path, options)
+
+
+__all__ = ["RUNTIMES", "Runtime", "RuntimeOptions", "RuntimeSpec", "get_runtime", "open_runtime", "runtimes_for"]

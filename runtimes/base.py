@@ -1,0 +1,53 @@
+"""The one runtime interface: load a model file, run a batch of windows, describe itself."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from edge_rppg.errors import RuntimeUnavailable
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Latency-oriented defaults: one stream, every core of this process."""
+
+    threads: int | None = None
+    device: str = "cpu"
+    # OpenVINO: what the CPU plugin computes in. "f32" by default: on CPUs with bf16 the plugin would
+    # otherwise silently run bf16 (error 1500x larger on this model).
+    precision_hint: str = "f32"
+    performance_hint: str = "LATENCY"
+
+
+class Runtime(Protocol):
+    name: str
+    precision: str
+    model_path: Path
+
+    def run(self, frames: np.ndarray) -> np.ndarray:
+        """frames [B, 3, 161, 72, 72] float32 raw RGB -> BVP [B, 160] float32."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What ran: versions, device, threads, effective precision."""
+        ...
+
+
+def require(module: str, extra: str, why: str) -> Any:
+    """Import an optional dependency, or fail with the extra that provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise RuntimeUnavailable(f"{why} needs the '{module}' package ({exc}); install edge-rppg[{extra}]") from None
+
+
+def as_batch(frames: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(frames, dtype=np.float32)
+    if x.ndim == 4:
+        x = x[None]
+    return x

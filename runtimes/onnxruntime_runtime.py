@@ -1,0 +1,38 @@
+"""ONNX Runtime: CPU by default, CUDA when onnxruntime-gpu and a GPU are there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_rppg.contract import CONTRACT
+from edge_rppg.runtimes.base import RuntimeOptions, as_batch, require
+
+
+class OnnxRuntime:
+    name = "onnxruntime"
+
+    def __init__(self, model_path: Path, options: RuntimeOptions = RuntimeOptions()):
+        ort = require("onnxruntime", "dev", "the onnxruntime runtime")
+        self.model_path = Path(model_path)
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if options.threads:
+            so.intra_op_num_threads = options.threads
+        providers = ["CPUExecutionProvider"]
+        if options.device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        self.session = ort.InferenceSession(str(self.model_path), so, providers=providers)
+        self.meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.precision = self.meta.get("precision", "fp32")
+        self._threads = options.threads
+        self._ort_version = ort.__version__
+
+    def run(self, frames: np.ndarray) -> np.ndarray:
+        (out,) = self.session.run([CONTRACT.output_name], {CONTRACT.input_name: as_batch(frames)})
+        return np.asarray(out, dtype=np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        return {"onnxruntime": self._ort_version, "providers": self.session.get_providers(), "threads": self._threads or "auto"}

@@ -1,0 +1,53 @@
+"""OpenVINO on Intel CPUs (IR .xml, or an .onnx read directly)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_rppg.runtimes.base import RuntimeOptions, as_batch, require
+
+
+class OpenVinoRuntime:
+    name = "openvino"
+
+    def __init__(self, model_path: Path, options: RuntimeOptions = RuntimeOptions()):
+        ov = require("openvino", "openvino", "the openvino runtime")
+        self.model_path = Path(model_path)
+        core = ov.Core()
+        model = core.read_model(str(self.model_path))
+        self.meta = _rt_info(model)
+        config: dict[str, Any] = {
+            "PERFORMANCE_HINT": options.performance_hint,
+            "INFERENCE_PRECISION_HINT": options.precision_hint,
+        }
+        if options.threads:
+            config["INFERENCE_NUM_THREADS"] = options.threads
+        device = "GPU" if options.device.startswith("gpu") else "CPU"
+        self.compiled = core.compile_model(model, device, config)
+        self.request = self.compiled.create_infer_request()
+        # Report what actually ran, not what was asked for: the CPU plugin may pick a lower precision.
+        self.effective_precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self.precision = self.meta.get("precision", "fp32")
+        self._device = device
+        self._version = ov.get_version()
+
+    def run(self, frames: np.ndarray) -> np.ndarray:
+        result = self.request.infer({0: as_batch(frames)})
+        return np.asarray(result[self.compiled.output(0)], dtype=np.float32).copy()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "openvino": self._version,
+            "device": self._device,
+            "inference_precision": self.effective_precision,
+            "threads": int(self.compiled.get_property("INFERENCE_NUM_THREADS")),
+        }
+
+
+def _rt_info(model: Any) -> dict[str, str]:
+    if not model.has_rt_info(["model_info"]):
+        return {}
+    return {str(k): v.astype(str) for k, v in model.get_rt_info(["model_info"]).astype(dict).items()}

@@ -1,0 +1,36 @@
+"""PyTorch eager: the reference every other runtime is measured against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edge_rppg.models import FactorizePhys
+from edge_rppg.models.checkpoints import load_deploy_model
+from edge_rppg.runtimes.base import RuntimeOptions, as_batch
+
+
+class TorchRuntime:
+    name = "torch"
+
+    def __init__(self, model_path: Path, options: RuntimeOptions = RuntimeOptions(), model: FactorizePhys | None = None):
+        self.model_path = Path(model_path)
+        self.options = options
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        self.device = torch.device(options.device)
+        if model is None:
+            model, self.checkpoint = load_deploy_model(self.model_path)
+        self.model = model.to(self.device).eval()
+        self.precision = "fp32"
+
+    def run(self, frames: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = torch.from_numpy(as_batch(frames)).to(self.device)
+            return self.model(x).float().cpu().numpy()
+
+    def describe(self) -> dict[str, Any]:
+        return {"torch": torch.__version__, "device": str(self.device), "threads": torch.get_num_threads()}
