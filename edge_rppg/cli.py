@@ -16,7 +16,8 @@ from rich.table import Table
 from edge_rppg.errors import EdgeRppgError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="FactorizePhys rPPG from training to the edge.")
-console = Console()
+# Wide tables (bench) must not fold into one-character columns when output goes to a file or CI log.
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,3 +75,102 @@ def info(
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+def _weights_from(run: Path | None, weights: Path | None) -> Path:
+    if (run is None) == (weights is None):
+        raise typer.BadParameter("give exactly one of --run DIR or --weights PATH")
+    if run is not None:
+        from edge_rppg.train.run_dir import best_checkpoint
+
+        return best_checkpoint(run)
+    assert weights is not None
+    return weights
+
+
+@app.command()
+@user_errors
+def export(
+    target: Annotated[str, typer.Option(help="onnx | openvino | tensorrt")] = "onnx",
+    run: Annotated[Path | None, typer.Option(help="A training run folder (uses its best checkpoint).")] = None,
+    weights: Annotated[Path | None, typer.Option(help="A checkpoint: ours or the authors' release.")] = None,
+    precision: Annotated[str, typer.Option(help="fp32 | fp16 | int8")] = "fp32",
+    out: Annotated[Path | None, typer.Option(help="Output file (.onnx, .xml or .engine).")] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Static batch size.")] = 1,
+    dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Batch dimension left dynamic.")] = False,
+    calibration_windows: Annotated[int, typer.Option(min=4, help="INT8 calibration windows (synthetic).")] = 32,
+    int8_max_hr_diff: Annotated[float, typer.Option(help="INT8 is kept only if its HR stays within this many bpm.")] = 1.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the export report as JSON.")] = False,
+) -> None:
+    """Export the deploy model (FSAM removed) and verify it against PyTorch."""
+    from edge_rppg.exporters import export_model
+
+    result = export_model(
+        _weights_from(run, weights), target, precision, out, batch, dynamic_batch, calibration_windows,
+        int8_max_hr_diff_bpm=int8_max_hr_diff,
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict()) + "\n")
+        return
+    console.print(f"[green]exported[/green] {result.target} {result.precision}: {', '.join(result.files)} "
+                  f"({result.size_mb:.3f} MB, {result.seconds:.1f} s)")
+    if result.verification:
+        v = result.verification
+        console.print(f"verified vs PyTorch on {v['windows']} windows: max abs err {v['max_abs_err']:.2e}, "
+                      f"BVP r {v['bvp_pearson']:.6f}, HR diff {v['hr_abs_diff_bpm']:.2f} bpm")
+    if result.note:
+        console.print(f"[yellow]note:[/yellow] {result.note}")
+
+
+@app.command()
+@user_errors
+def bench(
+    runtime: Annotated[list[str], typer.Option(help="torch | onnxruntime | openvino | tensorrt | all (repeatable)")] = ["all"],
+    model: Annotated[list[Path], typer.Option(help="Exported model files (.onnx, .xml, .engine); repeatable.")] = [],
+    weights: Annotated[Path | None, typer.Option(help="The PyTorch reference checkpoint.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Dataset folder: windows and ground truth from it.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset format of --data.")] = None,
+    windows: Annotated[int, typer.Option(min=1, help="Windows to run (synthetic, or the first of --data).")] = 8,
+    iterations: Annotated[int, typer.Option(min=1, help="Timed runs per round per model.")] = 10,
+    rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds.")] = 3,
+    threads: Annotated[int | None, typer.Option(help="Threads per runtime (default: all cores).")] = None,
+    precision_hint: Annotated[str, typer.Option(help="OpenVINO CPU inference precision: f32 | bf16 | f16.")] = "f32",
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
+) -> None:
+    """Accuracy against the PyTorch reference and latency of each runtime, side by side."""
+    from edge_rppg.bench import all_runtimes, run_bench
+
+    names = all_runtimes() if "all" in runtime else runtime
+    win = lab = None
+    if data is not None:
+        from edge_rppg.data.windows import dataset_windows
+
+        win, lab = dataset_windows(data, dataset, windows)
+    report = run_bench(names, model, weights, win, lab, windows, iterations, rounds, threads=threads, precision_hint=precision_hint)
+    table = Table(title=f"edge-rppg bench: {report.windows} windows, {report.iterations} timed runs each, {report.threads} threads")
+    for col in ("runtime", "precision", "model", "p50 ms", "p90 ms", "p99 ms", "frames/s", "GFLOP/s",
+                "max abs err", "BVP r", "ΔHR bpm", "HR MAE", "MB"):
+        table.add_column(col, no_wrap=True)
+    fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+    for r in report.results:
+        if r.status != "ok":
+            continue
+        lat = r.latency_ms or {}
+        table.add_row(r.runtime, r.precision, Path(r.model).name, fmt(lat.get("p50"), ".1f"), fmt(lat.get("p90"), ".1f"),
+                      fmt(lat.get("p99"), ".1f"), fmt(r.throughput_fps, ".0f"), fmt(r.gflops_per_s, ".1f"),
+                      fmt(r.max_abs_err, ".1e"), fmt(r.bvp_pearson, ".5f"), fmt(r.hr_abs_diff_bpm, ".2f"),
+                      fmt(r.hr_mae_vs_label_bpm, ".2f"), fmt(r.size_mb, ".3f"))
+    console.print(table)
+    for r in report.results:
+        if r.status != "ok":
+            console.print(f"[yellow]{r.runtime}[/yellow] {Path(r.model).name}: {r.status}", highlight=False)
+    console.print(f"model: {report.model_gflop_per_window:.2f} GFLOP/window; this machine's FP32 matmul: "
+                  f"{report.matmul_gflops_per_s:.0f} GFLOP/s at {report.threads} threads; peak RSS {report.peak_rss_mb:.0f} MB")
+    ref = next((r for r in report.results if r.runtime == "torch" and r.latency_ms), None)
+    if ref:
+        for r in report.results:
+            if r.latency_ms and r is not ref:
+                console.print(f"  {r.runtime} {r.precision}: {ref.latency_ms['p50'] / r.latency_ms['p50']:.2f}x PyTorch eager (p50)")
+    if json_path:
+        report.write_json(json_path)
+        console.print(f"wrote {json_path}")

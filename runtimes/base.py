@@ -51,3 +51,18 @@ def as_batch(frames: np.ndarray) -> np.ndarray:
     if x.ndim == 4:
         x = x[None]
     return x
+
+
+def run_static_batches(run: Any, frames: np.ndarray, static_batch: int | None) -> np.ndarray:
+    """Run any number of windows on a model compiled for a fixed batch: chunk, pad the last chunk, trim."""
+    x = as_batch(frames)
+    if static_batch is None or x.shape[0] == static_batch:
+        return run(x)
+    outs = []
+    for start in range(0, x.shape[0], static_batch):
+        chunk = x[start : start + static_batch]
+        n = chunk.shape[0]
+        if n < static_batch:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], static_batch - n, axis=0)])
+        outs.append(run(chunk)[:n])
+    return np.concatenate(outs)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.runtimes.base import RuntimeOptions, as_batch, require
+from edge_rppg.runtimes.base import RuntimeOptions, as_batch, require, run_static_batches
 
 
 class OnnxRuntime:
@@ -29,9 +29,14 @@ class OnnxRuntime:
         self.precision = self.meta.get("precision", "fp32")
         self._threads = options.threads
         self._ort_version = ort.__version__
+        batch = self.session.get_inputs()[0].shape[0]
+        self.static_batch = batch if isinstance(batch, int) else None
 
     def run(self, frames: np.ndarray) -> np.ndarray:
-        (out,) = self.session.run([CONTRACT.output_name], {CONTRACT.input_name: as_batch(frames)})
+        return run_static_batches(self._run, frames, self.static_batch)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        (out,) = self.session.run([CONTRACT.output_name], {CONTRACT.input_name: x})
         return np.asarray(out, dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_rppg.runtimes.base import RuntimeOptions, as_batch, require
+from edge_rppg.runtimes.base import RuntimeOptions, require, run_static_batches
 
 
 class OpenVinoRuntime:
@@ -33,9 +33,14 @@ class OpenVinoRuntime:
         self.precision = self.meta.get("precision", "fp32")
         self._device = device
         self._version = ov.get_version()
+        batch = model.input(0).get_partial_shape()[0]
+        self.static_batch = batch.get_length() if batch.is_static else None
 
     def run(self, frames: np.ndarray) -> np.ndarray:
-        result = self.request.infer({0: as_batch(frames)})
+        return run_static_batches(self._run, frames, self.static_batch)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        result = self.request.infer({0: x})
         return np.asarray(result[self.compiled.output(0)], dtype=np.float32).copy()
 
     def describe(self) -> dict[str, Any]:

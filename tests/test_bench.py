@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from edge_rppg.cli import app
+
+
+def test_bench_all_json_schema(fsam_checkpoint: Path, onnx_fp32: Path, openvino_fp32: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(app, [
+        "bench", "--runtime", "all", "--weights", str(fsam_checkpoint), "--model", str(onnx_fp32), "--model", str(openvino_fp32),
+        "--windows", "2", "--iterations", "2", "--rounds", "1", "--json", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["reference"] == "torch"
+    rows = {(r["runtime"], Path(r["model"]).name): r for r in report["results"]}
+    assert ("torch", fsam_checkpoint.name) in rows
+    assert ("onnxruntime", onnx_fp32.name) in rows and ("openvino", openvino_fp32.name) in rows
+    for r in report["results"]:
+        assert set(r) >= {"runtime", "precision", "model", "status", "latency_ms", "throughput_fps", "max_abs_err",
+                          "bvp_pearson", "hr_abs_diff_bpm", "size_mb"}
+        if r["status"] == "ok":
+            assert set(r["latency_ms"]) == {"p50", "p90", "p99"} and r["latency_ms"]["p50"] > 0
+            assert r["throughput_fps"] > 0 and r["size_mb"] > 0
+            assert r["bvp_pearson"] > 0.9999 and r["hr_abs_diff_bpm"] == 0
+        else:
+            assert r["status"].startswith(("skipped: ", "failed: "))
+    trt = [r for r in report["results"] if r["runtime"] == "tensorrt"]
+    assert trt and (trt[0]["status"] == "ok" or trt[0]["status"].startswith("skipped: "))
+    assert report["matmul_gflops_per_s"] > 0 and 5.9 < report["model_gflop_per_window"] < 6.1
+    assert "PyTorch eager" in result.output
+
+
+def test_bench_without_reference_is_a_clear_error(tmp_path: Path) -> None:
+    fake = tmp_path / "m.xml"
+    fake.write_text("<net/>")
+    result = CliRunner().invoke(app, ["bench", "--runtime", "openvino", "--model", str(fake)])
+    assert result.exit_code == 1

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from edge_rppg.cli import app
+
+runner = CliRunner()
+
+
+def test_info_deploy_json_reports_51840() -> None:
+    result = runner.invoke(app, ["info", "--deploy", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["parameters"] == 51_840
+    assert 2.95e9 < data["macs"] < 3.05e9
+
+
+def test_info_fsam_json_reports_52168() -> None:
+    data = json.loads(runner.invoke(app, ["info", "--fsam", "--json"]).stdout)
+    assert data["parameters"] == 52_168
+
+
+def test_info_of_a_checkpoint_says_what_it_was_trained_on(fsam_checkpoint: Path) -> None:
+    result = runner.invoke(app, ["info", "--weights", str(fsam_checkpoint), "--json"])
+    data = json.loads(result.stdout)
+    assert data["checkpoint"]["trained_on"] == "test" and data["parameters"] == 52_168
+
+
+def test_bad_weights_is_one_line_and_nonzero(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pth"
+    bad.write_text("hello")
+    # A real process, so that we see exactly what a user sees on stderr.
+    proc = subprocess.run([sys.executable, "-m", "edge_rppg", "info", "--weights", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(bad) in lines[0]

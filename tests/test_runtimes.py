@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_rppg.agreement import compare
+from edge_rppg.data.synthetic import synthetic_windows
+from edge_rppg.errors import EdgeRppgError
+from edge_rppg.runtimes import RUNTIMES, RuntimeOptions, get_runtime, open_runtime, runtimes_for
+
+
+@pytest.fixture(scope="module")
+def windows() -> np.ndarray:
+    return synthetic_windows(2, seed=11)[0]
+
+
+@pytest.mark.parametrize("name,fixture", [("onnxruntime", "onnx_fp32"), ("openvino", "openvino_fp32"), ("openvino", "onnx_fp32")])
+def test_runtime_agrees_with_torch(name: str, fixture: str, request: pytest.FixtureRequest, fsam_checkpoint: Path, windows: np.ndarray) -> None:
+    model_path = request.getfixturevalue(fixture)
+    reference = open_runtime(fsam_checkpoint, "torch").run(windows)
+    runtime = get_runtime(name).open(model_path, RuntimeOptions(threads=2))
+    out = runtime.run(windows)
+    assert out.shape == (2, 160) and out.dtype == np.float32
+    a = compare(reference, out)
+    assert a.max_err_of_range < 1e-3 and a.bvp_pearson > 0.99999 and a.hr_abs_diff_bpm == 0
+    assert runtime.describe()
+
+
+def test_openvino_reports_the_precision_that_ran(openvino_fp32: Path) -> None:
+    f32 = get_runtime("openvino").open(openvino_fp32, RuntimeOptions(precision_hint="f32")).describe()
+    assert "32" in str(f32["inference_precision"])
+
+
+def test_runtime_for_suffix() -> None:
+    assert [s.name for s in runtimes_for("m.onnx")] == ["onnxruntime", "openvino"]
+    assert [s.name for s in runtimes_for("m.engine")] == ["tensorrt"]
+
+
+def test_wrong_suffix_and_missing_file(onnx_fp32: Path, tmp_path: Path) -> None:
+    with pytest.raises(EdgeRppgError, match="opens .xml, .onnx files"):
+        get_runtime("openvino").open(_touch(tmp_path / "m.engine"))
+    with pytest.raises(EdgeRppgError, match="no such model file"):
+        get_runtime("onnxruntime").open(tmp_path / "none.onnx")
+    with pytest.raises(EdgeRppgError, match="unknown runtime"):
+        get_runtime("tflite")
+
+
+def _touch(p: Path) -> Path:
+    p.write_bytes(b"")
+    return p
+
+
+def test_every_runtime_states_why_it_cannot_run_here() -> None:
+    for spec in RUNTIMES.values():
+        reason = spec.unavailable_reason()
+        assert reason is None or len(reason) > 10
