@@ -174,3 +174,85 @@ def bench(
     if json_path:
         report.write_json(json_path)
         console.print(f"wrote {json_path}")
+
+
+@app.command()
+@user_errors
+def train(
+    data: Annotated[Path | None, typer.Option(help="Dataset folder (absent: the built-in synthetic dataset).")] = None,
+    dataset: Annotated[str, typer.Option(help="ubfc-rppg | pure | ibvp | scamps")] = "ubfc-rppg",
+    epochs: Annotated[int, typer.Option(min=1)] = 10,
+    batch_size: Annotated[int, typer.Option(min=1)] = 4,
+    lr: Annotated[float, typer.Option(help="One-cycle maximum learning rate.")] = 1e-3,
+    fsam: Annotated[bool, typer.Option("--fsam/--no-fsam", help="Train with FSAM (removed again for deployment).")] = True,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
+    seed: Annotated[int, typer.Option()] = 0,
+    out: Annotated[Path, typer.Option(help="Run folder: config, checkpoints, metrics, plot.")] = Path("runs/train"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")] = False,
+    loss: Annotated[str, typer.Option(help="pearson (per sample, along time) | pearson-reference (authors' code)")] = "pearson",
+    on_no_face: Annotated[str, typer.Option(help="skip | fail: a video where no face is found.")] = "skip",
+    synthetic_subjects: Annotated[int, typer.Option(min=2, help="Subjects of the synthetic dataset.")] = 16,
+    synthetic_seconds: Annotated[float, typer.Option(min=6, help="Seconds per synthetic video.")] = 27.0,
+    workers: Annotated[int | None, typer.Option(help="Parallel preprocessing processes.")] = None,
+) -> None:
+    """Train FactorizePhys with FSAM (paper recipe); on the built-in synthetic dataset when no --data."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from edge_rppg.train.config import TrainConfig
+    from edge_rppg.train.loop import train as run_training
+
+    if loss not in ("pearson", "pearson-reference"):
+        raise typer.BadParameter("--loss must be pearson or pearson-reference")
+    if on_no_face not in ("skip", "fail"):
+        raise typer.BadParameter("--on-no-face must be skip or fail")
+    cfg = TrainConfig(data=data, dataset=dataset, out=out, epochs=epochs, batch_size=batch_size, lr=lr, fsam=fsam,
+                      device=device, seed=seed, loss=loss, on_no_face=on_no_face, workers=workers,
+                      synthetic_subjects=synthetic_subjects, synthetic_seconds=synthetic_seconds)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("epoch", total=None, loss=float("nan"))
+        state = {"epoch": 0}
+
+        def progress(step: int, total: int, mean_loss: float) -> None:
+            if step == 1:
+                state["epoch"] += 1
+                bar.reset(task, total=total, description=f"epoch {state['epoch']}")
+            bar.update(task, completed=step, loss=mean_loss)
+
+        result = run_training(cfg, resume=resume, log=lambda m: console.print(m, highlight=False), progress=progress)
+    best = result.history and min((h for h in result.history if h["val_mae_bpm"] is not None), key=lambda h: h["val_loss"], default=None)
+    console.print(f"[green]done[/green]: {result.run} (best checkpoint {result.best.name}"
+                  + (f", validation HR MAE {best['val_mae_bpm']:.2f} bpm at epoch {best['epoch']}" if best else "") + ")")
+
+
+@app.command(name="eval")
+@user_errors
+def evaluate(
+    data: Annotated[Path, typer.Option(help="Dataset folder.")],
+    dataset: Annotated[str, typer.Option(help="ubfc-rppg | pure | ibvp | scamps")] = "ubfc-rppg",
+    weights: Annotated[Path | None, typer.Option(help="A checkpoint (ours or the authors').")] = None,
+    model: Annotated[Path | None, typer.Option(help="An exported model (.onnx, .xml, .engine).")] = None,
+    runtime: Annotated[str | None, typer.Option(help="Runtime for --model (default: by suffix).")] = None,
+    split: Annotated[tuple[float, float], typer.Option(help="Subject fraction range to evaluate.")] = (0.0, 1.0),
+    method: Annotated[str, typer.Option(help="HR by fft | peak")] = "fft",
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Bland–Altman plot PNG.")] = None,
+    on_no_face: Annotated[str, typer.Option(help="skip | fail")] = "skip",
+) -> None:
+    """Whole-video evaluation with the paper's metrics (MAE, RMSE, MAPE, Pearson, SNR, MACC ± SE)."""
+    from edge_rppg.evaluate import bland_altman_png, evaluate_dataset
+
+    if (weights is None) == (model is None):
+        raise typer.BadParameter("give exactly one of --weights or --model")
+    report = evaluate_dataset(data, dataset, weights or model, runtime, split, method, on_no_face,  # type: ignore[arg-type]
+                              log=lambda m: console.print(m, highlight=False))
+    o = report.overall
+    table = Table(title=f"{dataset}: {o.n} videos")
+    for col in ("MAE", "RMSE", "MAPE %", "Pearson", "SNR dB", "MACC"):
+        table.add_column(col)
+    table.add_row(*(f"{getattr(o, k):.3f} ± {getattr(o, k + '_se'):.3f}" for k in ("mae", "rmse", "mape", "pearson", "snr", "macc")))
+    console.print(table)
+    if json_path:
+        report.write_json(json_path)
+    if plot:
+        bland_altman_png(report, plot)

@@ -1,0 +1,1 @@
+"""Training FactorizePhys with FSAM: loop, losses, run folders, distributed set-up."""

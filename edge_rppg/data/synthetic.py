@@ -9,7 +9,10 @@ Blood absorbs green most: the pulse enters the channels with the PBV weights of 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from dataclasses import dataclass
 
 import cv2
@@ -78,10 +81,11 @@ def ppg_waveform(n: int, fs: float, hr_bpm: float, hrv_depth: float, resp_hz: fl
 
 def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     base = rng.uniform(30, 220, 3)
-    noise = rng.normal(0, 1, (max(h // 16, 2), max(w // 16, 2), 3))
+    cells = int(rng.integers(3, 12))
+    noise = rng.normal(0, 1, (cells, max(cells * w // h, 2), 3))
     texture = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
     ramp = np.linspace(-1, 1, w)[None, :, None] * rng.uniform(-30, 30)
-    return np.clip(base + 25 * texture + ramp, 0, 255)
+    return np.clip(base + rng.uniform(5, 30) * texture + ramp, 0, 255)
 
 
 def _face(h: int, w: int, spec: SubjectSpec, face_frac: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,13 +101,22 @@ def _face(h: int, w: int, spec: SubjectSpec, face_frac: float, rng: np.random.Ge
     shade = 1.0 - 0.25 * np.clip(nx**2 + ny**2, 0, 1)
     grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)), (0, 0), max(fh / 60, 0.6)) * 4
     img = skin[None, None, :] * shade[..., None] + grain[..., None]
+
+    def blob(x0: float, y0: float, sx: float, sy: float) -> np.ndarray:
+        return np.exp(-(((nx - x0) / sx) ** 2 + ((ny - y0) / sy) ** 2))
+
+    # Dark features blended toward an absolute dark tone, so that light and dark skin both show the
+    # eye/brow/mouth contrast pattern that face detectors key on.
     features = np.zeros((h, w))
-    for ex in (-0.38, 0.38):  # eyes and brows
-        features = np.maximum(features, np.exp(-(((nx - ex) / 0.17) ** 2 + ((ny + 0.22) / 0.07) ** 2)))
-        features = np.maximum(features, 0.6 * np.exp(-(((nx - ex) / 0.22) ** 2 + ((ny + 0.40) / 0.04) ** 2)))
-    features = np.maximum(features, 0.7 * np.exp(-((nx / 0.3) ** 2 + ((ny - 0.5) / 0.05) ** 2)))  # mouth
-    features = np.maximum(features, 0.35 * np.exp(-((nx / 0.07) ** 2 + ((ny - 0.1) / 0.2) ** 2)))  # nose shadow
-    img = img * (1 - 0.75 * features[..., None])
+    for ex in (-0.36, 0.36):
+        features = np.maximum(features, blob(ex, -0.18, 0.2, 0.09))  # eye socket
+        features = np.maximum(features, 0.85 * blob(ex, -0.40, 0.24, 0.045))  # brow
+    features = np.maximum(features, 0.8 * blob(0.0, 0.50, 0.3, 0.06))  # mouth
+    features = np.maximum(features, 0.5 * blob(0.0, 0.22, 0.14, 0.05))  # nostrils
+    dark = np.array([40.0, 28.0, 24.0])
+    img = img * (1 - 0.85 * features[..., None]) + dark * 0.85 * features[..., None]
+    highlight = 0.12 * (blob(0.0, 0.0, 0.08, 0.25) + blob(-0.4, 0.15, 0.18, 0.12) + blob(0.4, 0.15, 0.18, 0.12))
+    img = img * (1 + highlight[..., None])  # nose bridge and cheeks catch the light
     hair = (ny < -0.55) * np.clip((-0.55 - ny) * 6, 0, 1)
     img = img * (1 - hair[..., None]) + rng.uniform(10, 90) * hair[..., None]
     skin_mask = alpha * (1 - features) * (1 - hair)
@@ -134,14 +147,16 @@ class SyntheticClip:
         shift = motion * (0.6 * walk + 0.4 * sway) + rng.uniform(-0.08, 0.08, 2) * np.array([w, h])
         light = 1 + self.spec.light_drift * np.sin(2 * np.pi * rng.uniform(0.01, 0.1) * t + rng.uniform(0, 6.3))
         light += self.spec.light_flicker * np.sin(2 * np.pi * rng.choice([0.0, 9.7, 12.3]) * t)
-        pulse = -self.spec.pulse_amplitude * self.ppg[:, None] * PBV_WEIGHTS[None, :] / PBV_WEIGHTS.max()
+        pulse = (-self.spec.pulse_amplitude * self.ppg[:, None] * PBV_WEIGHTS[None, :] / PBV_WEIGHTS.max()).astype(np.float32)
+        face32, skin32, alpha32, bg32 = (a.astype(np.float32) for a in (face, skin[..., None], alpha, bg))
+        noise_shape = (h, w, 3)
         for i in range(n):
             m = np.float32([[1, 0, shift[i, 0]], [0, 1, shift[i, 1]]])
-            lit = face * (1 + skin[..., None] * pulse[i])
+            lit = face32 * (1 + skin32 * pulse[i])
             moved = cv2.warpAffine(lit, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
-            a = cv2.warpAffine(alpha, m, (w, h))[..., None]
-            frame = (a * moved + (1 - a) * bg) * light[i]
-            frame += rng.normal(0, self.spec.noise_sigma, frame.shape)
+            a = cv2.warpAffine(alpha32, m, (w, h))[..., None]
+            frame = (bg32 + a * (moved - bg32)) * np.float32(light[i])
+            frame += rng.standard_normal(noise_shape, dtype=np.float32) * np.float32(self.spec.noise_sigma)
             yield np.clip(frame, 0, 255).astype(np.uint8)
 
 
@@ -166,3 +181,45 @@ def synthetic_windows(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
         windows[k] = frames.transpose(3, 0, 1, 2)
         labels[k] = clip.ppg[1:]
     return windows, labels
+
+
+def write_synthetic_ubfc(
+    root: Path, subjects: int = 20, seconds: float = 30.0, size: tuple[int, int] = (320, 240), seed: int = 0, fps: float = CONTRACT.fps
+) -> Path:
+    """Write a synthetic dataset in the UBFC-rPPG layout (subjectN/vid.avi + ground_truth.txt).
+
+    Training on it takes exactly the path real data takes: reader, face detection, crops, chunks.
+    Videos are MJPG: the compression is part of what the model must see through. A subject whose
+    files exist is kept, so an interrupted generation resumes.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    jobs = [(root / f"subject{k}", seed * 10_007 + k, int(round(seconds * fps)), size, fps) for k in range(1, subjects + 1)]
+    workers = max(1, min(os.cpu_count() or 1, len(jobs)))
+    if workers == 1:
+        for job in jobs:
+            _write_subject(*job)
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            list(pool.map(_write_subject, *zip(*jobs)))
+    return root
+
+
+def _write_subject(folder: Path, seed: int, n: int, size: tuple[int, int], fps: float) -> None:
+    from edge_rppg.atomic import atomic_path, write_text_atomic
+    from edge_rppg.data.video import write_video
+
+    cv2.setNumThreads(1)
+    gt_path = folder / "ground_truth.txt"
+    if gt_path.exists() and (folder / "vid.avi").exists():
+        return
+    folder.mkdir(exist_ok=True)
+    clip = synthetic_clip(seed, n, fps)
+    with atomic_path(folder / "vid.avi") as tmp:
+        avi = tmp.with_suffix(".avi")  # OpenCV picks the container from the suffix
+        try:
+            write_video(avi, clip.frames(size), fps)
+            avi.replace(tmp)
+        finally:
+            avi.unlink(missing_ok=True)
+    rows = [clip.ppg, clip.hr_bpm, np.arange(n) / fps]
+    write_text_atomic(gt_path, "\n".join(" ".join(f"{v:.6e}" for v in row) for row in rows) + "\n")

@@ -113,6 +113,11 @@ class FSAM(nn.Module):
                 nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_out))
 
     def forward(self, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # NMF's multiplicative updates divide by sums + 1e-6: keep them out of mixed precision.
+        with torch.autocast(device_type=e.device.type, enabled=False):
+            return self._forward(e.float())
+
+    def _forward(self, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
         shifted = e - e.min()
         x = self.pre_conv_block(shifted)

@@ -1,0 +1,93 @@
+"""Frame sources, streamed one frame at a time: video files, folders of images, webcams, HDF5 arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_rppg.errors import VideoError
+
+IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg")
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    fps: float | None
+    frames: int | None
+    width: int
+    height: int
+
+
+def image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def probe(source: Path) -> VideoProbe:
+    """fps (None if the file does not say), frame count (None if unknown), size."""
+    if source.is_dir():
+        files = image_files(source)
+        if not files:
+            raise VideoError(f"{source}: folder has no image frames ({', '.join(IMAGE_SUFFIXES)})")
+        first = cv2.imread(str(files[0]))
+        if first is None:
+            raise VideoError(f"{files[0]}: unreadable image")
+        return VideoProbe(None, len(files), first.shape[1], first.shape[0])
+    if not source.exists():
+        raise VideoError(f"{source}: no such file")
+    cap = cv2.VideoCapture(str(source))
+    try:
+        if not cap.isOpened():
+            raise VideoError(f"{source}: not a video OpenCV can decode")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        cap.release()
+    if w == 0 or h == 0:
+        raise VideoError(f"{source}: video has no readable frames")
+    return VideoProbe(fps if fps and 1 <= fps <= 1000 else None, count if count > 0 else None, w, h)
+
+
+def iter_frames(source: Path | int) -> Iterator[np.ndarray]:
+    """RGB uint8 frames (h, w, 3) of a video file, an image folder (name order = time order) or a webcam index."""
+    if isinstance(source, Path) and source.is_dir():
+        for f in image_files(source):
+            bgr = cv2.imread(str(f))
+            if bgr is None:
+                raise VideoError(f"{f}: unreadable image")
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return
+    cap = cv2.VideoCapture(source if isinstance(source, int) else str(source))
+    if not cap.isOpened():
+        raise VideoError(f"{source}: cannot open (not a video OpenCV can decode, or no such camera)")
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                return
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
+
+
+def write_video(path: Path, frames: Iterator[np.ndarray], fps: float, codec: str = "MJPG") -> int:
+    """Write RGB frames with OpenCV; returns the frame count."""
+    writer: cv2.VideoWriter | None = None
+    n = 0
+    try:
+        for frame in frames:
+            if writer is None:
+                h, w = frame.shape[:2]
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (w, h))
+                if not writer.isOpened():
+                    raise VideoError(f"{path}: OpenCV cannot write {codec} video here")
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            n += 1
+    finally:
+        if writer is not None:
+            writer.release()
+    return n

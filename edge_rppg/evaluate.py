@@ -1,0 +1,111 @@
+"""Whole-video evaluation as in the paper: chunk predictions concatenated per video, then HR/SNR/MACC."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_rppg.atomic import write_text_atomic
+from edge_rppg.contract import CONTRACT
+from edge_rppg.data.preprocess import Chunk, chunk_window
+from edge_rppg.metrics import DatasetMetrics, dataset_metrics
+from edge_rppg.signal import evaluate_signal
+
+Predict = Callable[[np.ndarray], np.ndarray]  # windows [B, 3, 161, 72, 72] -> BVP [B, 160]
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    name: str
+    hr_true: float
+    hr_pred: float
+    snr: float
+    macc: float
+
+
+@dataclass
+class EvalReport:
+    overall: DatasetMetrics
+    videos: list[VideoResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"overall": self.overall.to_dict(), "videos": [asdict(v) for v in self.videos]}
+
+    def write_json(self, path: Path) -> None:
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def predict_videos(predict: Predict, chunks: list[Chunk], batch: int = 4) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """BVP and label per video, chunks concatenated in time order."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for video, group in groupby(chunks, key=lambda c: c.video):
+        group = sorted(group, key=lambda c: c.index)
+        preds, labels = [], []
+        for start in range(0, len(group), batch):
+            pairs = [chunk_window(c) for c in group[start : start + batch]]
+            preds.append(predict(np.stack([x for x, _ in pairs])))
+            labels += [y for _, y in pairs]
+        out[video] = (np.concatenate(preds).ravel(), np.concatenate(labels))
+    return out
+
+
+def evaluate_chunks(predict: Predict, chunks: list[Chunk], fs: float = CONTRACT.fps, method: str = "fft") -> EvalReport:
+    if not chunks:
+        raise ValueError("no chunks to evaluate")
+    videos = []
+    for name, (pred, label) in predict_videos(predict, chunks).items():
+        r = evaluate_signal(pred, label, fs, method)
+        videos.append(VideoResult(name, r.hr_true, r.hr_pred, r.snr, r.macc))
+    overall = dataset_metrics(
+        np.array([v.hr_pred for v in videos]), np.array([v.hr_true for v in videos]),
+        np.array([v.snr for v in videos]), np.array([v.macc for v in videos]),
+    )
+    return EvalReport(overall, videos)
+
+
+def bland_altman_png(report: EvalReport, path: Path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    true = np.array([v.hr_true for v in report.videos])
+    pred = np.array([v.hr_pred for v in report.videos])
+    mean, diff = (true + pred) / 2, pred - true
+    bias, sd = diff.mean(), diff.std()
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.scatter(mean, diff, s=18)
+    for y, style in ((bias, "-"), (bias + 1.96 * sd, "--"), (bias - 1.96 * sd, "--")):
+        ax.axhline(y, color="k", linestyle=style, linewidth=1)
+    ax.set_xlabel("mean of predicted and true HR (bpm)")
+    ax.set_ylabel("predicted − true HR (bpm)")
+    ax.set_title(title or f"Bland–Altman: bias {bias:.2f} bpm, LoA ±{1.96 * sd:.2f}")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def evaluate_dataset(
+    data: Path, dataset: str, model_path: Path, runtime: str | None = None, split: tuple[float, float] = (0.0, 1.0),
+    method: str = "fft", on_no_face: str = "skip", log: Callable[[str], None] = print,
+) -> EvalReport:
+    """Preprocess (cached) the videos of ``split``, run the model on any runtime, and score whole videos."""
+    from edge_rppg.data.preprocess import preprocess_videos
+    from edge_rppg.data.readers import read_dataset, split_by_subject
+    from edge_rppg.errors import DatasetError
+    from edge_rppg.runtimes import open_runtime
+
+    items = split_by_subject(read_dataset(data, dataset), *split)
+    chunks = preprocess_videos(items, dataset, data, on_no_face=on_no_face, log=log)
+    if not chunks:
+        raise DatasetError(f"{data}: no video gave a full {CONTRACT.window}-frame chunk to evaluate")
+    rt = open_runtime(model_path, runtime)
+    return evaluate_chunks(rt.run, chunks, method=method)

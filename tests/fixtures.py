@@ -1,0 +1,73 @@
+"""Tiny datasets written in each dataset's exact on-disk layout, from the synthetic generator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_rppg.data.synthetic import synthetic_clip
+from edge_rppg.data.video import write_video
+
+SIZE = (160, 120)
+FACE_SEED = 3  # a subject whose face the Haar cascade finds in every detection frame
+
+
+def clip_frames(n: int, seed: int = FACE_SEED) -> tuple[list[np.ndarray], np.ndarray]:
+    clip = synthetic_clip(seed, n)
+    return list(clip.frames(SIZE)), clip.ppg
+
+
+def write_ubfc(root: Path, subjects: tuple[int, ...] = (1, 3), n: int = 170) -> Path:
+    for k in subjects:
+        d = root / f"subject{k}"
+        d.mkdir(parents=True)
+        frames, ppg = clip_frames(n)
+        write_video(d / "vid.avi", iter(frames), 30.0)
+        t = np.arange(n) / 30
+        (d / "ground_truth.txt").write_text("\n".join(" ".join(f"{v:.6e}" for v in row) for row in (ppg, np.full(n, 72.0), t)))
+    return root
+
+
+def write_pure(root: Path, n: int = 170) -> Path:
+    for name in ("01-01", "02-01"):
+        frames, ppg = clip_frames(n)
+        d = root / name / name
+        d.mkdir(parents=True)
+        for i, f in enumerate(frames):
+            cv2.imwrite(str(d / f"Image{1_000_000_000 + i * 33_333_333}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        wave = np.interp(np.linspace(0, n - 1, 2 * n), np.arange(n), ppg)  # pulse oximeter at ~60 Hz
+        package = [{"Timestamp": i, "Value": {"waveform": int(100 + 50 * v), "pulseRate": 72, "o2saturation": 98, "signalStrength": 4}}
+                   for i, v in enumerate(wave)]
+        (root / name / f"{name}.json").write_text(json.dumps({"/FullPackage": package, "/Image": [{"Timestamp": i} for i in range(n)]}))
+    return root
+
+
+def write_ibvp(root: Path, n: int = 180, bad: slice = slice(0, 10)) -> Path:
+    for name in ("p01_a", "p02_a"):
+        frames, ppg = clip_frames(n)
+        d = root / name / f"{name}_rgb"
+        d.mkdir(parents=True)
+        for i, f in enumerate(frames):
+            cv2.imwrite(str(d / f"{i:05d}.bmp"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        quality = np.ones(n)
+        quality[bad] = 0.1
+        rows = ["BVP,t1,t2,SQ"] + [f"{b:.5f},0,0,{q:.2f}" for b, q in zip(ppg, quality)]
+        (root / name / f"{name}_bvp.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def write_scamps(root: Path, n: int = 165) -> Path:
+    import h5py
+
+    root.mkdir(parents=True, exist_ok=True)
+    frames, ppg = clip_frames(n)
+    for name in ("P000001", "P000002"):
+        with h5py.File(root / f"{name}.mat", "w", userblock_size=512) as f:
+            # MATLAB stores H×W×3×T column-major; h5py shows it reversed: (T, 3, W, H).
+            x = np.stack(frames).astype(np.float64).transpose(0, 3, 2, 1) / 255.0
+            f.create_dataset("Xsub", data=x).attrs["MATLAB_class"] = b"double"
+            f.create_dataset("d_ppg", data=ppg[None, :]).attrs["MATLAB_class"] = b"double"
+    return root

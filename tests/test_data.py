@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_rppg.data.face import enlarge
+from edge_rppg.data.preprocess import chunk_window, preprocess_videos
+from edge_rppg.data.readers import read_dataset, resample_to, split_by_subject
+from edge_rppg.errors import DatasetError, VideoError
+from tests.fixtures import clip_frames, write_ibvp, write_pure, write_scamps, write_ubfc
+
+WRITERS = {"ubfc-rppg": write_ubfc, "pure": write_pure, "ibvp": write_ibvp, "scamps": write_scamps}
+
+
+@pytest.mark.parametrize("dataset", list(WRITERS))
+def test_reader_and_preprocessing_on_fixture(dataset: str, tmp_path: Path) -> None:
+    root = WRITERS[dataset](tmp_path / dataset)
+    items = read_dataset(root, dataset)
+    assert len(items) == 2
+    item = items[0]
+    n = item.frame_count()
+    labels, keep = item.labels(n)
+    assert len(labels) == n
+    first = next(item.frames())
+    assert first.dtype == np.uint8 and first.ndim == 3 and first.shape[2] == 3
+    chunks = preprocess_videos(items, dataset, root, cache_root=tmp_path / "cache", workers=1)
+    assert len(chunks) == 2, chunks
+    x, y = chunk_window(chunks[0])
+    assert x.shape == (3, 161, 72, 72) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 255
+    assert np.array_equal(x[:, -1], x[:, -2])  # the trainer's repeated last frame
+    assert y.shape == (160,)
+
+
+def test_labels_follow_the_frames(tmp_path: Path) -> None:
+    """The stored label of a chunk is the video's z-scored PPG at those frames."""
+    root = write_ubfc(tmp_path / "u", subjects=(1,))
+    item = read_dataset(root, "ubfc-rppg")[0]
+    chunks = preprocess_videos([item], "ubfc-rppg", root, cache_root=tmp_path / "c", workers=1)
+    _, ppg = clip_frames(170)
+    z = (ppg - ppg.mean()) / ppg.std()
+    manifest = json.loads((chunks[0].frames.parent / "subject1.json").read_text())
+    skipped = manifest["frames_without_face"]
+    assert np.allclose(np.load(chunks[0].label), z[skipped : skipped + 160], atol=1e-5)
+
+
+def test_pure_label_is_resampled_from_60_hz(tmp_path: Path) -> None:
+    root = write_pure(tmp_path / "p")
+    item = read_dataset(root, "pure")[0]
+    assert item.subject == "01" and item.frame_count() == 170
+    labels, _ = item.labels(170)
+    _, ppg = clip_frames(170)
+    assert np.corrcoef(labels, ppg)[0, 1] > 0.999
+
+
+def test_ibvp_drops_low_quality_frames_with_their_labels(tmp_path: Path) -> None:
+    root = write_ibvp(tmp_path / "i", n=180, bad=slice(0, 30))
+    item = read_dataset(root, "ibvp")[0]
+    _, keep = item.labels(180)
+    assert keep is not None and keep.sum() == 150
+    chunks = preprocess_videos([item], "ibvp", root, cache_root=tmp_path / "c", workers=1)
+    assert len(chunks) == 0  # 150 kept frames < one 160-frame chunk
+
+
+def test_scamps_orientation(tmp_path: Path) -> None:
+    root = write_scamps(tmp_path / "s")
+    item = read_dataset(root, "scamps")[0]
+    frames, _ = clip_frames(165)
+    got = next(item.frames())
+    assert got.shape == frames[0].shape
+    assert np.abs(got.astype(int) - frames[0].astype(int)).max() <= 1
+
+
+def test_cache_is_reused(tmp_path: Path) -> None:
+    root = write_ubfc(tmp_path / "u", subjects=(1,))
+    items = read_dataset(root, "ubfc-rppg")
+    first = preprocess_videos(items, "ubfc-rppg", root, cache_root=tmp_path / "c", workers=1)
+    stamp = first[0].frames.stat().st_mtime_ns
+    second = preprocess_videos(items, "ubfc-rppg", root, cache_root=tmp_path / "c", workers=1)
+    assert second == first and second[0].frames.stat().st_mtime_ns == stamp
+
+
+def test_video_without_a_face_is_reported(tmp_path: Path) -> None:
+    root = tmp_path / "u"
+    write_ubfc(root, subjects=(1,))
+    from edge_rppg.data.video import write_video
+
+    blank = (np.random.default_rng(0).uniform(0, 255, (170, 120, 160, 3))).astype(np.uint8)
+    write_video(root / "subject1" / "vid.avi", iter(blank), 30.0)
+    items = read_dataset(root, "ubfc-rppg")
+    messages: list[str] = []
+    assert preprocess_videos(items, "ubfc-rppg", root, cache_root=tmp_path / "c", workers=1, log=messages.append) == []
+    assert len(messages) == 1 and "subject1/vid.avi" in messages[0] and "no face" in messages[0]
+    with pytest.raises(VideoError, match="no face found"):
+        preprocess_videos(items, "ubfc-rppg", root, cache_root=tmp_path / "c2", workers=1, on_no_face="fail")
+
+
+@pytest.mark.parametrize("dataset", list(WRITERS))
+def test_wrong_layout_is_one_clear_error(dataset: str, tmp_path: Path) -> None:
+    (tmp_path / "random_folder").mkdir()
+    with pytest.raises(DatasetError, match=str(tmp_path)):
+        read_dataset(tmp_path, dataset)
+
+
+def test_missing_label_file(tmp_path: Path) -> None:
+    root = write_ubfc(tmp_path / "u", subjects=(1,))
+    (root / "subject1" / "ground_truth.txt").unlink()
+    with pytest.raises(DatasetError, match="ground_truth.txt"):
+        read_dataset(root, "ubfc-rppg")
+
+
+def test_subject_split_is_by_sorted_subject() -> None:
+    from edge_rppg.data.readers import VideoItem
+
+    items = [VideoItem(f"subject{k}", f"subject{k}", Path("."), 30.0, iter, int, int) for k in (1, 3, 4, 10, 12)]  # type: ignore[arg-type]
+    assert [i.name for i in split_by_subject(items, 0.0, 0.6)] == ["subject1", "subject3", "subject4"]
+    assert [i.name for i in split_by_subject(items, 0.6, 1.0)] == ["subject10", "subject12"]
+
+
+def test_resample_and_enlarge() -> None:
+    assert np.allclose(resample_to(np.array([0.0, 1.0, 2.0]), 5), [0, 0.5, 1, 1.5, 2])
+    assert enlarge((10, 10, 20, 20), 1.5, 100, 100) == (5, 5, 30, 30)
+    assert enlarge((0, 0, 20, 20), 1.5, 100, 100) == (0, 0, 25, 25)  # clipped to the image

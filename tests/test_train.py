@@ -1,0 +1,111 @@
+"""Real training steps on a tiny synthetic set: loss, run folder, kill + resume, eval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from edge_rppg.cli import app
+from edge_rppg.models.checkpoints import load_checkpoint
+from edge_rppg.train import run_dir
+from edge_rppg.train.config import TrainConfig
+from edge_rppg.train.loop import train
+from edge_rppg.train.loss import neg_pearson, neg_pearson_reference
+
+
+def test_neg_pearson_values() -> None:
+    t = torch.linspace(0, 6.28, 160)
+    y = torch.sin(t)[None].repeat(2, 1)
+    assert neg_pearson(y, y).item() == pytest.approx(0, abs=1e-6)
+    assert neg_pearson(-y, y).item() == pytest.approx(2, abs=1e-6)
+    assert neg_pearson(3 * y + 1, y).item() == pytest.approx(0, abs=1e-6)  # scale and offset free
+
+
+def test_reference_loss_is_constant_at_batch_one() -> None:
+    a = torch.randn(1, 160, requires_grad=True)
+    loss = neg_pearson_reference(a, torch.randn(1, 160))
+    loss.backward()
+    assert a.grad is not None and torch.allclose(a.grad, torch.zeros_like(a.grad), atol=1e-6)
+
+
+def _tiny(tmp_path: Path, **kw: object) -> TrainConfig:
+    settings: dict[str, object] = {"epochs": 1, "batch_size": 2, "synthetic_subjects": 4, "synthetic_seconds": 6.0, "workers": 1, **kw}
+    return TrainConfig(out=tmp_path / "run", cache=tmp_path / "cache", **settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("train")
+    result = CliRunner().invoke(app, ["train", "--out", str(tmp / "run"), "--epochs", "1", "--batch-size", "2",
+                                      "--synthetic-subjects", "4", "--synthetic-seconds", "6", "--workers", "1"],
+                                env={"EDGE_RPPG_CACHE": str(tmp / "cache")})
+    assert result.exit_code == 0, result.output
+    return tmp / "run"
+
+
+def test_train_writes_a_complete_run_folder(trained: Path) -> None:
+    for name in (run_dir.BEST, run_dir.LAST, run_dir.CONFIG, run_dir.METRICS_JSON, run_dir.METRICS_CSV, run_dir.PLOT):
+        assert (trained / name).exists(), name
+    history = json.loads((trained / run_dir.METRICS_JSON).read_text())
+    assert len(history) == 1 and history[0]["train_loss"] > 0 and history[0]["fsam_appx_error"] > 0
+    model, info = load_checkpoint(trained / run_dir.BEST)
+    assert model.has_fsam and info.trained_on == "synthetic" and info.train_config["epochs"] == 1
+    assert not list(trained.glob(".*tmp*"))
+
+
+def test_training_changes_the_weights_and_learns(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    result = train(_tiny(tmp_path, epochs=3, lr=3e-3), log=lambda _m: None)
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < losses[0]
+
+
+def test_kill_loses_at_most_the_current_epoch_and_resume_continues(tmp_path: Path) -> None:
+    cfg = _tiny(tmp_path, epochs=2)
+    calls = {"n": 0}
+
+    def killer(step: int, total: int, loss: float) -> None:
+        calls["n"] += 1
+        if calls["n"] > total:  # inside the second epoch
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, log=lambda _m: None, progress=killer)
+    last = torch.load(cfg.out / run_dir.LAST, weights_only=False)
+    assert last["epoch"] == 0 and len(last["history"]) == 1
+    result = train(_tiny(tmp_path, epochs=2), resume=True, log=lambda _m: None)
+    assert [h["epoch"] for h in result.history] == [1, 2]
+    assert not list(cfg.out.glob(".*tmp*"))
+
+
+def test_resume_without_a_run_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "none"), "--resume"])
+    assert result.exit_code == 1
+
+
+def test_eval_and_export_from_a_run(trained: Path, tmp_path: Path) -> None:
+    data = next((trained.parent / "cache").glob("synthetic-*"))
+    out_json, plot = tmp_path / "eval.json", tmp_path / "ba.png"
+    result = CliRunner().invoke(app, ["eval", "--data", str(data), "--dataset", "ubfc-rppg", "--weights", str(trained / "best.pt"),
+                                      "--json", str(out_json), "--plot", str(plot)], env={"EDGE_RPPG_CACHE": str(trained.parent / "cache")})
+    assert result.exit_code == 0, result.output
+    report = json.loads(out_json.read_text())
+    for key in ("mae", "rmse", "mape", "pearson", "snr", "macc"):
+        assert key in report["overall"] and f"{key}_se" in report["overall"]
+    assert report["videos"] and set(report["videos"][0]) == {"name", "hr_true", "hr_pred", "snr", "macc"}
+    assert plot.stat().st_size > 1000
+    onnx = tmp_path / "run.onnx"
+    exp = CliRunner().invoke(app, ["export", "--run", str(trained), "--target", "onnx", "--out", str(onnx)])
+    assert exp.exit_code == 0, exp.output and onnx.exists()
+    # The exported model evaluates like the checkpoint.
+    result2 = CliRunner().invoke(app, ["eval", "--data", str(data), "--model", str(onnx), "--json", str(tmp_path / "e2.json")],
+                                 env={"EDGE_RPPG_CACHE": str(trained.parent / "cache")})
+    assert result2.exit_code == 0, result2.output
+    a = [v["hr_pred"] for v in report["videos"]]
+    b = [v["hr_pred"] for v in json.loads((tmp_path / "e2.json").read_text())["videos"]]
+    assert np.allclose(a, b)
