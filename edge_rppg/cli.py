@@ -256,3 +256,47 @@ def evaluate(
         report.write_json(json_path)
     if plot:
         bland_altman_png(report, plot)
+
+
+@app.command()
+@user_errors
+def predict(
+    video: Annotated[Path | None, typer.Argument(help="Video file (avi, mp4, mkv, ...) or a folder of image frames.")] = None,
+    webcam: Annotated[int | None, typer.Option(help="Webcam index: live mode instead of a file.")] = None,
+    weights: Annotated[Path | None, typer.Option(help="A checkpoint (ours or the authors').")] = None,
+    model: Annotated[Path | None, typer.Option(help="An exported model (.onnx, .xml, .engine).")] = None,
+    runtime: Annotated[str | None, typer.Option(help="torch | onnxruntime | openvino | tensorrt (default: by file).")] = None,
+    stride: Annotated[int, typer.Option(min=1, help="Frames between windows (30 = one estimate per second).")] = 30,
+    fps: Annotated[float | None, typer.Option(help="Frame rate, when the file does not say (image folders).")] = None,
+    threads: Annotated[int | None, typer.Option(help="Inference threads.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Summary JSON.")] = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="BVP and HR time series CSV.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Plot PNG: BVP, HR over time, quality.")] = None,
+    profile: Annotated[bool, typer.Option("--profile", help="Print where the time goes.")] = False,
+) -> None:
+    """Heart rate from your own video or webcam, on any runtime, faster than real time."""
+    import os
+
+    from edge_rppg.predict import PredictOptions, live_display, live_printer, predict_video, resolve_runtime, write_outputs
+
+    if (video is None) == (webcam is None):
+        raise typer.BadParameter("give a VIDEO or --webcam INDEX")
+    if (weights is None) == (model is None):
+        raise typer.BadParameter("give exactly one of --weights or --model")
+    rt = resolve_runtime(weights, model, runtime, threads)
+    on_window = on_frame = None
+    if webcam is not None:
+        on_window, on_frame = live_display() if os.environ.get("DISPLAY") else (live_printer, None)
+    result = predict_video(video if video is not None else webcam, rt, PredictOptions(stride=stride, fps=fps, threads=threads),  # type: ignore[arg-type]
+                           on_window=on_window, on_frame=on_frame)
+    write_outputs(result, json_path, csv_path, plot)
+    low = sum(e.quality != "ok" for e in result.per_window)
+    console.print(f"[bold]{result.hr_bpm:.1f} bpm[/bold] over {result.frames} frames ({result.fps:g} fps), {result.windows} windows"
+                  f"{f' ({low} low quality)' if low else ''}; {result.speed_fps:.0f} frames/s "
+                  f"({result.speed_fps / result.fps:.1f}x real time) on {result.runtime}")
+    if result.frames_without_face:
+        console.print(f"[yellow]note:[/yellow] {result.frames_without_face} frames before the first face were skipped")
+    if profile:
+        p = result.profile_ms
+        console.print("time (ms, total / per frame): " + ", ".join(
+            f"{k} {v:.0f} / {v / result.frames:.2f}" for k, v in p.items()))

@@ -62,6 +62,8 @@ class FaceTracker:
     box: Box | None = None
     frames_seen: int = 0
     detections_failed: int = 0
+    # False from a failed detection until the next successful one: the box in use is a held, stale one.
+    last_detection_ok: bool = True
 
     def update(self, rgb: np.ndarray) -> tuple[Box | None, bool]:
         """The crop box for this frame, and whether it comes from a fresh detection."""
@@ -77,6 +79,7 @@ class FaceTracker:
                 self.box, fresh = new, True
             else:
                 self.detections_failed += 1
+            self.last_detection_ok = bool(faces)
         self.frames_seen += 1
         return self.box, fresh
 

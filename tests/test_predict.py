@@ -1,0 +1,140 @@
+"""predict on real video files written with OpenCV, through every runtime available here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edge_rppg.cli import app
+from edge_rppg.data.synthetic import synthetic_clip
+from edge_rppg.data.video import write_video
+from edge_rppg.predict import PredictOptions, predict_video, resolve_runtime
+from edge_rppg.signal import hr_from_fft
+from edge_rppg.streaming import FpsResampler, WindowScheduler, overlap_add
+
+ASSET = Path(__file__).parent / "assets" / "synthetic_fsam.pt"  # trained by `edge-rppg train` on the synthetic set
+SIZE = (320, 240)
+
+
+@pytest.fixture(scope="module")
+def pulse_video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    clip = synthetic_clip(seed=4242, n_frames=450)
+    path = tmp_path_factory.mktemp("video") / "pulse.avi"
+    write_video(path, clip.frames(SIZE), 30.0)
+    return path, float(clip.hr_bpm.mean())
+
+
+def test_overlap_add_reassembles_a_known_signal_exactly() -> None:
+    x = np.sin(np.linspace(0, 40, 700)) + np.linspace(0, 1, 700)
+    starts = list(range(0, 700 - 160 + 1, 30))
+    y = overlap_add([x[s : s + 160] for s in starts], starts)
+    assert np.allclose(y[: starts[-1] + 160], x[: starts[-1] + 160], atol=1e-12)
+
+
+def test_fps_resampling_keeps_the_heart_rate() -> None:
+    fps_in, n = 25.0, 500
+    t = np.arange(n) / fps_in
+    frames = [np.full((2, 2, 3), 100 + 10 * np.sin(2 * np.pi * 1.2 * ti), dtype=np.float32) for ti in t]
+    r = FpsResampler(fps_in)
+    out = [f for frame in frames for f in r.push(frame)]
+    assert abs(len(out) - n * 30 / 25) <= 1
+    signal = np.array([f[0, 0, 0] for f in out])
+    assert hr_from_fft(signal - signal.mean(), 30.0, min_nfft=8192) == pytest.approx(72, abs=0.5)
+
+
+def test_window_scheduler_stride() -> None:
+    s = WindowScheduler(stride=30, frames=161)
+    due = [s.push(np.zeros((72, 72, 3), np.uint8)) for _ in range(161 + 60)]
+    starts = [d[0] for d in due if d is not None]
+    assert starts == [0, 30, 60] and due[160] is not None and due[160][1].shape == (3, 161, 72, 72)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from edge_rppg.exporters import export_model
+
+    d = tmp_path_factory.mktemp("exp")
+    return {"onnxruntime": export_model(ASSET, "onnx", "fp32", d / "m.onnx").path,  # type: ignore[dict-item]
+            "openvino": export_model(ASSET, "openvino", "fp32", d / "m.xml").path}  # type: ignore[dict-item]
+
+
+def test_known_pulse_through_three_runtimes(pulse_video: tuple[Path, float], exported: dict[str, Path]) -> None:
+    path, true_hr = pulse_video
+    hrs = {}
+    for name in ("torch", "onnxruntime", "openvino"):
+        rt = resolve_runtime(ASSET, None, "torch", 2) if name == "torch" else resolve_runtime(None, Path(exported[name]), name, 2)
+        result = predict_video(path, rt)
+        assert result.frames == 450 and result.windows >= 9
+        hrs[name] = result.hr_bpm
+    assert all(abs(h - true_hr) <= 2 for h in hrs.values()), (hrs, true_hr)
+    assert max(hrs.values()) - min(hrs.values()) <= 0.5, hrs
+
+
+def test_cli_outputs(pulse_video: tuple[Path, float], tmp_path: Path) -> None:
+    path, true_hr = pulse_video
+    j, c, p = tmp_path / "s.json", tmp_path / "s.csv", tmp_path / "s.png"
+    result = CliRunner().invoke(app, ["predict", str(path), "--weights", str(ASSET), "--json", str(j), "--csv", str(c),
+                                      "--plot", str(p), "--profile"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(j.read_text())
+    assert {"hr_bpm", "fps", "frames", "windows", "per_window", "speed_fps"} <= set(summary)
+    assert abs(summary["hr_bpm"] - true_hr) <= 2 and summary["speed_fps"] > 0
+    assert {"hr_bpm", "snr_db", "quality"} <= set(summary["per_window"][0])
+    rows = c.read_text().splitlines()
+    assert rows[0] == "frame,time_s,bvp,hr_bpm,quality" and len(rows) > 400
+    assert p.stat().st_size > 5000 and "decode" in result.output
+
+
+def test_image_folder_needs_fps_then_works(tmp_path: Path) -> None:
+    clip = synthetic_clip(seed=4242, n_frames=200)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(clip.frames(SIZE)):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    runner = CliRunner()
+    bad = runner.invoke(app, ["predict", str(folder), "--weights", str(ASSET)])
+    assert bad.exit_code == 1 and "--fps" in bad.output
+    good = runner.invoke(app, ["predict", str(folder), "--weights", str(ASSET), "--fps", "30"])
+    assert good.exit_code == 0, good.output
+
+
+def _noise_video(path: Path, n: int) -> Path:
+    rng = np.random.default_rng(0)
+    write_video(path, (rng.uniform(0, 255, (SIZE[1], SIZE[0], 3)).astype(np.uint8) for _ in range(n)), 30.0)
+    return path
+
+
+@pytest.mark.parametrize("case,message", [
+    ("text", "not a video OpenCV can decode"), ("empty", "not a video OpenCV can decode"), ("short", "one window needs 161"), ("noface", "no face found"),
+])
+def test_bad_input_is_one_line_and_nonzero(tmp_path: Path, case: str, message: str) -> None:
+    path = tmp_path / "bad.avi"
+    if case == "text":
+        path.write_text("this is not a video")
+    elif case == "empty":
+        path.write_bytes(b"")
+    elif case == "short":
+        write_video(path, synthetic_clip(seed=4242, n_frames=90).frames(SIZE), 30.0)
+    else:
+        _noise_video(path, 60)
+    result = CliRunner().invoke(app, ["predict", str(path), "--weights", str(ASSET)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and message in result.output and "bad.avi" in result.output
+
+
+def test_face_lost_for_a_while_marks_windows_and_still_writes(tmp_path: Path) -> None:
+    clip = synthetic_clip(seed=4242, n_frames=420)
+    rng = np.random.default_rng(1)
+    frames = [f if not (150 <= i < 240) else rng.uniform(0, 255, f.shape).astype(np.uint8) for i, f in enumerate(clip.frames(SIZE))]
+    path = tmp_path / "lost.avi"
+    write_video(path, iter(frames), 30.0)
+    out = tmp_path / "lost.json"
+    result = CliRunner().invoke(app, ["predict", str(path), "--weights", str(ASSET), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    qualities = [w["quality"] for w in json.loads(out.read_text())["per_window"]]
+    assert "low: face lost" in qualities and any(q != "low: face lost" for q in qualities)
