@@ -35,3 +35,13 @@ def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> None:
 
 def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:
     write_bytes_atomic(target, text.encode())
+
+
+def save_figure(fig: "object", target: str | os.PathLike[str], dpi: int = 100) -> None:
+    """Save a matplotlib figure atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    target = Path(target)
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=target.suffix.lstrip(".") or "png")  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]

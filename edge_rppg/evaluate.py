@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_rppg.atomic import write_text_atomic
+from edge_rppg.atomic import save_figure, write_text_atomic
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.preprocess import Chunk, chunk_window
 from edge_rppg.metrics import DatasetMetrics, dataset_metrics
@@ -87,10 +87,7 @@ def bland_altman_png(report: EvalReport, path: Path, title: str = "") -> None:
     ax.set_ylabel("predicted − true HR (bpm)")
     ax.set_title(title or f"Bland–Altman: bias {bias:.2f} bpm, LoA ±{1.96 * sd:.2f}")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path, dpi=110)
 
 
 def evaluate_dataset(

@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from edge_rppg.atomic import write_text_atomic
+from edge_rppg.atomic import save_figure, write_text_atomic
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box, FaceTracker, HaarFaceDetector, crop_resize
 from edge_rppg.data.video import iter_frames, probe
 from edge_rppg.errors import EdgeRppgError, VideoError
 from edge_rppg.runtimes import Runtime, RuntimeOptions, open_runtime
-from edge_rppg.signal import hr_from_fft, preprocess, snr_db
+from edge_rppg.signal import hr_from_fft, preprocess, snr_db, zscore
 from edge_rppg.streaming import FpsResampler, WindowScheduler, overlap_add
 
 HR_SEGMENT_S = 10.0  # per-window HR from the last 10 s of BVP, as rPPG tools report it
@@ -207,7 +207,7 @@ def predict_video(
         have = scheduler.count
         raise VideoError(f"{name}: only {have} frames with a face at {CONTRACT.fps:g} fps; one window needs {CONTRACT.frames}")
     results.sort(key=lambda r: r[0])
-    starts, bvps = [s for s, _ in results], [_zscore(b) for _, b in results]
+    starts, bvps = [s for s, _ in results], [zscore(b) for _, b in results]
     bvp = overlap_add(bvps, starts)
     filtered = preprocess(bvp, CONTRACT.fps)
     return PredictResult(
@@ -225,14 +225,9 @@ def predict_video(
     )
 
 
-def _zscore(x: np.ndarray) -> np.ndarray:
-    sd = x.std()
-    return (x - x.mean()) / (sd if sd > 0 else 1.0)
-
-
 def _estimate(results: list[tuple[int, np.ndarray]], lost: list[bool], stride: int) -> list[WindowEstimate]:
     ordered = sorted(results, key=lambda r: r[0])
-    bvp = overlap_add([_zscore(b) for _, b in ordered], [s for s, _ in ordered])
+    bvp = overlap_add([zscore(b) for _, b in ordered], [s for s, _ in ordered])
     seg = int(HR_SEGMENT_S * CONTRACT.fps)
     out = []
     for start, _ in ordered:
@@ -284,10 +279,7 @@ def _plot(result: PredictResult, path: Path) -> None:
     axes[2].set_ylabel("SNR (dB)")
     axes[2].set_xlabel("time (s)")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def live_printer(est: WindowEstimate, _bvp: np.ndarray, _box: Box | None) -> None:

@@ -117,3 +117,9 @@ def evaluate_signal(pred: np.ndarray, label: np.ndarray, fs: float = CONTRACT.fp
     hr = hr_from_fft if method == "fft" else hr_from_peaks
     hr_true = hr(q, fs)
     return SignalReport(hr_pred=hr(p, fs), hr_true=hr_true, snr=snr_db(p, hr_true, fs), macc=macc(p, q))
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    """Zero mean, unit std (a constant signal becomes zeros)."""
+    sd = x.std()
+    return (x - x.mean()) / (sd if sd > 0 else 1.0)

@@ -221,8 +221,8 @@ def export_model(
                     problems = [f"INT8 HR differs by {guard_agreement.hr_abs_diff_bpm:.2f} bpm on the calibration windows "
                                 f"(bound {int8_max_hr_diff_bpm:g})"]
             if problems and precision == "int8":
-                fallback = export_model(weights, target, "fp32", out.with_name(out.stem.replace("int8", "fp32") + out.suffix)
-                                        if "int8" in out.stem else out, batch, dynamic_batch)
+                fp32_out = out.with_name(out.name.replace("int8", "fp32")) if "int8" in out.name else out
+                fallback = export_model(weights, target, "fp32", fp32_out, batch, dynamic_batch)
                 fallback.note = f"INT8 rejected ({'; '.join(problems)}); kept the FP32 model"
                 fallback.int8_guard = guard
                 return fallback

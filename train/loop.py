@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
-from edge_rppg.atomic import write_text_atomic
+from edge_rppg.atomic import save_figure, write_text_atomic
 from edge_rppg.data.preprocess import Chunk, chunk_window, default_cache_root, preprocess_videos
 from edge_rppg.data.readers import read_dataset, split_by_subject
 from edge_rppg.errors import CheckpointError, DatasetError
@@ -128,10 +128,7 @@ def _plot(path: Path, history: list[dict[str, Any]]) -> None:
         b.plot(epochs, [h["val_mae_bpm"] for h in history], "o-", color="C3")
     b.set_xlabel("epoch"), b.set_ylabel("validation HR MAE (bpm)")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = print,

@@ -24,6 +24,7 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import FaceTracker, HaarFaceDetector, crop_resize
 from edge_rppg.data.readers import VideoItem
 from edge_rppg.errors import DatasetError, VideoError
+from edge_rppg.signal import zscore
 
 CACHE_VERSION = 1
 
@@ -56,11 +57,6 @@ def default_cache_root() -> Path:
     return Path(os.environ.get("EDGE_RPPG_CACHE", Path.home() / ".cache" / "edge-rppg"))
 
 
-def _zscore(x: np.ndarray) -> np.ndarray:
-    sd = x.std()
-    return (x - x.mean()) / (sd if sd > 0 else 1.0)
-
-
 def preprocess_video(item: VideoItem, settings: PreprocessSettings, out: Path) -> dict:
     """Write the chunks of one video into ``out``; returns its manifest. Raises VideoError when no face is found."""
     manifest_path = out / f"{item.name}.json"
@@ -71,7 +67,7 @@ def preprocess_video(item: VideoItem, settings: PreprocessSettings, out: Path) -
     cv2.setNumThreads(1)  # videos run in parallel processes; one thread each
     n = item.frame_count()
     labels, keep = item.labels(n)
-    labels = _zscore(labels if keep is None else labels[keep]) if (keep is None or keep.any()) else labels[:0]
+    labels = zscore(labels if keep is None else labels[keep]) if (keep is None or keep.any()) else labels[:0]
     tracker = None if item.face_cropped else FaceTracker(DETECTORS[settings.detector](), settings.detect_interval, settings.box_scale)  # type: ignore[arg-type]
     size = (settings.size, settings.size)
     buf = np.empty((settings.chunk, settings.size, settings.size, 3), dtype=np.uint8)
