@@ -183,7 +183,7 @@ def predict_video(
             crop = crop_resize(item, box, size)
             timing["crop"] += time.perf_counter() - t1
             for resampled in resampler.push(crop):
-                lost.append(not tracker.last_detection_ok)
+                lost.append(tracker.face_lost)
                 due = scheduler.push(resampled)
                 if due is not None:
                     windows_q.put(due)

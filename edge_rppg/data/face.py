@@ -62,8 +62,14 @@ class FaceTracker:
     box: Box | None = None
     frames_seen: int = 0
     detections_failed: int = 0
-    # False from a failed detection until the next successful one: the box in use is a held, stale one.
-    last_detection_ok: bool = True
+    consecutive_failures: int = 0
+    # One missed detection holds the box for one interval, as the field does; from this many missed
+    # detections in a row the face counts as lost and the held box as stale.
+    lost_after: int = 2
+
+    @property
+    def face_lost(self) -> bool:
+        return self.consecutive_failures >= self.lost_after
 
     def update(self, rgb: np.ndarray) -> tuple[Box | None, bool]:
         """The crop box for this frame, and whether it comes from a fresh detection."""
@@ -79,7 +85,7 @@ class FaceTracker:
                 self.box, fresh = new, True
             else:
                 self.detections_failed += 1
-            self.last_detection_ok = bool(faces)
+            self.consecutive_failures = 0 if faces else self.consecutive_failures + 1
         self.frames_seen += 1
         return self.box, fresh
 
