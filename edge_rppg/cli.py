@@ -196,6 +196,8 @@ def train(
     workers: Annotated[int | None, typer.Option(help="Parallel preprocessing processes.")] = None,
 ) -> None:
     """Train FactorizePhys with FSAM (paper recipe); on the built-in synthetic dataset when no --data."""
+    import os
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from edge_rppg.train.config import TrainConfig
@@ -220,6 +222,8 @@ def train(
             bar.update(task, completed=step, loss=mean_loss)
 
         result = run_training(cfg, resume=resume, log=lambda m: console.print(m, highlight=False), progress=progress)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
     best = result.history and min((h for h in result.history if h["val_mae_bpm"] is not None), key=lambda h: h["val_loss"], default=None)
     console.print(f"[green]done[/green]: {result.run} (best checkpoint {result.best.name}"
                   + (f", validation HR MAE {best['val_mae_bpm']:.2f} bpm at epoch {best['epoch']}" if best else "") + ")")

@@ -40,3 +40,21 @@ def test_bench_without_reference_is_a_clear_error(tmp_path: Path) -> None:
     fake.write_text("<net/>")
     result = CliRunner().invoke(app, ["bench", "--runtime", "openvino", "--model", str(fake)])
     assert result.exit_code == 1
+
+
+def test_bench_on_dataset_windows_reports_hr_mae_vs_ground_truth(fsam_checkpoint: Path, onnx_fp32: Path, tmp_path: Path) -> None:
+    from tests.fixtures import write_ubfc
+
+    data = write_ubfc(tmp_path / "ubfc")
+    out = tmp_path / "b.json"
+    result = CliRunner().invoke(app, [
+        "bench", "--runtime", "torch", "--runtime", "onnxruntime", "--weights", str(fsam_checkpoint), "--model", str(onnx_fp32),
+        "--data", str(data), "--dataset", "ubfc-rppg", "--windows", "2", "--iterations", "1", "--rounds", "1", "--json", str(out),
+    ], env={"EDGE_RPPG_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["windows"] == 2
+    ok = [r for r in report["results"] if r["status"] == "ok"]
+    assert {r["runtime"] for r in ok} == {"torch", "onnxruntime"}
+    assert all(r["hr_mae_vs_label_bpm"] is not None for r in ok)
+    assert report["reference_hr_mae_vs_label_bpm"] == ok[0]["hr_mae_vs_label_bpm"]

@@ -109,3 +109,24 @@ def test_eval_and_export_from_a_run(trained: Path, tmp_path: Path) -> None:
     a = [v["hr_pred"] for v in report["videos"]]
     b = [v["hr_pred"] for v in json.loads((tmp_path / "e2.json").read_text())["videos"]]
     assert np.allclose(a, b)
+
+
+def test_torchrun_two_processes_train_one_run(tmp_path: Path) -> None:
+    """DistributedDataParallel through torchrun, the same command; gloo on CPU stands in for NCCL on GPUs."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    assert torchrun is not None
+    env = {**os.environ, "EDGE_RPPG_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [torchrun, "--nproc_per_node=2", "-m", "edge_rppg", "train", "--device", "cpu", "--epochs", "1", "--batch-size", "2",
+         "--synthetic-subjects", "4", "--synthetic-seconds", "12", "--workers", "1", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "device: cpu x2" in proc.stdout and proc.stdout.count("epoch 1/1") == 1
+    history = json.loads((tmp_path / "run" / run_dir.METRICS_JSON).read_text())
+    assert len(history) == 1 and (tmp_path / "run" / run_dir.BEST).exists()

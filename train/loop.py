@@ -138,6 +138,8 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
     dist = distributed.setup(device)
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
+    if not dist.is_main:  # one voice per run, not one per process
+        log = lambda _m: None  # noqa: E731
     run = cfg.out
     last_path, best_path = run / run_dir.LAST, run / run_dir.BEST
     state: dict[str, Any] | None = None
