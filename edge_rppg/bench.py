@@ -155,6 +155,7 @@ def run_bench(
 
     opened: list[tuple[BenchResult, Runtime]] = []
     results: list[BenchResult] = []
+    outputs: dict[int, np.ndarray] = {}  # id(result) -> BVP of every window
     for name, path, reason in _plan(runtimes, models, weights):
         result = BenchResult(runtime=name, precision="-", model=str(path) if path else "-", status="ok")
         results.append(result)
@@ -167,10 +168,10 @@ def run_bench(
             if name == REFERENCE:
                 from edge_rppg.runtimes.torch_runtime import TorchRuntime
 
-                runtime: Runtime = TorchRuntime(path, options, model=deploy)
+                runtime: Runtime = TorchRuntime.from_model(deploy, options)
             else:
                 runtime = get_runtime(name).open(path, options)
-            outputs = np.concatenate([runtime.run(w[None]) for w in windows])
+            out = np.concatenate([runtime.run(w[None]) for w in windows])
         except EdgeRppgError as exc:
             result.status = f"skipped: {exc}"
             continue
@@ -181,13 +182,13 @@ def run_bench(
         result.size_mb = _size_mb(path)
         result.details = runtime.describe()
         result.rss_delta_mb = round(_rss_mb() - before, 1)
-        result.details["outputs"] = outputs
+        outputs[id(result)] = out
         opened.append((result, runtime))
 
-    reference_out = next(r.details["outputs"] for r, _ in opened if r.runtime == REFERENCE)
+    reference_out = next(outputs[id(r)] for r, _ in opened if r.runtime == REFERENCE)
     label_hr = window_hr(labels) if labels is not None else None
     for result, _ in opened:
-        out = result.details.pop("outputs")
+        out = outputs[id(result)]
         agreement = compare(reference_out, out)
         result.max_abs_err = agreement.max_abs_err
         result.bvp_pearson = agreement.bvp_pearson

@@ -30,6 +30,7 @@ from edge_rppg.signal import hr_from_fft, preprocess, snr_db, zscore
 from edge_rppg.streaming import FpsResampler, WindowScheduler, overlap_add
 
 HR_SEGMENT_S = 10.0  # per-window HR from the last 10 s of BVP, as rPPG tools report it
+HR_SEGMENT_FRAMES = int(HR_SEGMENT_S * CONTRACT.fps)
 FINE_NFFT = 4096  # zero-padding for a 0.44 bpm grid instead of 7 bpm at 160 samples
 LOW_SNR_DB = 0.0
 _DONE = object()
@@ -189,8 +190,12 @@ def predict_video(
                     windows_q.put(due)
             if on_window is not None and len(results) > reported:
                 reported = len(results)
-                est = _estimate(results, lost, options.stride)
-                on_window(est[-1], overlap_add([b for _, b in results], [s for s, _ in results]), box)
+                # Only the windows that reach into the last HR segment: live cost stays constant over a long session.
+                recent = sorted(results[-(HR_SEGMENT_FRAMES // options.stride + 2) :], key=lambda r: r[0])
+                origin = recent[0][0]
+                trace = _reassemble([(s - origin, b) for s, b in recent])
+                latest = recent[-1][0]
+                on_window(_window_estimate(trace, latest - origin, latest, lost), trace, box)
     finally:
         stop.set()
         windows_q.put(_DONE)
@@ -207,8 +212,7 @@ def predict_video(
         have = scheduler.count
         raise VideoError(f"{name}: only {have} frames with a face at {CONTRACT.fps:g} fps; one window needs {CONTRACT.frames}")
     results.sort(key=lambda r: r[0])
-    starts, bvps = [s for s, _ in results], [zscore(b) for _, b in results]
-    bvp = overlap_add(bvps, starts)
+    bvp = _reassemble(results)
     filtered = preprocess(bvp, CONTRACT.fps)
     return PredictResult(
         source=name,
@@ -218,26 +222,27 @@ def predict_video(
         frames=frames,
         windows=len(results),
         speed_fps=round(frames / elapsed, 1),
-        per_window=_estimate(results, lost, options.stride),
+        per_window=[_window_estimate(bvp, s, s, lost) for s, _ in results],
         frames_without_face=no_face,
         profile_ms={k: round(v * 1e3, 1) for k, v in timing.items()} | {"wall": round(elapsed * 1e3, 1)},
         bvp=bvp,
     )
 
 
-def _estimate(results: list[tuple[int, np.ndarray]], lost: list[bool], stride: int) -> list[WindowEstimate]:
-    ordered = sorted(results, key=lambda r: r[0])
-    bvp = overlap_add([zscore(b) for _, b in ordered], [s for s, _ in ordered])
-    seg = int(HR_SEGMENT_S * CONTRACT.fps)
-    out = []
-    for start, _ in ordered:
-        end = start + CONTRACT.window
-        piece = preprocess(bvp[max(0, end - seg) : end], CONTRACT.fps)
-        hr = hr_from_fft(piece, CONTRACT.fps, min_nfft=FINE_NFFT)
-        snr = snr_db(piece, hr, CONTRACT.fps, min_nfft=FINE_NFFT)
-        quality = "low: face lost" if any(lost[start : start + CONTRACT.frames]) else ("low: snr" if snr < LOW_SNR_DB else "ok")
-        out.append(WindowEstimate(start, round(end / CONTRACT.fps, 3), round(hr, 2), round(snr, 2), quality))
-    return out
+def _reassemble(results: list[tuple[int, np.ndarray]]) -> np.ndarray:
+    """One continuous BVP from windows sorted by start: each z-scored (the model's scale is per window), then overlap-added."""
+    return overlap_add([zscore(b) for _, b in results], [s for s, _ in results])
+
+
+def _window_estimate(bvp: np.ndarray, offset: int, start: int, lost: list[bool]) -> WindowEstimate:
+    """HR and SNR over the HR segment ending with the window that starts at frame ``start``
+    (``offset`` is where that window begins inside ``bvp``)."""
+    end = offset + CONTRACT.window
+    piece = preprocess(bvp[max(0, end - HR_SEGMENT_FRAMES) : end], CONTRACT.fps)
+    hr = hr_from_fft(piece, CONTRACT.fps, min_nfft=FINE_NFFT)
+    snr = snr_db(piece, hr, CONTRACT.fps, min_nfft=FINE_NFFT)
+    quality = "low: face lost" if any(lost[start : start + CONTRACT.frames]) else ("low: snr" if snr < LOW_SNR_DB else "ok")
+    return WindowEstimate(start, round((start + CONTRACT.window) / CONTRACT.fps, 3), round(hr, 2), round(snr, 2), quality)
 
 
 def write_outputs(result: PredictResult, json_path: Path | None, csv_path: Path | None, plot_path: Path | None) -> None:

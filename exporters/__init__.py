@@ -7,6 +7,7 @@ tolerance of its precision is deleted and reported.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import time
@@ -97,18 +98,13 @@ def _build_tensorrt(job: ExportJob) -> list[Path]:
             f"edge-rppg export --weights {job.checkpoint.path} --target onnx --precision {job.precision} --out {onnx_out}, "
             f"then: {trtexec_command(onnx_out, job.out, job.dynamic_batch)}"
         )
-    onnx_job = ExportJob(**{**asdict_shallow(job), "out": onnx_out})
-    (staged_onnx,) = _build_onnx(onnx_job)
+    (staged_onnx,) = _build_onnx(replace(job, out=onnx_out))
     staged = job.workdir / job.out.name
     build_engine(
         staged_onnx, staged, dynamic_batch=job.dynamic_batch, timing_cache=job.out.parent / "tensorrt.cache",
         metadata=job.metadata(),
     )
     return [staged, sidecar_path(staged), staged_onnx]
-
-
-def asdict_shallow(job: ExportJob) -> dict[str, Any]:
-    return {f: getattr(job, f) for f in job.__dataclass_fields__}
 
 
 @dataclass(frozen=True)
@@ -161,7 +157,7 @@ def reference_windows(count: int = VERIFY_WINDOWS) -> np.ndarray:
 def _agreement(target: Target, staged: Path, model: FactorizePhys, windows: np.ndarray) -> Agreement:
     from edge_rppg.runtimes.torch_runtime import TorchRuntime
 
-    reference = TorchRuntime(staged, model=model).run(windows)
+    reference = TorchRuntime.from_model(model).run(windows)
     runtime = get_runtime(target.runtime).open(staged, RuntimeOptions())
     return compare(reference, np.concatenate([runtime.run(w[None]) for w in windows]))
 
@@ -189,19 +185,14 @@ def export_model(
         raise EdgeRppgError(f"{out}: a {target} export is written to a {spec.suffix} file")
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    def calib() -> np.ndarray:
+    @functools.cache
+    def calibration_once() -> np.ndarray:
+        """Drawn at most once: the quantizer and the INT8 HR guard use the same windows."""
         if calibration is not None:
             return calibration(calibration_windows)
         from edge_rppg.data.synthetic import synthetic_windows
 
         return synthetic_windows(calibration_windows, seed=CALIBRATION_SEED)[0]
-
-    cached: dict[str, np.ndarray] = {}
-
-    def calibration_once() -> np.ndarray:
-        if "w" not in cached:
-            cached["w"] = calib()
-        return cached["w"]
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:

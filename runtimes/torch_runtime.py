@@ -27,6 +27,11 @@ class TorchRuntime:
         self.model = model.to(self.device).eval()
         self.precision = "fp32"
 
+    @classmethod
+    def from_model(cls, model: FactorizePhys, options: RuntimeOptions = RuntimeOptions()) -> TorchRuntime:
+        """The reference on a model already in memory (export verification, bench)."""
+        return cls(Path("<in-memory model>"), options, model=model)
+
     def run(self, frames: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             x = torch.from_numpy(as_batch(frames)).to(self.device)

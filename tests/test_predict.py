@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from edge_rppg.cli import app
 from edge_rppg.data.synthetic import synthetic_clip
 from edge_rppg.data.video import write_video
+import edge_rppg.predict as predict_mod
 from edge_rppg.predict import PredictOptions, predict_video, resolve_runtime
 from edge_rppg.signal import hr_from_fft
 from edge_rppg.streaming import FpsResampler, WindowScheduler, overlap_add
@@ -138,3 +139,16 @@ def test_face_lost_for_a_while_marks_windows_and_still_writes(tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     qualities = [w["quality"] for w in json.loads(out.read_text())["per_window"]]
     assert "low: face lost" in qualities and any(q != "low: face lost" for q in qualities)
+
+
+def test_live_mode_reports_each_new_window(pulse_video: tuple[Path, float]) -> None:
+    """The live callbacks (webcam path) fire as windows arrive and already give the right HR."""
+    path, true_hr = pulse_video
+    seen: list = []
+    result = predict_video(path, resolve_runtime(ASSET, None, "torch", 2), on_window=lambda est, trace, box: seen.append((est, trace, box)))
+    assert 1 <= len(seen) <= result.windows
+    starts = [e.start_frame for e, _, _ in seen]
+    assert starts == sorted(starts) and set(starts) <= {w.start_frame for w in result.per_window}
+    last, trace, box = seen[-1]
+    assert abs(last.hr_bpm - true_hr) <= 2 and box is not None
+    assert len(trace) <= (predict_mod.HR_SEGMENT_FRAMES // 30 + 2) * 30 + 160  # bounded, whatever the session length

@@ -166,9 +166,10 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
 
     fsam = FSAMConfig(residual=cfg.fsam_residual, rank=cfg.fsam_rank, steps=cfg.fsam_steps) if cfg.fsam else False
     model = build_model(fsam=fsam).to(device)
-    sampler = DistributedSampler(ChunkDataset(train_chunks), shuffle=True, seed=cfg.seed) if dist.enabled else None
+    train_set = ChunkDataset(train_chunks)
+    sampler = DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if dist.enabled else None
     generator = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(ChunkDataset(train_chunks), batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                         drop_last=len(train_chunks) > cfg.batch_size, num_workers=0, generator=generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=len(loader))

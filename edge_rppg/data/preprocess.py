@@ -67,11 +67,13 @@ def preprocess_video(item: VideoItem, settings: PreprocessSettings, out: Path) -
     cv2.setNumThreads(1)  # videos run in parallel processes; one thread each
     n = item.frame_count()
     labels, keep = item.labels(n)
-    labels = zscore(labels if keep is None else labels[keep]) if (keep is None or keep.any()) else labels[:0]
+    if keep is not None:
+        labels = labels[keep]  # dropped frames leave with their labels
+    labels = zscore(labels) if len(labels) else labels
     tracker = None if item.face_cropped else FaceTracker(DETECTORS[settings.detector](), settings.detect_interval, settings.box_scale)  # type: ignore[arg-type]
     size = (settings.size, settings.size)
     buf = np.empty((settings.chunk, settings.size, settings.size, 3), dtype=np.uint8)
-    filled = chunks = used = skipped_no_face = 0
+    filled = chunks = skipped_no_face = 0
     label_index = 0
     for i, frame in enumerate(item.frames()):
         if i >= n:
@@ -89,7 +91,6 @@ def preprocess_video(item: VideoItem, settings: PreprocessSettings, out: Path) -
             crop = crop_resize(frame, box, size)
         buf[filled] = crop
         filled += 1
-        used += 1
         if filled == settings.chunk:
             lab = labels[label_index + 1 - settings.chunk : label_index + 1].astype(np.float32)
             _save(out / f"{item.name}_input{chunks}.npy", buf)
