@@ -130,3 +130,10 @@ def test_torchrun_two_processes_train_one_run(tmp_path: Path) -> None:
     assert "device: cpu x2" in proc.stdout and proc.stdout.count("epoch 1/1") == 1
     history = json.loads((tmp_path / "run" / run_dir.METRICS_JSON).read_text())
     assert len(history) == 1 and (tmp_path / "run" / run_dir.BEST).exists()
+
+
+def test_bad_dataset_leaves_no_run_folder(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "empty"), "--dataset", "pure", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "SS-TT" in result.output
+    assert not (tmp_path / "run").exists()

@@ -153,9 +153,10 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
                 setattr(cfg, key, saved[key])
     _seed_all(cfg.seed + dist.rank)
     if dist.is_main:
+        # Data first: a dataset error must not leave a run folder behind.
+        train_chunks, val_chunks, trained_on = prepare_data(cfg, log)
         run.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run / run_dir.CONFIG, json.dumps(cfg.to_dict(), indent=2) + "\n")
-        train_chunks, val_chunks, trained_on = prepare_data(cfg, log)
     distributed.barrier(dist)
     if not dist.is_main:  # the cache is complete now: this only lists it
         train_chunks, val_chunks, trained_on = prepare_data(cfg, lambda _m: None)
