@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.signal import hr_from_fft, preprocess
+from edge_rppg.hr import window_hr
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,8 @@ class Agreement:
     max_abs_err: float
     max_err_of_range: float  # max abs error / peak-to-peak of the reference BVP
     bvp_pearson: float  # worst window
-    hr_abs_diff_bpm: float  # worst window
+    hr_abs_diff_bpm: float  # worst window, on the fft-fine grid
+    hr_abs_diff_median_bpm: float
     windows: int
 
     def to_dict(self) -> dict[str, float]:
@@ -39,18 +40,14 @@ class Tolerance:
         return out
 
 
-# What each precision must keep of the reference. FP32 runtimes agree to ~1e-5..1e-4 of the BVP range
-# (ONNX Runtime's kernels differ most); FP16 with the difference kept FP32 to ~1e-3.
+# What each precision must keep of the reference, HR on the fft-fine grid (<= 0.1 bpm). FP32 runtimes
+# agree to ~1e-5..2e-4 of the BVP range (ONNX Runtime's kernels differ most); FP16 with the difference kept
+# FP32 to ~1e-3. The README's tolerance table is this one.
 TOLERANCES: dict[str, Tolerance] = {
-    "fp32": Tolerance(max_err_of_range=1e-3, min_pearson=0.99999, max_hr_diff_bpm=0.0),
-    "fp16": Tolerance(max_err_of_range=2e-2, min_pearson=0.999, max_hr_diff_bpm=1.0),
-    "int8": Tolerance(max_err_of_range=None, min_pearson=0.99, max_hr_diff_bpm=1.0),
+    "fp32": Tolerance(max_err_of_range=1e-3, min_pearson=0.99999, max_hr_diff_bpm=0.1),
+    "fp16": Tolerance(max_err_of_range=2e-2, min_pearson=0.999, max_hr_diff_bpm=0.5),
+    "int8": Tolerance(max_err_of_range=None, min_pearson=0.995, max_hr_diff_bpm=1.0),
 }
-
-
-def window_hr(bvp: np.ndarray, fs: float = CONTRACT.fps) -> np.ndarray:
-    """HR (bpm) of each window [B, T] after detrend + band-pass, by FFT peak."""
-    return np.array([hr_from_fft(preprocess(b, fs), fs) for b in np.atleast_2d(bvp)])
 
 
 def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -65,10 +62,12 @@ def compare(reference: np.ndarray, candidate: np.ndarray, fs: float = CONTRACT.f
     out = np.atleast_2d(np.asarray(candidate, dtype=np.float64))
     if ref.shape != out.shape:
         raise ValueError(f"output shape {out.shape} != reference shape {ref.shape}")
+    hr_diff = np.abs(window_hr(ref, fs) - window_hr(out, fs))
     return Agreement(
         max_abs_err=float(np.max(np.abs(ref - out))),
         max_err_of_range=float(np.max(np.abs(ref - out)) / max(float(np.ptp(ref)), 1e-12)),
         bvp_pearson=float(np.min(_rowwise_pearson(ref, out))),
-        hr_abs_diff_bpm=float(np.max(np.abs(window_hr(ref, fs) - window_hr(out, fs)))),
+        hr_abs_diff_bpm=float(np.max(hr_diff)),
+        hr_abs_diff_median_bpm=float(np.median(hr_diff)),
         windows=len(ref),
     )

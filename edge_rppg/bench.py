@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import psutil
 
-from edge_rppg.agreement import compare, window_hr
+from edge_rppg.agreement import compare
 from edge_rppg.atomic import write_text_atomic
 from edge_rppg.contract import CONTRACT
 from edge_rppg.errors import EdgeRppgError
+from edge_rppg.hr import hr_resolution_bpm, window_hr
 from edge_rppg.models import count_macs
 from edge_rppg.models.checkpoints import load_deploy_model
 from edge_rppg.runtimes import RUNTIMES, Runtime, RuntimeOptions, get_runtime
@@ -42,8 +43,10 @@ class BenchResult:
     windows_per_s: float | None = None
     gflops_per_s: float | None = None
     max_abs_err: float | None = None
+    max_err_of_range: float | None = None
     bvp_pearson: float | None = None
     hr_abs_diff_bpm: float | None = None
+    hr_abs_diff_median_bpm: float | None = None
     hr_mae_vs_label_bpm: float | None = None
     size_mb: float | None = None
     rss_delta_mb: float | None = None
@@ -52,6 +55,7 @@ class BenchResult:
 
 @dataclass
 class BenchReport:
+    hr_resolution_bpm: float  # grid of every HR below (fft-fine), before its parabolic refinement
     reference: str
     results: list[BenchResult]
     windows: int
@@ -191,8 +195,10 @@ def run_bench(
         out = outputs[id(result)]
         agreement = compare(reference_out, out)
         result.max_abs_err = agreement.max_abs_err
+        result.max_err_of_range = agreement.max_err_of_range
         result.bvp_pearson = agreement.bvp_pearson
         result.hr_abs_diff_bpm = agreement.hr_abs_diff_bpm
+        result.hr_abs_diff_median_bpm = agreement.hr_abs_diff_median_bpm
         if label_hr is not None:
             result.hr_mae_vs_label_bpm = float(np.mean(np.abs(window_hr(out) - label_hr)))
 
@@ -217,6 +223,7 @@ def run_bench(
 
     ref_result = next(r for r, _ in opened if r.runtime == REFERENCE)
     return BenchReport(
+        hr_resolution_bpm=round(hr_resolution_bpm(), 4),
         reference=REFERENCE,
         results=results,
         windows=len(windows),

@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -13,13 +14,44 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edge_rppg.data.readers import READERS
 from edge_rppg.errors import EdgeRppgError
+from edge_rppg.exporters import PRECISIONS, TARGETS
+from edge_rppg.hr import HrMethod
+from edge_rppg.runtimes import RUNTIMES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="FactorizePhys rPPG from training to the edge.")
 # Wide tables (bench) must not fold into one-character columns when output goes to a file or CI log.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Closed choices are Enums built from the tables that define them: an unknown value is a usage error
+# (exit 2) that lists the choices, and a new table entry is a new choice with no CLI change.
+TargetName = Enum("TargetName", {k: k for k in TARGETS}, type=str)  # type: ignore[misc]
+PrecisionName = Enum("PrecisionName", {k: k for k in PRECISIONS}, type=str)  # type: ignore[misc]
+RuntimeName = Enum("RuntimeName", {k: k for k in RUNTIMES}, type=str)  # type: ignore[misc]
+BenchRuntime = Enum("BenchRuntime", {**{k: k for k in RUNTIMES}, "all": "all"}, type=str)  # type: ignore[misc]
+DatasetName = Enum("DatasetName", {k: k for k in READERS}, type=str)  # type: ignore[misc]
+LabelledDataset = Enum("LabelledDataset", {k: k for k in READERS if k != "videos"}, type=str)  # type: ignore[misc]
+
+
+class Fallback(str, Enum):
+    fp32 = "fp32"
+
+
+class NoFace(str, Enum):
+    skip = "skip"
+    fail = "fail"
+
+
+class Loss(str, Enum):
+    pearson = "pearson"
+    pearson_reference = "pearson-reference"
+
+
+def _value(choice: Enum | None) -> Any:
+    return None if choice is None else choice.value
 
 
 @app.callback()
@@ -91,23 +123,30 @@ def _weights_from(run: Path | None, weights: Path | None) -> Path:
 @app.command()
 @user_errors
 def export(
-    target: Annotated[str, typer.Option(help="onnx | openvino | tensorrt")] = "onnx",
+    target: Annotated[TargetName, typer.Option(help="Export format.")] = TargetName("onnx"),
     run: Annotated[Path | None, typer.Option(help="A training run folder (uses its best checkpoint).")] = None,
     weights: Annotated[Path | None, typer.Option(help="A checkpoint: ours or the authors' release.")] = None,
-    precision: Annotated[str, typer.Option(help="fp32 | fp16 | int8")] = "fp32",
+    precision: Annotated[PrecisionName, typer.Option(help="Precision; tolerances in the README.")] = PrecisionName("fp32"),
     out: Annotated[Path | None, typer.Option(help="Output file (.onnx, .xml or .engine).")] = None,
     batch: Annotated[int, typer.Option(min=1, help="Static batch size.")] = 1,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Batch dimension left dynamic.")] = False,
-    calibration_windows: Annotated[int, typer.Option(min=4, help="INT8 calibration windows (synthetic).")] = 32,
-    int8_max_hr_diff: Annotated[float, typer.Option(help="INT8 is kept only if its HR stays within this many bpm.")] = 1.0,
+    calibration_data: Annotated[Path | None, typer.Option(help="INT8: dataset or folder of videos to calibrate on (default: synthetic faces).")] = None,
+    dataset: Annotated[DatasetName | None, typer.Option(help="Format of --calibration-data ('videos': a plain folder of videos).")] = None,
+    calibration_windows: Annotated[int, typer.Option(min=4, help="INT8 calibration windows.")] = 32,
+    held_out_windows: Annotated[int, typer.Option(min=1, help="INT8: held-out windows its accuracy guard runs on.")] = 16,
+    int8_max_hr_diff: Annotated[float | None, typer.Option(help="INT8 HR bound in bpm (default: the int8 tolerance).")] = None,
+    int8_fallback: Annotated[Fallback | None, typer.Option(help="Write the FP32 model when INT8 fails its guard (default: fail, write nothing).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the export report as JSON.")] = False,
 ) -> None:
     """Export the deploy model (FSAM removed) and verify it against PyTorch."""
-    from edge_rppg.exporters import export_model
+    from edge_rppg.exporters import CalibrationSource, export_model
 
+    if calibration_data is not None and dataset is None:
+        raise typer.BadParameter("--calibration-data needs --dataset (its format, or 'videos')")
+    calibration = CalibrationSource(calibration_data, _value(dataset), calibration_windows, held_out_windows)
     result = export_model(
-        _weights_from(run, weights), target, precision, out, batch, dynamic_batch, calibration_windows,
-        int8_max_hr_diff_bpm=int8_max_hr_diff,
+        _weights_from(run, weights), target.value, precision.value, out, batch, dynamic_batch, calibration,
+        int8_max_hr_diff_bpm=int8_max_hr_diff, int8_fallback=_value(int8_fallback),
     )
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict()) + "\n")
@@ -116,8 +155,13 @@ def export(
                   f"({result.size_mb:.3f} MB, {result.seconds:.1f} s)")
     if result.verification:
         v = result.verification
-        console.print(f"verified vs PyTorch on {v['windows']} windows: max abs err {v['max_abs_err']:.2e}, "
-                      f"BVP r {v['bvp_pearson']:.6f}, HR diff {v['hr_abs_diff_bpm']:.2f} bpm")
+        console.print(f"verified vs PyTorch on {v['windows']} windows: max abs err {v['max_abs_err']:.2e} "
+                      f"({v['max_err_of_range']:.2e} of the BVP range), BVP r {v['bvp_pearson']:.6f}, "
+                      f"HR diff max {v['hr_abs_diff_bpm']:.2f} / median {v['hr_abs_diff_median_bpm']:.2f} bpm")
+    if result.int8_coverage:
+        c = result.int8_coverage
+        console.print(f"INT8: {c['int8_convolutions']}/{c['convolutions']} convolutions quantized; left in FP32: "
+                      f"{', '.join(c['fp32_convolutions']) or 'no convolution'}; {c['fp32_ops']}")
     if result.note:
         console.print(f"[yellow]note:[/yellow] {result.note}")
 
@@ -125,11 +169,11 @@ def export(
 @app.command()
 @user_errors
 def bench(
-    runtime: Annotated[list[str], typer.Option(help="torch | onnxruntime | openvino | tensorrt | all (repeatable)")] = ["all"],
+    runtime: Annotated[list[BenchRuntime], typer.Option(help="Runtimes to compare (repeatable).")] = [BenchRuntime("all")],
     model: Annotated[list[Path], typer.Option(help="Exported model files (.onnx, .xml, .engine); repeatable.")] = [],
     weights: Annotated[Path | None, typer.Option(help="The PyTorch reference checkpoint.")] = None,
     data: Annotated[Path | None, typer.Option(help="Dataset folder: windows and ground truth from it.")] = None,
-    dataset: Annotated[str | None, typer.Option(help="Dataset format of --data.")] = None,
+    dataset: Annotated[DatasetName | None, typer.Option(help="Dataset format of --data.")] = None,
     windows: Annotated[int, typer.Option(min=1, help="Windows to run (synthetic, or the first of --data).")] = 8,
     iterations: Annotated[int, typer.Option(min=1, help="Timed runs per round per model.")] = 10,
     rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds.")] = 3,
@@ -140,16 +184,17 @@ def bench(
     """Accuracy against the PyTorch reference and latency of each runtime, side by side."""
     from edge_rppg.bench import all_runtimes, run_bench
 
-    names = all_runtimes() if "all" in runtime else runtime
+    names = all_runtimes() if BenchRuntime("all") in runtime else [r.value for r in runtime]
     win = lab = None
     if data is not None:
         from edge_rppg.data.windows import dataset_windows
 
-        win, lab = dataset_windows(data, dataset, windows)
+        win, lab = dataset_windows(data, _value(dataset), windows)
     report = run_bench(names, model, weights, win, lab, windows, iterations, rounds, threads=threads, precision_hint=precision_hint)
-    table = Table(title=f"edge-rppg bench: {report.windows} windows, {report.iterations} timed runs each, {report.threads} threads")
+    table = Table(title=f"edge-rppg bench: {report.windows} windows, {report.iterations} timed runs each, {report.threads} threads; "
+                        f"HR in bpm on a {report.hr_resolution_bpm:.3f}-bpm grid")
     for col in ("runtime", "precision", "model", "p50 ms", "p90 ms", "p99 ms", "frames/s", "GFLOP/s",
-                "max abs err", "BVP r", "ΔHR bpm", "HR MAE", "MB"):
+                "max err/range", "BVP r", "ΔHR max", "ΔHR med", "HR MAE", "MB"):
         table.add_column(col, no_wrap=True)
     fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
     for r in report.results:
@@ -158,7 +203,7 @@ def bench(
         lat = r.latency_ms or {}
         table.add_row(r.runtime, r.precision, Path(r.model).name, fmt(lat.get("p50"), ".1f"), fmt(lat.get("p90"), ".1f"),
                       fmt(lat.get("p99"), ".1f"), fmt(r.throughput_fps, ".0f"), fmt(r.gflops_per_s, ".1f"),
-                      fmt(r.max_abs_err, ".1e"), fmt(r.bvp_pearson, ".5f"), fmt(r.hr_abs_diff_bpm, ".2f"),
+                      fmt(r.max_err_of_range, ".1e"), fmt(r.bvp_pearson, ".5f"), fmt(r.hr_abs_diff_bpm, ".2f"), fmt(r.hr_abs_diff_median_bpm, ".2f"),
                       fmt(r.hr_mae_vs_label_bpm, ".2f"), fmt(r.size_mb, ".3f"))
     console.print(table)
     for r in report.results:
@@ -174,13 +219,18 @@ def bench(
     if json_path:
         report.write_json(json_path)
         console.print(f"wrote {json_path}")
+    failed = [r for r in report.results if r.status.startswith("failed")]
+    if failed:
+        # A model the user named that cannot open or run is an error; a runtime not installed here is only skipped.
+        raise EdgeRppgError(f"{failed[0].model}: {failed[0].runtime} {failed[0].status}"
+                            + (f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else ""))
 
 
 @app.command()
 @user_errors
 def train(
     data: Annotated[Path | None, typer.Option(help="Dataset folder (absent: the built-in synthetic dataset).")] = None,
-    dataset: Annotated[str, typer.Option(help="ubfc-rppg | pure | ibvp | scamps")] = "ubfc-rppg",
+    dataset: Annotated[LabelledDataset, typer.Option(help="Dataset format of --data.")] = LabelledDataset("ubfc-rppg"),
     epochs: Annotated[int, typer.Option(min=1)] = 10,
     batch_size: Annotated[int, typer.Option(min=1)] = 4,
     lr: Annotated[float, typer.Option(help="One-cycle maximum learning rate.")] = 1e-3,
@@ -189,8 +239,8 @@ def train(
     seed: Annotated[int, typer.Option()] = 0,
     out: Annotated[Path, typer.Option(help="Run folder: config, checkpoints, metrics, plot.")] = Path("runs/train"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")] = False,
-    loss: Annotated[str, typer.Option(help="pearson (per sample, along time) | pearson-reference (authors' code)")] = "pearson",
-    on_no_face: Annotated[str, typer.Option(help="skip | fail: a video where no face is found.")] = "skip",
+    loss: Annotated[Loss, typer.Option(help="pearson (per sample, along time) | pearson-reference (authors' code)")] = Loss.pearson,
+    on_no_face: Annotated[NoFace, typer.Option(help="A video where no face is found.")] = NoFace.skip,
     synthetic_subjects: Annotated[int, typer.Option(min=2, help="Subjects of the synthetic dataset.")] = 16,
     synthetic_seconds: Annotated[float, typer.Option(min=6, help="Seconds per synthetic video.")] = 27.0,
     workers: Annotated[int | None, typer.Option(help="Parallel preprocessing processes.")] = None,
@@ -203,12 +253,8 @@ def train(
     from edge_rppg.train.config import TrainConfig
     from edge_rppg.train.loop import train as run_training
 
-    if loss not in ("pearson", "pearson-reference"):
-        raise typer.BadParameter("--loss must be pearson or pearson-reference")
-    if on_no_face not in ("skip", "fail"):
-        raise typer.BadParameter("--on-no-face must be skip or fail")
-    cfg = TrainConfig(data=data, dataset=dataset, out=out, epochs=epochs, batch_size=batch_size, lr=lr, fsam=fsam,
-                      device=device, seed=seed, loss=loss, on_no_face=on_no_face, workers=workers,
+    cfg = TrainConfig(data=data, dataset=dataset.value, out=out, epochs=epochs, batch_size=batch_size, lr=lr, fsam=fsam,
+                      device=device, seed=seed, loss=loss.value, on_no_face=on_no_face.value, workers=workers,
                       synthetic_subjects=synthetic_subjects, synthetic_seconds=synthetic_seconds)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
@@ -233,25 +279,25 @@ def train(
 @user_errors
 def evaluate(
     data: Annotated[Path, typer.Option(help="Dataset folder.")],
-    dataset: Annotated[str, typer.Option(help="ubfc-rppg | pure | ibvp | scamps")] = "ubfc-rppg",
+    dataset: Annotated[LabelledDataset, typer.Option(help="Dataset format of --data.")] = LabelledDataset("ubfc-rppg"),
     weights: Annotated[Path | None, typer.Option(help="A checkpoint (ours or the authors').")] = None,
     model: Annotated[Path | None, typer.Option(help="An exported model (.onnx, .xml, .engine).")] = None,
-    runtime: Annotated[str | None, typer.Option(help="Runtime for --model (default: by suffix).")] = None,
+    runtime: Annotated[RuntimeName | None, typer.Option(help="Runtime for --model (default: by suffix).")] = None,
     split: Annotated[tuple[float, float], typer.Option(help="Subject fraction range to evaluate.")] = (0.0, 1.0),
-    method: Annotated[str, typer.Option(help="HR by fft | peak")] = "fft",
+    method: Annotated[HrMethod, typer.Option(help="HR estimator: fft (the paper's), fft-fine, peak (robust beats), peak-naive (the toolbox's).")] = HrMethod.FFT,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Bland–Altman plot PNG.")] = None,
-    on_no_face: Annotated[str, typer.Option(help="skip | fail")] = "skip",
+    on_no_face: Annotated[NoFace, typer.Option(help="A video where no face is found.")] = NoFace.skip,
 ) -> None:
     """Whole-video evaluation with the paper's metrics (MAE, RMSE, MAPE, Pearson, SNR, MACC ± SE)."""
     from edge_rppg.evaluate import bland_altman_png, evaluate_dataset
 
     if (weights is None) == (model is None):
         raise typer.BadParameter("give exactly one of --weights or --model")
-    report = evaluate_dataset(data, dataset, weights or model, runtime, split, method, on_no_face,  # type: ignore[arg-type]
+    report = evaluate_dataset(data, dataset.value, weights or model, _value(runtime), split, method, on_no_face.value,  # type: ignore[arg-type]
                               log=lambda m: console.print(m, highlight=False))
     o = report.overall
-    table = Table(title=f"{dataset}: {o.n} videos")
+    table = Table(title=f"{dataset.value}: {o.n} videos, HR by {method.value}")
     for col in ("MAE", "RMSE", "MAPE %", "Pearson", "SNR dB", "MACC"):
         table.add_column(col)
     table.add_row(*(f"{getattr(o, k):.3f} ± {getattr(o, k + '_se'):.3f}" for k in ("mae", "rmse", "mape", "pearson", "snr", "macc")))
@@ -269,7 +315,7 @@ def predict(
     webcam: Annotated[int | None, typer.Option(help="Webcam index: live mode instead of a file.")] = None,
     weights: Annotated[Path | None, typer.Option(help="A checkpoint (ours or the authors').")] = None,
     model: Annotated[Path | None, typer.Option(help="An exported model (.onnx, .xml, .engine).")] = None,
-    runtime: Annotated[str | None, typer.Option(help="torch | onnxruntime | openvino | tensorrt (default: by file).")] = None,
+    runtime: Annotated[RuntimeName | None, typer.Option(help="Runtime (default: by file).")] = None,
     stride: Annotated[int, typer.Option(min=1, help="Frames between windows (30 = one estimate per second).")] = 30,
     fps: Annotated[float | None, typer.Option(help="Frame rate, when the file does not say (image folders).")] = None,
     threads: Annotated[int | None, typer.Option(help="Inference threads.")] = None,
@@ -287,7 +333,7 @@ def predict(
         raise typer.BadParameter("give a VIDEO or --webcam INDEX")
     if (weights is None) == (model is None):
         raise typer.BadParameter("give exactly one of --weights or --model")
-    rt = resolve_runtime(weights, model, runtime, threads)
+    rt = resolve_runtime(weights, model, _value(runtime), threads)
     on_window = on_frame = None
     if webcam is not None:
         on_window, on_frame = live_display() if os.environ.get("DISPLAY") else (live_printer, None)

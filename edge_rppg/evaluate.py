@@ -15,6 +15,7 @@ from edge_rppg.atomic import save_figure, write_text_atomic
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.preprocess import Chunk, chunk_window
 from edge_rppg.metrics import DatasetMetrics, dataset_metrics
+from edge_rppg.hr import HrMethod
 from edge_rppg.signal import evaluate_signal
 
 Predict = Callable[[np.ndarray], np.ndarray]  # windows [B, 3, 161, 72, 72] -> BVP [B, 160]
@@ -55,7 +56,7 @@ def predict_videos(predict: Predict, chunks: list[Chunk], batch: int = 4) -> dic
     return out
 
 
-def evaluate_chunks(predict: Predict, chunks: list[Chunk], fs: float = CONTRACT.fps, method: str = "fft") -> EvalReport:
+def evaluate_chunks(predict: Predict, chunks: list[Chunk], fs: float = CONTRACT.fps, method: HrMethod | str = HrMethod.FFT) -> EvalReport:
     if not chunks:
         raise ValueError("no chunks to evaluate")
     videos = []
@@ -92,7 +93,7 @@ def bland_altman_png(report: EvalReport, path: Path, title: str = "") -> None:
 
 def evaluate_dataset(
     data: Path, dataset: str, model_path: Path, runtime: str | None = None, split: tuple[float, float] = (0.0, 1.0),
-    method: str = "fft", on_no_face: str = "skip", log: Callable[[str], None] = print,
+    method: HrMethod | str = HrMethod.FFT, on_no_face: str = "skip", log: Callable[[str], None] = print,
 ) -> EvalReport:
     """Preprocess (cached) the videos of ``split``, run the model on any runtime, and score whole videos."""
     from edge_rppg.data.preprocess import preprocess_videos

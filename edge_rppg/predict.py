@@ -22,16 +22,16 @@ import numpy as np
 
 from edge_rppg.atomic import save_figure, write_text_atomic
 from edge_rppg.contract import CONTRACT
-from edge_rppg.data.face import Box, FaceTracker, HaarFaceDetector, crop_resize
+from edge_rppg.data.face import Box, CropSettings, FaceCropper
 from edge_rppg.data.video import iter_frames, probe
 from edge_rppg.errors import EdgeRppgError, VideoError
 from edge_rppg.runtimes import Runtime, RuntimeOptions, open_runtime
-from edge_rppg.signal import hr_from_fft, preprocess, snr_db, zscore
-from edge_rppg.streaming import FpsResampler, WindowScheduler, overlap_add
+from edge_rppg.hr import fine_fft_hr
+from edge_rppg.signal import preprocess, snr_db, zscore
+from edge_rppg.streaming import WindowScheduler, overlap_add
 
 HR_SEGMENT_S = 10.0  # per-window HR from the last 10 s of BVP, as rPPG tools report it
 HR_SEGMENT_FRAMES = int(HR_SEGMENT_S * CONTRACT.fps)
-FINE_NFFT = 4096  # zero-padding for a 0.44 bpm grid instead of 7 bpm at 160 samples
 LOW_SNR_DB = 0.0
 _DONE = object()
 
@@ -68,9 +68,7 @@ class PredictResult:
 @dataclass
 class PredictOptions:
     stride: int = 30
-    detect_interval: int = 30
-    box_scale: float = 1.5
-    box_smoothing: float = 0.5
+    crop: CropSettings = field(default_factory=CropSettings)  # the same crop path as training and eval
     fps: float | None = None  # override when the file does not say
     threads: int | None = None
     queue_frames: int = 64
@@ -145,19 +143,17 @@ def predict_video(
         if fps is None:
             raise VideoError(f"{source}: the frame rate is unknown (image folder or a file without fps); pass --fps")
     fps = fps or CONTRACT.fps
-    timing = {"decode": 0.0, "detect": 0.0, "crop": 0.0, "infer": 0.0}
+    timing = {"decode": 0.0, "crop": 0.0, "infer": 0.0}
     frames_q: queue.Queue = queue.Queue(maxsize=options.queue_frames)
     windows_q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
     results: list[tuple[int, np.ndarray]] = []
     decoder = threading.Thread(target=_decode, args=(source, frames_q, stop, timing), daemon=True)
     worker = threading.Thread(target=_infer, args=(runtime, windows_q, results, timing), daemon=True)
-    tracker = FaceTracker(HaarFaceDetector(), options.detect_interval, options.box_scale, options.box_smoothing)
-    resampler = FpsResampler(fps)
+    cropper = FaceCropper(options.crop, fps)
     scheduler = WindowScheduler(options.stride)
-    size = (CONTRACT.width, CONTRACT.height)
     lost: list[bool] = []  # per 30-fps output frame: detection had failed and the box was held
-    frames = no_face = 0
+    frames = 0
     wall = time.perf_counter()
     decoder.start()
     worker.start()
@@ -173,19 +169,13 @@ def predict_video(
                 break
             frames += 1
             t0 = time.perf_counter()
-            box, _ = tracker.update(item)
-            t1 = time.perf_counter()
-            timing["detect"] += t1 - t0
-            if on_frame is not None and not on_frame(item, box):
+            steps = cropper.push(item)
+            timing["crop"] += time.perf_counter() - t0
+            if on_frame is not None and not on_frame(item, cropper.box):
                 break
-            if box is None:
-                no_face += 1
-                continue
-            crop = crop_resize(item, box, size)
-            timing["crop"] += time.perf_counter() - t1
-            for resampled in resampler.push(crop):
-                lost.append(tracker.face_lost)
-                due = scheduler.push(resampled)
+            for step in steps:
+                lost.append(step.face_lost)
+                due = scheduler.push(step.crop)
                 if due is not None:
                     windows_q.put(due)
             if on_window is not None and len(results) > reported:
@@ -195,7 +185,7 @@ def predict_video(
                 origin = recent[0][0]
                 trace = _reassemble([(s - origin, b) for s, b in recent])
                 latest = recent[-1][0]
-                on_window(_window_estimate(trace, latest - origin, latest, lost), trace, box)
+                on_window(_window_estimate(trace, latest - origin, latest, lost), trace, cropper.box)
     finally:
         stop.set()
         windows_q.put(_DONE)
@@ -206,7 +196,7 @@ def predict_video(
     name = str(source)
     if frames == 0:
         raise VideoError(f"{name}: no frames could be decoded (empty or unreadable video)")
-    if tracker.box is None:
+    if cropper.box is None:
         raise VideoError(f"{name}: no face found in any of {frames} frames")
     if not results:
         have = scheduler.count
@@ -217,13 +207,13 @@ def predict_video(
     return PredictResult(
         source=name,
         runtime=getattr(runtime, "name", "?"),
-        hr_bpm=round(hr_from_fft(filtered, CONTRACT.fps, min_nfft=FINE_NFFT), 2),
+        hr_bpm=round(fine_fft_hr(filtered, CONTRACT.fps), 2),
         fps=fps,
         frames=frames,
         windows=len(results),
         speed_fps=round(frames / elapsed, 1),
         per_window=[_window_estimate(bvp, s, s, lost) for s, _ in results],
-        frames_without_face=no_face,
+        frames_without_face=cropper.frames_without_face,
         profile_ms={k: round(v * 1e3, 1) for k, v in timing.items()} | {"wall": round(elapsed * 1e3, 1)},
         bvp=bvp,
     )
@@ -239,8 +229,8 @@ def _window_estimate(bvp: np.ndarray, offset: int, start: int, lost: list[bool])
     (``offset`` is where that window begins inside ``bvp``)."""
     end = offset + CONTRACT.window
     piece = preprocess(bvp[max(0, end - HR_SEGMENT_FRAMES) : end], CONTRACT.fps)
-    hr = hr_from_fft(piece, CONTRACT.fps, min_nfft=FINE_NFFT)
-    snr = snr_db(piece, hr, CONTRACT.fps, min_nfft=FINE_NFFT)
+    hr = fine_fft_hr(piece, CONTRACT.fps)
+    snr = snr_db(piece, hr, CONTRACT.fps, fine=True)
     quality = "low: face lost" if any(lost[start : start + CONTRACT.frames]) else ("low: snr" if snr < LOW_SNR_DB else "ok")
     return WindowEstimate(start, round((start + CONTRACT.window) / CONTRACT.fps, 3), round(hr, 2), round(snr, 2), quality)
 

@@ -14,8 +14,8 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from edge_rppg.contract import CONTRACT
+from edge_rppg.hr import HR_BAND_HZ, HrMethod, fine_nfft, heart_rate, power_spectrum
 
-HR_BAND_HZ = (0.6, 3.3)  # 36-198 bpm
 DETREND_LAMBDA = 100.0
 SNR_HALF_WIDTH_HZ = 0.1
 
@@ -42,39 +42,12 @@ def preprocess(signal: np.ndarray, fs: float = CONTRACT.fps) -> np.ndarray:
     return bandpass(detrend(signal), fs)
 
 
-def _nfft(n: int) -> int:
-    return 1 << max(int(n) - 1, 0).bit_length()
+def snr_db(pred: np.ndarray, hr_bpm: float, fs: float = CONTRACT.fps, band: tuple[float, float] = HR_BAND_HZ, fine: bool = False) -> float:
+    """Power within ±0.1 Hz of the HR and its first harmonic over the rest of the HR band (dB).
 
-
-def power_spectrum(signal: np.ndarray, fs: float = CONTRACT.fps, min_nfft: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Periodogram with nfft = next power of two >= N (boxcar, density, one-sided, no detrend).
-
-    ``min_nfft`` zero-pads further for a finer frequency grid; the paper's evaluation uses none.
-    """
-    s = np.asarray(signal, dtype=np.float64)
-    return scipy.signal.periodogram(s, fs=fs, nfft=max(_nfft(s.shape[-1]), min_nfft), detrend=False)
-
-
-def hr_from_fft(signal: np.ndarray, fs: float = CONTRACT.fps, band: tuple[float, float] = HR_BAND_HZ, min_nfft: int = 0) -> float:
-    """Heart rate (bpm) at the largest periodogram peak within the HR band."""
-    freqs, power = power_spectrum(signal, fs, min_nfft)
-    mask = (freqs >= band[0]) & (freqs <= band[1])
-    if not mask.any():
-        return float("nan")
-    return float(freqs[mask][np.argmax(power[mask])] * 60.0)
-
-
-def hr_from_peaks(signal: np.ndarray, fs: float = CONTRACT.fps) -> float:
-    """Heart rate (bpm) from the mean distance between local maxima."""
-    peaks, _ = scipy.signal.find_peaks(np.asarray(signal, dtype=np.float64))
-    if len(peaks) < 2:
-        return float("nan")
-    return float(60.0 * fs / np.mean(np.diff(peaks)))
-
-
-def snr_db(pred: np.ndarray, hr_bpm: float, fs: float = CONTRACT.fps, band: tuple[float, float] = HR_BAND_HZ, min_nfft: int = 0) -> float:
-    """Power within ±0.1 Hz of the HR and its first harmonic over the rest of the HR band (dB)."""
-    freqs, power = power_spectrum(pred, fs, min_nfft)
+    ``fine`` measures on the zero-padded grid of ``fft-fine`` (the paper's evaluation uses none)."""
+    pred = np.asarray(pred, dtype=np.float64)
+    freqs, power = power_spectrum(pred, fs, fine_nfft(pred.shape[-1], fs) if fine else None)
     f1 = hr_bpm / 60.0
     harmonics = (np.abs(freqs - f1) <= SNR_HALF_WIDTH_HZ) | (np.abs(freqs - 2 * f1) <= SNR_HALF_WIDTH_HZ)
     in_band = (freqs >= band[0]) & (freqs <= band[1])
@@ -110,13 +83,12 @@ class SignalReport:
     macc: float
 
 
-def evaluate_signal(pred: np.ndarray, label: np.ndarray, fs: float = CONTRACT.fps, method: str = "fft") -> SignalReport:
-    """Detrend + band-pass both, HR by ``fft`` or ``peak`` on both, SNR of pred at the label HR, MACC."""
+def evaluate_signal(pred: np.ndarray, label: np.ndarray, fs: float = CONTRACT.fps, method: HrMethod | str = HrMethod.FFT) -> SignalReport:
+    """Detrend + band-pass both, HR by ``method`` on both, SNR of pred at the label HR, MACC."""
     p = preprocess(pred, fs)
     q = preprocess(label, fs)
-    hr = hr_from_fft if method == "fft" else hr_from_peaks
-    hr_true = hr(q, fs)
-    return SignalReport(hr_pred=hr(p, fs), hr_true=hr_true, snr=snr_db(p, hr_true, fs), macc=macc(p, q))
+    hr_true = heart_rate(q, fs, method)
+    return SignalReport(hr_pred=heart_rate(p, fs, method), hr_true=hr_true, snr=snr_db(p, hr_true, fs), macc=macc(p, q))
 
 
 def zscore(x: np.ndarray) -> np.ndarray:

@@ -19,18 +19,19 @@ class FpsResampler:
         self.prev: np.ndarray | None = None
         self.index = -1
 
-    def push(self, frame: np.ndarray) -> Iterator[np.ndarray]:
+    def push(self, frame: np.ndarray) -> Iterator[tuple[float, np.ndarray]]:
+        """Output frames due by this input frame, each with its position in input-frame units."""
         self.index += 1
         if self.prev is None:
             self.prev = frame.astype(np.float32)
             if self.next_pos <= 0:
-                yield self.prev
+                yield 0.0, self.prev
                 self.next_pos += self.step
             return
         cur = frame.astype(np.float32)
         while self.next_pos <= self.index:
             a = self.next_pos - (self.index - 1)
-            yield (1 - a) * self.prev + a * cur
+            yield self.next_pos, (1 - a) * self.prev + a * cur
             self.next_pos += self.step
         self.prev = cur
 

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 import edge_rppg
-from edge_rppg.agreement import TOLERANCES, Agreement, compare
+from edge_rppg.agreement import TOLERANCES, Agreement, Tolerance, compare
 from edge_rppg.contract import CONTRACT
+from edge_rppg.data.windows import CalibrationSource
 from edge_rppg.errors import EdgeRppgError, ExportError, RuntimeUnavailable
 from edge_rppg.models import FactorizePhys
 from edge_rppg.models.checkpoints import CheckpointInfo, load_deploy_model
@@ -29,7 +30,6 @@ from edge_rppg.runtimes import RuntimeOptions, get_runtime
 PRECISIONS = ("fp32", "fp16", "int8")
 VERIFY_WINDOWS = 4
 VERIFY_SEED = 20241
-CALIBRATION_SEED = 7
 
 
 @dataclass
@@ -53,6 +53,16 @@ class ExportJob:
             "source_sha256": self.checkpoint.sha256,
             "trained_on": str(self.checkpoint.trained_on),
         }
+
+    def int8_coverage(self, staged: Path) -> dict[str, Any]:
+        """Which convolutions the quantizer made INT8 and which it left in FP32."""
+        if staged.suffix == ".xml":
+            from edge_rppg.exporters.openvino_export import int8_coverage
+
+            return int8_coverage(staged)
+        from edge_rppg.exporters.onnx_export import int8_coverage as onnx_coverage
+
+        return onnx_coverage(staged if staged.suffix == ".onnx" else staged.with_suffix(".onnx"))
 
     def fp32_onnx(self) -> Path:
         from edge_rppg.exporters.onnx_export import export_fp32
@@ -138,7 +148,8 @@ class ExportResult:
     verification: dict[str, Any] | None
     tolerance: dict[str, Any]
     note: str = ""
-    int8_guard: dict[str, Any] | None = field(default=None)
+    int8_guard: dict[str, Any] | None = field(default=None)  # the rejected INT8's agreement, on a fallback
+    int8_coverage: dict[str, Any] | None = field(default=None)  # what the quantizer left in FP32
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,6 +157,11 @@ class ExportResult:
 
 def default_output(weights: Path, target: str, precision: str) -> Path:
     return weights.parent / f"{weights.stem}_{precision}{TARGETS[target].suffix}"
+
+
+def fp32_sibling(out: Path) -> Path:
+    """Where an INT8 export's FP32 fallback goes: the same name with fp32 for int8."""
+    return out.with_name(out.name.replace("int8", "fp32")) if "int8" in out.name else out.with_name(f"{out.stem}_fp32{out.suffix}")
 
 
 def reference_windows(count: int = VERIFY_WINDOWS) -> np.ndarray:
@@ -162,6 +178,44 @@ def _agreement(target: Target, staged: Path, model: FactorizePhys, windows: np.n
     return compare(reference, np.concatenate([runtime.run(w[None]) for w in windows]))
 
 
+def _tolerance(precision: str, int8_max_hr_diff_bpm: float | None) -> Tolerance:
+    tolerance = TOLERANCES[precision]
+    if precision == "int8" and int8_max_hr_diff_bpm is not None:
+        tolerance = replace(tolerance, max_hr_diff_bpm=int8_max_hr_diff_bpm)
+    return tolerance
+
+
+def _verify(spec: Target, job: ExportJob, staged: Path, tolerance: Tolerance, guard_windows: Callable[[], np.ndarray]) -> tuple[Agreement | None, list[str], str]:
+    """(agreement, tolerance violations, note). INT8 is judged on the held-out windows, never on the
+    windows it was calibrated on; other precisions on fixed synthetic windows."""
+    reason = get_runtime(spec.runtime).unavailable_reason()
+    if reason is not None:
+        return None, [], f"not verified here: {reason}"
+    windows = guard_windows() if job.precision == "int8" else reference_windows()
+    agreement = _agreement(spec, staged, job.model, windows)
+    return agreement, tolerance.violations(agreement), ""
+
+
+def _move_into_place(staged: list[Path], out: Path) -> list[Path]:
+    finals = [out.parent / (out.name if i == 0 else p.name.replace(staged[0].stem, out.stem, 1)) for i, p in enumerate(staged)]
+    for src, dst in zip(staged, finals):
+        src.replace(dst)
+    return finals
+
+
+def _check_args(target: str, precision: str, out: Path | None, int8_fallback: str | None) -> Target:
+    if target not in TARGETS:
+        raise EdgeRppgError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+    if precision not in PRECISIONS:
+        raise EdgeRppgError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    if int8_fallback not in (None, "fp32"):
+        raise EdgeRppgError(f"unknown INT8 fallback {int8_fallback!r}; the only fallback is fp32")
+    spec = TARGETS[target]
+    if out is not None and out.suffix != spec.suffix:
+        raise EdgeRppgError(f"{out}: a {target} export is written to a {spec.suffix} file")
+    return spec
+
+
 def export_model(
     weights: Path,
     target: str = "onnx",
@@ -169,61 +223,34 @@ def export_model(
     out: Path | None = None,
     batch: int = 1,
     dynamic_batch: bool = False,
-    calibration_windows: int = 32,
-    calibration: Callable[[int], np.ndarray] | None = None,
-    int8_max_hr_diff_bpm: float = 1.0,
+    calibration: CalibrationSource = CalibrationSource(),
+    int8_max_hr_diff_bpm: float | None = None,
+    int8_fallback: str | None = None,
 ) -> ExportResult:
-    """Export the deploy model of ``weights`` to ``target`` at ``precision``; verify it; write it atomically."""
-    if target not in TARGETS:
-        raise EdgeRppgError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
-    if precision not in PRECISIONS:
-        raise EdgeRppgError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
-    spec = TARGETS[target]
-    model, info = load_deploy_model(weights)
+    """Export the deploy model of ``weights`` to ``target`` at ``precision``; verify it; write it atomically.
+
+    An INT8 export outside its tolerance (``TOLERANCES["int8"]``, HR bound overridable) on held-out
+    windows is an error and nothing is written, unless ``int8_fallback="fp32"``: then the FP32 model is
+    written beside it, never over an existing file.
+    """
+    spec = _check_args(target, precision, Path(out) if out else None, int8_fallback)
     out = Path(out) if out else default_output(Path(weights), target, precision)
-    if out.suffix != spec.suffix:
-        raise EdgeRppgError(f"{out}: a {target} export is written to a {spec.suffix} file")
+    model, info = load_deploy_model(weights)
     out.parent.mkdir(parents=True, exist_ok=True)
-
-    @functools.cache
-    def calibration_once() -> np.ndarray:
-        """Drawn at most once: the quantizer and the INT8 HR guard use the same windows."""
-        if calibration is not None:
-            return calibration(calibration_windows)
-        from edge_rppg.data.synthetic import synthetic_windows
-
-        return synthetic_windows(calibration_windows, seed=CALIBRATION_SEED)[0]
+    windows = functools.cache(calibration.draw)  # drawn at most once, and only for INT8
+    tolerance = _tolerance(precision, int8_max_hr_diff_bpm)
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
-        job = ExportJob(model, info, precision, out, Path(tmp), batch, dynamic_batch, calibration_once)
+        job = ExportJob(model, info, precision, out, Path(tmp), batch, dynamic_batch, lambda: windows()[0])
         staged = spec.build(job)
-        tolerance = TOLERANCES[precision]
-        if precision == "int8":
-            tolerance = replace(tolerance, max_hr_diff_bpm=int8_max_hr_diff_bpm)
-        agreement, guard, note = None, None, ""
-        if get_runtime(spec.runtime).unavailable_reason() is None:
-            agreement = _agreement(spec, staged[0], model, reference_windows())
-            problems = tolerance.violations(agreement)
-            if precision == "int8" and not problems:
-                guard_agreement = _agreement(spec, staged[0], model, calibration_once())
-                guard = {**guard_agreement.to_dict(), "bound_bpm": int8_max_hr_diff_bpm}
-                if guard_agreement.hr_abs_diff_bpm > int8_max_hr_diff_bpm:
-                    problems = [f"INT8 HR differs by {guard_agreement.hr_abs_diff_bpm:.2f} bpm on the calibration windows "
-                                f"(bound {int8_max_hr_diff_bpm:g})"]
-            if problems and precision == "int8":
-                fp32_out = out.with_name(out.name.replace("int8", "fp32")) if "int8" in out.name else out
-                fallback = export_model(weights, target, "fp32", fp32_out, batch, dynamic_batch)
-                fallback.note = f"INT8 rejected ({'; '.join(problems)}); kept the FP32 model"
-                fallback.int8_guard = guard
-                return fallback
-            if problems:
-                raise ExportError(f"{out}: the {target} {precision} export disagrees with PyTorch: {'; '.join(problems)}")
-        else:
-            note = f"not verified here: {get_runtime(spec.runtime).unavailable_reason()}"
-        finals = [out.parent / (out.name if i == 0 else p.name.replace(staged[0].stem, out.stem, 1)) for i, p in enumerate(staged)]
-        for src, dst in zip(staged, finals):
-            src.replace(dst)
+        agreement, problems, note = _verify(spec, job, staged[0], tolerance, lambda: windows()[1])
+        if problems and precision == "int8":
+            return _int8_rejected(weights, spec, out, batch, dynamic_batch, problems, agreement, int8_fallback)
+        if problems:
+            raise ExportError(f"{out}: the {target} {precision} export disagrees with PyTorch: {'; '.join(problems)}")
+        coverage = job.int8_coverage(staged[0]) if precision == "int8" else None
+        finals = _move_into_place(staged, out)
     return ExportResult(
         target=target,
         precision=precision,
@@ -234,8 +261,24 @@ def export_model(
         verification=agreement.to_dict() if agreement else None,
         tolerance=asdict(tolerance),
         note=note,
-        int8_guard=guard,
+        int8_coverage=coverage,
     )
 
 
-__all__ = ["PRECISIONS", "TARGETS", "ExportResult", "Target", "export_model"]
+def _int8_rejected(
+    weights: Path, spec: Target, out: Path, batch: int, dynamic_batch: bool, problems: list[str],
+    agreement: Agreement | None, int8_fallback: str | None,
+) -> ExportResult:
+    why = f"INT8 rejected on held-out windows: {'; '.join(problems)}"
+    if int8_fallback != "fp32":
+        raise ExportError(f"{out}: {why}; nothing written (--int8-fallback fp32 writes the FP32 model instead)")
+    fp32_out = fp32_sibling(out)
+    if fp32_out.exists():
+        raise ExportError(f"{fp32_out}: {why}; the FP32 fallback would overwrite this existing file, nothing written")
+    fallback = export_model(weights, spec.name, "fp32", fp32_out, batch, dynamic_batch)
+    fallback.note = f"{why}; wrote the FP32 model instead"
+    fallback.int8_guard = agreement.to_dict() if agreement else None
+    return fallback
+
+
+__all__ = ["PRECISIONS", "TARGETS", "CalibrationSource", "ExportResult", "Target", "export_model"]

@@ -123,3 +123,16 @@ def quantize_int8_qdq(fp32_path: Path, path: Path, metadata: dict[str, str], cal
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def int8_coverage(path: Path) -> dict[str, object]:
+    """Conv nodes fed by a DequantizeLinear (run INT8 by TensorRT) vs left in FP32."""
+    proto = onnx.load(str(path), load_external_data=False)
+    producer = {o: n.op_type for n in proto.graph.node for o in n.output}
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    fp32 = [n.name for n in convs if producer.get(n.input[0]) != "DequantizeLinear"]
+    kinds: dict[str, int] = {}
+    for n in proto.graph.node:
+        kinds[n.op_type] = kinds.get(n.op_type, 0) + 1
+    return {"convolutions": len(convs), "int8_convolutions": len(convs) - len(fp32), "fp32_convolutions": fp32,
+            "fp32_ops": {k: kinds[k] for k in ("InstanceNormalization", "Sub", "Tanh", "Sigmoid") if k in kinds}}

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import cv2
 import numpy as np
+
+from edge_rppg.contract import CONTRACT
+from edge_rppg.streaming import FpsResampler
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
 
@@ -94,3 +98,65 @@ def crop_resize(rgb: np.ndarray, box: Box, size: tuple[int, int]) -> np.ndarray:
     """Crop and resize with area interpolation (the field's choice for downscaling)."""
     x, y, w, h = box
     return cv2.resize(rgb[y : y + h, x : x + w], size, interpolation=cv2.INTER_AREA)
+
+
+DETECTORS: dict[str, Callable[[], FaceDetector]] = {"haar": HaarFaceDetector}
+
+
+@dataclass(frozen=True)
+class CropSettings:
+    """How a face becomes a model frame, for training, eval, bench, calibration and predict alike.
+
+    Part of the preprocessing cache key: changing any of these re-crops cached datasets.
+    """
+
+    detector: str = "haar"
+    detect_interval: int = 30
+    box_scale: float = 1.5
+    # Blend of the previous box into each new detection: without it a moving face's box jumps at every
+    # re-detection, and eval read 75.6 bpm where predict read 81.3 on an 80.9-bpm moving-face video.
+    box_smoothing: float = 0.5
+    size: int = CONTRACT.height
+
+
+@dataclass
+class CropStep:
+    crop: np.ndarray  # float32 [size, size, 3], 0-255
+    position: float  # in input frames (fractional when resampled)
+    face_lost: bool
+
+
+@dataclass
+class FaceCropper:
+    """The one face-crop path: detect at an interval, track, crop, resize, resample to the model's fps."""
+
+    settings: CropSettings = field(default_factory=CropSettings)
+    fps_in: float = CONTRACT.fps
+    pre_cropped: bool = False  # frames are face crops already (SCAMPS): resize only
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        if s.detector not in DETECTORS:
+            raise ValueError(f"unknown face detector {s.detector!r}; choose from {', '.join(DETECTORS)}")
+        self.tracker = FaceTracker(DETECTORS[s.detector](), s.detect_interval, s.box_scale, s.box_smoothing)
+        self.resampler = FpsResampler(self.fps_in)
+        self.frames_without_face = 0
+
+    @property
+    def box(self) -> Box | None:
+        return self.tracker.box
+
+    def push(self, rgb: np.ndarray) -> list[CropStep]:
+        """The model frames this input frame completes (none before the first face is found)."""
+        size = (self.settings.size, self.settings.size)
+        if self.pre_cropped:
+            crop = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            lost = False
+        else:
+            box, _ = self.tracker.update(rgb)
+            if box is None:
+                self.frames_without_face += 1
+                return []
+            crop = crop_resize(rgb, box, size)
+            lost = self.tracker.face_lost
+        return [CropStep(frame, pos, lost) for pos, frame in self.resampler.push(crop)]

@@ -1,8 +1,8 @@
 """Videos -> face-crop chunks on disk, streamed and cached.
 
-Per video: face detection every ``detect_interval`` frames (box enlarged 1.5x, held in between),
-crop, resize to 72x72 (area), chunks of 160 frames without overlap (the remainder is dropped) with the
-label resampled to the frames and z-scored over the video. Frames are never held beyond one chunk,
+Per video: the one face-crop path (:class:`~edge_rppg.data.face.FaceCropper`, the same as predict's),
+chunks of 160 frames without overlap (the remainder is dropped) with the label resampled to the frames
+and z-scored over the video. Frames are never held beyond one chunk,
 so memory is bounded whatever the video length. The cache folder is keyed by the settings; a video
 whose manifest exists is not redone, so a killed preprocessing run resumes where it stopped.
 """
@@ -21,21 +21,18 @@ import numpy as np
 
 from edge_rppg.atomic import atomic_path, write_text_atomic
 from edge_rppg.contract import CONTRACT
-from edge_rppg.data.face import FaceTracker, HaarFaceDetector, crop_resize
+from edge_rppg.data.face import CropSettings, FaceCropper
 from edge_rppg.data.readers import VideoItem
 from edge_rppg.errors import DatasetError, VideoError
 from edge_rppg.signal import zscore
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
 class PreprocessSettings:
-    detect_interval: int = 30
-    box_scale: float = 1.5
-    size: int = CONTRACT.height
+    crop: CropSettings = CropSettings()
     chunk: int = CONTRACT.window
-    detector: str = "haar"
 
     def key(self, dataset: str, root: Path) -> str:
         blob = json.dumps({**asdict(self), "dataset": dataset, "root": str(root.resolve()), "v": CACHE_VERSION}, sort_keys=True)
@@ -48,9 +45,6 @@ class Chunk:
     index: int
     frames: Path  # uint8 [chunk, H, W, 3]
     label: Path  # float32 [chunk]
-
-
-DETECTORS: dict[str, Callable[[], object]] = {"haar": HaarFaceDetector}
 
 
 def default_cache_root() -> Path:
@@ -70,43 +64,42 @@ def preprocess_video(item: VideoItem, settings: PreprocessSettings, out: Path) -
     if keep is not None:
         labels = labels[keep]  # dropped frames leave with their labels
     labels = zscore(labels) if len(labels) else labels
-    tracker = None if item.face_cropped else FaceTracker(DETECTORS[settings.detector](), settings.detect_interval, settings.box_scale)  # type: ignore[arg-type]
-    size = (settings.size, settings.size)
-    buf = np.empty((settings.chunk, settings.size, settings.size, 3), dtype=np.uint8)
-    filled = chunks = skipped_no_face = 0
-    label_index = 0
+    cropper = FaceCropper(settings.crop, item.fps, pre_cropped=item.face_cropped)
+    frame_labels: list[float] = []  # label of each frame that reached the cropper (frames before a face do not)
+    buf = np.empty((settings.chunk, settings.crop.size, settings.crop.size, 3), dtype=np.uint8)
+    chunk_labels = np.empty(settings.chunk, dtype=np.float32)
+    filled = chunks = label_index = 0
     for i, frame in enumerate(item.frames()):
         if i >= n:
             break
         if keep is not None and not keep[i]:
             continue
-        if tracker is None:
-            crop = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-        else:
-            box, _ = tracker.update(frame)
-            if box is None:  # no face yet: drop the frame and its label, keep alignment
-                skipped_no_face += 1
-                label_index += 1
-                continue
-            crop = crop_resize(frame, box, size)
-        buf[filled] = crop
-        filled += 1
-        if filled == settings.chunk:
-            lab = labels[label_index + 1 - settings.chunk : label_index + 1].astype(np.float32)
-            _save(out / f"{item.name}_input{chunks}.npy", buf)
-            _save(out / f"{item.name}_label{chunks}.npy", lab)
-            chunks += 1
-            filled = 0
+        label = float(labels[label_index]) if label_index < len(labels) else 0.0
         label_index += 1
-    if tracker is not None and tracker.box is None:
-        raise VideoError(f"{item.source}: no face found in any of {tracker.frames_seen} frames")
+        steps = cropper.push(frame)
+        if cropper.box is None and not item.face_cropped:
+            continue  # no face yet: the frame and its label are dropped together
+        frame_labels.append(label)
+        for step in steps:
+            buf[filled] = np.clip(np.rint(step.crop), 0, 255)
+            k = min(int(step.position), len(frame_labels) - 1)
+            a = step.position - k
+            chunk_labels[filled] = frame_labels[k] + a * (frame_labels[min(k + 1, len(frame_labels) - 1)] - frame_labels[k])
+            filled += 1
+            if filled == settings.chunk:
+                _save(out / f"{item.name}_input{chunks}.npy", buf)
+                _save(out / f"{item.name}_label{chunks}.npy", chunk_labels)
+                chunks += 1
+                filled = 0
+    if not item.face_cropped and cropper.box is None:
+        raise VideoError(f"{item.source}: no face found in any of {cropper.tracker.frames_seen} frames")
     manifest = {
         "video": item.name,
         "subject": item.subject,
         "frames": n,
         "chunks": chunks,
-        "frames_without_face": skipped_no_face,
-        "failed_detections": tracker.detections_failed if tracker else 0,
+        "frames_without_face": cropper.frames_without_face,
+        "failed_detections": cropper.tracker.detections_failed,
         "fps": item.fps,
     }
     write_text_atomic(manifest_path, json.dumps(manifest))

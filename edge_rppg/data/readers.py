@@ -192,11 +192,31 @@ def read_scamps(root: Path) -> list[VideoItem]:
     ]
 
 
+# --- a plain folder of videos, no labels (INT8 calibration on the user's own faces) -----------------
+
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v")
+
+
+def _no_labels(n: int) -> tuple[np.ndarray, None]:
+    return np.zeros(n), None
+
+
+def read_video_folder(root: Path) -> list[VideoItem]:
+    files = sorted(p for p in root.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    if not files:
+        raise DatasetError(f"{root}: no video files ({', '.join(VIDEO_SUFFIXES)})")
+    return [
+        VideoItem(f.stem, f.stem, f, probe(f).fps or 30.0, partial(iter_frames, f), partial(_count_frames, f), _no_labels)
+        for f in files
+    ]
+
+
 READERS: dict[str, Callable[[Path], list[VideoItem]]] = {
     "ubfc-rppg": read_ubfc,
     "pure": read_pure,
     "ibvp": read_ibvp,
     "scamps": read_scamps,
+    "videos": read_video_folder,
 }
 
 

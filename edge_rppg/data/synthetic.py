@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -42,11 +42,19 @@ class SubjectSpec:
     light_drift: float
     light_flicker: float
     noise_sigma: float
+    # The harder variants (``hard=True``): head rotation and scale, a light switched on or off, MJPEG.
+    rotation_deg: float = 0.0
+    scale_amp: float = 0.0
+    light_step: float = 0.0  # relative change of the light at light_step_at (fraction of the clip)
+    light_step_at: float = 0.5
+    jpeg_quality: int | None = None  # MJPEG quality the video is written with (None: OpenCV's default)
 
 
-def sample_subject(rng: np.random.Generator, seed: int) -> SubjectSpec:
+def sample_subject(rng: np.random.Generator, seed: int, hard: bool = False) -> SubjectSpec:
+    """One subject. ``hard`` adds head rotation/scale, light steps, MJPEG compression and more dark skin
+    and weak pulses; the easy draws come first, so an easy subject's seed gives the same subject as before."""
     tone = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.9, 1.08, 3)
-    return SubjectSpec(
+    spec = SubjectSpec(
         seed=seed,
         hr_bpm=float(rng.uniform(45, 150)),
         hrv_depth=float(rng.uniform(0.01, 0.05)),
@@ -58,6 +66,21 @@ def sample_subject(rng: np.random.Generator, seed: int) -> SubjectSpec:
         light_drift=float(rng.uniform(0.0, 0.15)),
         light_flicker=float(rng.uniform(0.0, 0.01)),
         noise_sigma=float(rng.uniform(0.5, 2.5)),
+    )
+    if not hard:
+        return spec
+    if rng.uniform() < 0.5:  # half the hard subjects have the darker half of the skin tones
+        dark = SKIN_TONES[rng.integers(len(SKIN_TONES) // 2, len(SKIN_TONES))] * rng.uniform(0.9, 1.08, 3)
+        spec = replace(spec, skin_rgb=tuple(float(v) for v in np.clip(dark, 30, 250)))
+    return replace(
+        spec,
+        pulse_amplitude=float(rng.uniform(0.004, 0.012)),
+        motion_px=float(rng.uniform(0.01, 0.05)),
+        rotation_deg=float(rng.uniform(1.0, 6.0)),
+        scale_amp=float(rng.uniform(0.0, 0.05)),
+        light_step=float(rng.choice([0.0, 1.0]) * rng.uniform(-0.25, 0.3)),
+        light_step_at=float(rng.uniform(0.3, 0.7)),
+        jpeg_quality=int(rng.integers(60, 90)),
     )
 
 
@@ -147,11 +170,16 @@ class SyntheticClip:
         shift = motion * (0.6 * walk + 0.4 * sway) + rng.uniform(-0.08, 0.08, 2) * np.array([w, h])
         light = 1 + self.spec.light_drift * np.sin(2 * np.pi * rng.uniform(0.01, 0.1) * t + rng.uniform(0, 6.3))
         light += self.spec.light_flicker * np.sin(2 * np.pi * rng.choice([0.0, 9.7, 12.3]) * t)
+        light = light * (1 + self.spec.light_step * (t >= self.spec.light_step_at * t[-1]))
+        turn = np.random.default_rng(self.spec.seed + 2).uniform(0.05, 0.3, 2)  # own stream: easy clips unchanged
+        angle = self.spec.rotation_deg * np.sin(2 * np.pi * turn[0] * t)
+        zoom = 1 + self.spec.scale_amp * np.sin(2 * np.pi * turn[1] * t)
         pulse = (-self.spec.pulse_amplitude * self.ppg[:, None] * PBV_WEIGHTS[None, :] / PBV_WEIGHTS.max()).astype(np.float32)
         face32, skin32, alpha32, bg32 = (a.astype(np.float32) for a in (face, skin[..., None], alpha, bg))
         noise_shape = (h, w, 3)
         for i in range(n):
-            m = np.float32([[1, 0, shift[i, 0]], [0, 1, shift[i, 1]]])
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), float(angle[i]), float(zoom[i])).astype(np.float32)
+            m[:, 2] += shift[i].astype(np.float32)
             lit = face32 * (1 + skin32 * pulse[i])
             moved = cv2.warpAffine(lit, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
             a = cv2.warpAffine(alpha32, m, (w, h))[..., None]
@@ -160,9 +188,13 @@ class SyntheticClip:
             yield np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def synthetic_clip(seed: int, n_frames: int, fps: float = CONTRACT.fps) -> SyntheticClip:
+def synthetic_clip(seed: int, n_frames: int, fps: float = CONTRACT.fps, hard: bool = False, pulse: bool = True) -> SyntheticClip:
+    """A subject and its PPG; ``pulse=False`` renders the same face with no pulse at all (labels are kept
+    as the PPG it would have had, so that a pulseless video can be told apart from a pulsed one)."""
     rng = np.random.default_rng(seed)
-    spec = sample_subject(rng, seed)
+    spec = sample_subject(rng, seed, hard)
+    if not pulse:
+        spec = replace(spec, pulse_amplitude=0.0)
     ppg, hr = ppg_waveform(n_frames, fps, spec.hr_bpm, spec.hrv_depth, spec.resp_hz, rng)
     return SyntheticClip(spec=spec, fps=fps, ppg=ppg, hr_bpm=hr)
 
@@ -184,7 +216,8 @@ def synthetic_windows(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 
 def write_synthetic_ubfc(
-    root: Path, subjects: int = 20, seconds: float = 30.0, size: tuple[int, int] = (320, 240), seed: int = 0, fps: float = CONTRACT.fps
+    root: Path, subjects: int = 20, seconds: float = 30.0, size: tuple[int, int] = (320, 240), seed: int = 0, fps: float = CONTRACT.fps,
+    hard: bool = False,
 ) -> Path:
     """Write a synthetic dataset in the UBFC-rPPG layout (subjectN/vid.avi + ground_truth.txt).
 
@@ -193,7 +226,7 @@ def write_synthetic_ubfc(
     files exist is kept, so an interrupted generation resumes.
     """
     root.mkdir(parents=True, exist_ok=True)
-    jobs = [(root / f"subject{k}", seed * 10_007 + k, int(round(seconds * fps)), size, fps) for k in range(1, subjects + 1)]
+    jobs = [(root / f"subject{k}", seed * 10_007 + k, int(round(seconds * fps)), size, fps, hard) for k in range(1, subjects + 1)]
     workers = max(1, min(os.cpu_count() or 1, len(jobs)))
     if workers == 1:
         for job in jobs:
@@ -204,7 +237,7 @@ def write_synthetic_ubfc(
     return root
 
 
-def _write_subject(folder: Path, seed: int, n: int, size: tuple[int, int], fps: float) -> None:
+def _write_subject(folder: Path, seed: int, n: int, size: tuple[int, int], fps: float, hard: bool = False) -> None:
     from edge_rppg.atomic import atomic_path, write_text_atomic
     from edge_rppg.data.video import write_video
 
@@ -213,11 +246,11 @@ def _write_subject(folder: Path, seed: int, n: int, size: tuple[int, int], fps: 
     if gt_path.exists() and (folder / "vid.avi").exists():
         return
     folder.mkdir(exist_ok=True)
-    clip = synthetic_clip(seed, n, fps)
+    clip = synthetic_clip(seed, n, fps, hard)
     with atomic_path(folder / "vid.avi") as tmp:
         avi = tmp.with_suffix(".avi")  # OpenCV picks the container from the suffix
         try:
-            write_video(avi, clip.frames(size), fps)
+            write_video(avi, clip.frames(size), fps, quality=clip.spec.jpeg_quality)
             avi.replace(tmp)
         finally:
             avi.unlink(missing_ok=True)

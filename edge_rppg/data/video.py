@@ -74,8 +74,8 @@ def iter_frames(source: Path | int) -> Iterator[np.ndarray]:
         cap.release()
 
 
-def write_video(path: Path, frames: Iterator[np.ndarray], fps: float, codec: str = "MJPG") -> int:
-    """Write RGB frames with OpenCV; returns the frame count."""
+def write_video(path: Path, frames: Iterator[np.ndarray], fps: float, codec: str = "MJPG", quality: int | None = None) -> int:
+    """Write RGB frames with OpenCV; returns the frame count. ``quality`` (0-100) sets MJPEG compression."""
     writer: cv2.VideoWriter | None = None
     n = 0
     try:
@@ -85,6 +85,8 @@ def write_video(path: Path, frames: Iterator[np.ndarray], fps: float, codec: str
                 writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (w, h))
                 if not writer.isOpened():
                     raise VideoError(f"{path}: OpenCV cannot write {codec} video here")
+                if quality is not None:
+                    writer.set(cv2.VIDEOWRITER_PROP_QUALITY, float(quality))
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
             n += 1
     finally:
