@@ -37,7 +37,7 @@ def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:
     write_bytes_atomic(target, text.encode())
 
 
-def save_figure(fig: "object", target: str | os.PathLike[str], dpi: int = 100) -> None:
+def save_figure(fig: object, target: str | os.PathLike[str], dpi: int = 100) -> None:
     """Save a matplotlib figure atomically and close it."""
     import matplotlib.pyplot as plt
 

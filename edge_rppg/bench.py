@@ -210,7 +210,7 @@ def run_bench(
         for result, runtime in opened:
             for k in range(iterations):
                 w = windows[k % len(windows)][None]
-                samples[id(result)].append(_timed(lambda: runtime.run(w)))
+                samples[id(result)].append(_timed(lambda rt=runtime, x=w: rt.run(x)))
 
     gflop = 2 * count_macs(deploy) / 1e9
     for result, _ in opened:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edge_rppg.data.readers import READERS
@@ -102,6 +103,27 @@ def info(
             table.add_row(key, str(summary.checkpoint.get(key)))
         if summary.checkpoint.get("metrics"):
             table.add_row("metrics", json.dumps(summary.checkpoint["metrics"]))
+    console.print(table)
+
+
+@app.command()
+def check(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False) -> None:
+    """What this machine can run (runtimes, GPU, CPU features) and how to add what is missing."""
+    from edge_rppg.check import check as run_check
+
+    report = run_check()
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict()) + "\n")
+        return
+    console.print(f"edge-rppg {report.edge_rppg}, Python {report.python}, {report.platform}")
+    console.print(f"CPU: {report.cpu}; {', '.join(report.cpu_flags) or 'no AVX2/AVX-512/AMX'}")
+    console.print("GPU: " + ("; ".join(f"{g.name} (compute {g.compute_capability or '?'}, driver {g.driver or '?'})"
+                                        for g in report.gpus) or "no NVIDIA GPU (driver not found)"))
+    table = Table(show_header=True)
+    for col in ("component", "version", "status", "to install"):
+        table.add_column(col)
+    for c in report.components:
+        table.add_row(c.name, c.version or "-", ("[green]ok[/green] " if c.ok else "[yellow]missing[/yellow] ") + escape(c.detail), escape(c.install))
     console.print(table)
 
 
@@ -340,10 +362,16 @@ def predict(
     result = predict_video(video if video is not None else webcam, rt, PredictOptions(stride=stride, fps=fps, threads=threads),  # type: ignore[arg-type]
                            on_window=on_window, on_frame=on_frame)
     write_outputs(result, json_path, csv_path, plot)
-    low = sum(e.quality != "ok" for e in result.per_window)
-    console.print(f"[bold]{result.hr_bpm:.1f} bpm[/bold] over {result.frames} frames ({result.fps:g} fps), {result.windows} windows"
-                  f"{f' ({low} low quality)' if low else ''}; {result.speed_fps:.0f} frames/s "
+    hr = f"[bold]{result.hr_bpm:.1f} bpm[/bold]" if result.hr_bpm is not None else "[bold yellow]no reliable pulse[/bold yellow]"
+    console.print(f"{hr} ({result.hr_reason}) over {result.frames} frames ({result.fps:g} fps); {result.speed_fps:.0f} frames/s "
                   f"({result.speed_fps / result.fps:.1f}x real time) on {result.runtime}")
+    if result.hrv:
+        v = result.hrv
+        console.print(f"HRV from {v['beats']} beats: mean HR {v['mean_hr_bpm']:.1f} bpm, SDNN {v['sdnn_ms']:.1f} ms, "
+                      f"RMSSD {v['rmssd_ms']:.1f} ms, pNN50 {v['pnn50']:.2f}")
+    r = result.respiration
+    console.print(f"breathing: {r['rate_bpm']:.1f} breaths/min (quality {r['quality']:.2f})" if r["rate_bpm"] is not None
+                  else f"breathing: not measured ({r['status']})")
     if result.frames_without_face:
         console.print(f"[yellow]note:[/yellow] {result.frames_without_face} frames before the first face were skipped")
     if profile:

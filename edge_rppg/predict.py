@@ -13,7 +13,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,14 +25,14 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box, CropSettings, FaceCropper
 from edge_rppg.data.video import iter_frames, probe
 from edge_rppg.errors import EdgeRppgError, VideoError
+from edge_rppg.hr import find_beats
 from edge_rppg.runtimes import Runtime, RuntimeOptions, open_runtime
-from edge_rppg.hr import fine_fft_hr
-from edge_rppg.signal import preprocess, snr_db, zscore
+from edge_rppg.signal import zscore
 from edge_rppg.streaming import WindowScheduler, overlap_add
+from edge_rppg.vitals import FrameFlags, Quality, clean_ibis, clip_heart_rate, hrv_from_beats, respiration, segment_quality
 
 HR_SEGMENT_S = 10.0  # per-window HR from the last 10 s of BVP, as rPPG tools report it
 HR_SEGMENT_FRAMES = int(HR_SEGMENT_S * CONTRACT.fps)
-LOW_SNR_DB = 0.0
 _DONE = object()
 
 
@@ -40,28 +40,38 @@ _DONE = object()
 class WindowEstimate:
     start_frame: int
     time_s: float
-    hr_bpm: float
+    hr_bpm: float | None  # None: refused, the segment failed the signal-quality check
+    sqi: float
     snr_db: float
-    quality: str  # "ok", "low: face lost", "low: snr"
+    quality: str  # "ok" or "low: <reasons>"
+    reasons: list[str] = field(default_factory=list)
 
 
 @dataclass
 class PredictResult:
     source: str
     runtime: str
-    hr_bpm: float
+    hr_bpm: float | None
+    hr_status: str  # "ok" | "no reliable pulse"
+    hr_reason: str
     fps: float
     frames: int
     windows: int
+    windows_passed: int
     speed_fps: float
     per_window: list[WindowEstimate]
+    hrv: dict[str, float] | None
+    respiration: dict[str, Any]
     frames_without_face: int
     profile_ms: dict[str, float] = field(default_factory=dict)
     bvp: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    beats_s: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    clean_ibi: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
 
     def summary(self) -> dict[str, Any]:
         d = asdict(self)
-        d.pop("bvp")
+        for k in ("bvp", "beats_s", "clean_ibi"):
+            d.pop(k)
         return d
 
 
@@ -72,6 +82,24 @@ class PredictOptions:
     fps: float | None = None  # override when the file does not say
     threads: int | None = None
     queue_frames: int = 64
+
+
+@dataclass
+class Track:
+    """Per model frame (30 fps): what the quality flags are computed from."""
+
+    lost: list[bool] = field(default_factory=list)
+    centres: list[tuple[float, float, float]] = field(default_factory=list)
+    brightness: list[float] = field(default_factory=list)
+
+    def add(self, lost: bool, box: Box | None, crop: np.ndarray) -> None:
+        x, y, w, h = box if box is not None else (0, 0, 1, 1)
+        self.lost.append(lost)
+        self.centres.append((x + w / 2, y + h / 2, float(w)))
+        self.brightness.append(float(crop.mean()))
+
+    def flags(self) -> FrameFlags:
+        return FrameFlags.from_track(self.lost, self.centres, self.brightness)
 
 
 def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | None, threads: int | None) -> Runtime:
@@ -86,7 +114,9 @@ def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | Non
     from edge_rppg.models.checkpoints import file_sha256
 
     target = next((t for t in TARGETS.values() if t.runtime == runtime), TARGETS["onnx"])
-    cache = Path.home() / ".cache" / "edge-rppg" / "exports" / file_sha256(weights)[:16]
+    from edge_rppg.data.preprocess import default_cache_root
+
+    cache = default_cache_root() / "exports" / file_sha256(weights)[:16]
     path = cache / f"model_fp32{target.suffix}"
     if not path.exists():
         export_model(weights, target.name, "fp32", path)
@@ -125,24 +155,33 @@ def _infer(runtime: Runtime, windows: queue.Queue, results: list[tuple[int, np.n
         results.append((start, bvp))
 
 
-def predict_video(
-    source: Path | int,
-    runtime: Runtime,
-    options: PredictOptions = PredictOptions(),
-    on_window: Callable[[WindowEstimate, np.ndarray, Box | None], None] | None = None,
-    on_frame: Callable[[np.ndarray, Box | None], bool] | None = None,
-) -> PredictResult:
-    """Run the whole pipeline over a video file, an image folder, or a webcam index.
-
-    ``on_window`` is called with each new estimate (live mode); ``on_frame`` may return False to stop.
-    """
-    fps = options.fps
+def _source_fps(source: Path | int, override: float | None) -> float:
     if isinstance(source, Path):
-        info = probe(source)
-        fps = fps or info.fps
+        fps = override or probe(source).fps
         if fps is None:
             raise VideoError(f"{source}: the frame rate is unknown (image folder or a file without fps); pass --fps")
-    fps = fps or CONTRACT.fps
+        return fps
+    return override or CONTRACT.fps
+
+
+@dataclass
+class _Run:
+    """What the pipeline produced: windows' BVP by start frame, the track, counts and timings."""
+
+    results: list[tuple[int, np.ndarray]]
+    track: Track
+    frames: int
+    frames_without_face: int
+    face_found: bool
+    frames_with_face: int
+    timing: dict[str, float]
+    elapsed: float
+    error: EdgeRppgError | None
+
+
+def _run_pipeline(source: Path | int, runtime: Runtime, fps: float, options: PredictOptions,
+                  on_window: Callable[..., None] | None, on_frame: Callable[[np.ndarray, Box | None], bool] | None) -> _Run:
+    """Decode (thread) -> crop (here) -> infer (thread); live callbacks see each new estimate."""
     timing = {"decode": 0.0, "crop": 0.0, "infer": 0.0}
     frames_q: queue.Queue = queue.Queue(maxsize=options.queue_frames)
     windows_q: queue.Queue = queue.Queue(maxsize=4)
@@ -152,13 +191,11 @@ def predict_video(
     worker = threading.Thread(target=_infer, args=(runtime, windows_q, results, timing), daemon=True)
     cropper = FaceCropper(options.crop, fps)
     scheduler = WindowScheduler(options.stride)
-    lost: list[bool] = []  # per 30-fps output frame: detection had failed and the box was held
-    frames = 0
+    track = Track()
+    frames, reported, error = 0, 0, None
     wall = time.perf_counter()
     decoder.start()
     worker.start()
-    error: EdgeRppgError | None = None
-    reported = 0
     try:
         while True:
             item = frames_q.get()
@@ -174,49 +211,97 @@ def predict_video(
             if on_frame is not None and not on_frame(item, cropper.box):
                 break
             for step in steps:
-                lost.append(step.face_lost)
+                track.add(step.face_lost, cropper.box, step.crop)
                 due = scheduler.push(step.crop)
                 if due is not None:
                     windows_q.put(due)
             if on_window is not None and len(results) > reported:
                 reported = len(results)
-                # Only the windows that reach into the last HR segment: live cost stays constant over a long session.
-                recent = sorted(results[-(HR_SEGMENT_FRAMES // options.stride + 2) :], key=lambda r: r[0])
-                origin = recent[0][0]
-                trace = _reassemble([(s - origin, b) for s, b in recent])
-                latest = recent[-1][0]
-                on_window(_window_estimate(trace, latest - origin, latest, lost), trace, cropper.box)
+                _report_live(results, track, options.stride, cropper.box, on_window)
     finally:
         stop.set()
         windows_q.put(_DONE)
         worker.join()
-    if error is not None and not results:
-        raise error
-    elapsed = time.perf_counter() - wall
-    name = str(source)
-    if frames == 0:
+    return _Run(results, track, frames, cropper.frames_without_face, cropper.box is not None, scheduler.count, timing,
+                time.perf_counter() - wall, error)
+
+
+def _report_live(results: list[tuple[int, np.ndarray]], track: Track, stride: int, box: Box | None, on_window: Callable[..., None]) -> None:
+    # Only the windows that reach into the last HR segment: live cost stays constant over a long session.
+    recent = sorted(results[-(HR_SEGMENT_FRAMES // stride + 2) :], key=lambda r: r[0])
+    origin = recent[0][0]
+    trace = _reassemble([(s - origin, b) for s, b in recent])
+    latest = recent[-1][0]
+    on_window(_window_estimate(trace, latest - origin, latest, track.flags()), trace, box)
+
+
+def _check_run(run: _Run, name: str) -> None:
+    if run.error is not None and not run.results:
+        raise run.error
+    if run.frames == 0:
         raise VideoError(f"{name}: no frames could be decoded (empty or unreadable video)")
-    if cropper.box is None:
-        raise VideoError(f"{name}: no face found in any of {frames} frames")
-    if not results:
-        have = scheduler.count
-        raise VideoError(f"{name}: only {have} frames with a face at {CONTRACT.fps:g} fps; one window needs {CONTRACT.frames}")
-    results.sort(key=lambda r: r[0])
-    bvp = _reassemble(results)
-    filtered = preprocess(bvp, CONTRACT.fps)
+    if not run.face_found:
+        raise VideoError(f"{name}: no face found in any of {run.frames} frames")
+    if not run.results:
+        raise VideoError(f"{name}: only {run.frames_with_face} frames with a face at {CONTRACT.fps:g} fps; one window needs {CONTRACT.frames}")
+
+
+def predict_video(
+    source: Path | int,
+    runtime: Runtime,
+    options: PredictOptions = PredictOptions(),
+    on_window: Callable[[WindowEstimate, np.ndarray, Box | None], None] | None = None,
+    on_frame: Callable[[np.ndarray, Box | None], bool] | None = None,
+) -> PredictResult:
+    """Run the whole pipeline over a video file, an image folder, or a webcam index, then read the vitals.
+
+    ``on_window`` is called with each new estimate (live mode); ``on_frame`` may return False to stop.
+    """
+    fps = _source_fps(source, options.fps)
+    run = _run_pipeline(source, runtime, fps, options, on_window, on_frame)
+    name = str(source)
+    _check_run(run, name)
+    run.results.sort(key=lambda r: r[0])
+    bvp = _reassemble(run.results)
+    flags = run.track.flags()
+    per_window = [_window_estimate(bvp, s, s, flags) for s, _ in run.results]
+    clip = clip_heart_rate([_quality_of(e) for e in per_window])
+    beats = find_beats(_good_part(bvp, per_window), CONTRACT.fps)
+    hrv = hrv_from_beats(beats) if clip.hr_bpm is not None else None
+    breathing = respiration(bvp, CONTRACT.fps, beats) if clip.hr_bpm is not None else None
     return PredictResult(
         source=name,
         runtime=getattr(runtime, "name", "?"),
-        hr_bpm=round(fine_fft_hr(filtered, CONTRACT.fps), 2),
+        hr_bpm=clip.hr_bpm,
+        hr_status=clip.status,
+        hr_reason=clip.reason,
         fps=fps,
-        frames=frames,
-        windows=len(results),
-        speed_fps=round(frames / elapsed, 1),
-        per_window=[_window_estimate(bvp, s, s, lost) for s, _ in results],
-        frames_without_face=cropper.frames_without_face,
-        profile_ms={k: round(v * 1e3, 1) for k, v in timing.items()} | {"wall": round(elapsed * 1e3, 1)},
+        frames=run.frames,
+        windows=len(run.results),
+        windows_passed=clip.windows_passed,
+        speed_fps=round(run.frames / run.elapsed, 1),
+        per_window=per_window,
+        hrv=asdict(hrv) if hrv else None,
+        respiration=asdict(breathing) if breathing else {"rate_bpm": None, "quality": 0.0, "status": "no reliable pulse", "modulations": {}},
+        frames_without_face=run.frames_without_face,
+        profile_ms={k: round(v * 1e3, 1) for k, v in run.timing.items()} | {"wall": round(run.elapsed * 1e3, 1)},
         bvp=bvp,
+        beats_s=beats.times_s,
+        clean_ibi=clean_ibis(beats),
     )
+
+
+def _quality_of(e: WindowEstimate) -> Quality:
+    return Quality(e.sqi, e.hr_bpm if e.hr_bpm is not None else float("nan"), e.snr_db, float("nan"), float("nan"), e.reasons)
+
+
+def _good_part(bvp: np.ndarray, per_window: list[WindowEstimate]) -> np.ndarray:
+    """The BVP with the samples of failed windows (and no passing window) zeroed: no beats are found there."""
+    good = np.zeros(len(bvp), dtype=bool)
+    for e in per_window:
+        if e.hr_bpm is not None:
+            good[e.start_frame : e.start_frame + CONTRACT.window] = True
+    return np.where(good, bvp, 0.0)
 
 
 def _reassemble(results: list[tuple[int, np.ndarray]]) -> np.ndarray:
@@ -224,31 +309,61 @@ def _reassemble(results: list[tuple[int, np.ndarray]]) -> np.ndarray:
     return overlap_add([zscore(b) for _, b in results], [s for s, _ in results])
 
 
-def _window_estimate(bvp: np.ndarray, offset: int, start: int, lost: list[bool]) -> WindowEstimate:
-    """HR and SNR over the HR segment ending with the window that starts at frame ``start``
-    (``offset`` is where that window begins inside ``bvp``)."""
+def _window_estimate(bvp: np.ndarray, offset: int, start: int, flags: FrameFlags) -> WindowEstimate:
+    """HR and quality over the HR segment ending with the window that starts at frame ``start``
+    (``offset`` is where that window begins inside ``bvp``); HR is None when the segment fails."""
     end = offset + CONTRACT.window
-    piece = preprocess(bvp[max(0, end - HR_SEGMENT_FRAMES) : end], CONTRACT.fps)
-    hr = fine_fft_hr(piece, CONTRACT.fps)
-    snr = snr_db(piece, hr, CONTRACT.fps, fine=True)
-    quality = "low: face lost" if any(lost[start : start + CONTRACT.frames]) else ("low: snr" if snr < LOW_SNR_DB else "ok")
-    return WindowEstimate(start, round((start + CONTRACT.window) / CONTRACT.fps, 3), round(hr, 2), round(snr, 2), quality)
+    q = segment_quality(bvp[max(0, end - HR_SEGMENT_FRAMES) : end], CONTRACT.fps, flags.reasons(start, start + CONTRACT.frames))
+    return WindowEstimate(
+        start_frame=start,
+        time_s=round((start + CONTRACT.window) / CONTRACT.fps, 3),
+        hr_bpm=round(q.hr_bpm, 2) if q.ok else None,
+        sqi=q.sqi,
+        snr_db=round(q.snr_db, 2),
+        quality="ok" if q.ok else "low: " + ", ".join(q.reasons),
+        reasons=q.reasons,
+    )
+
+
+def _fmt_hr(hr: float | None) -> str:
+    return "" if hr is None else f"{hr:.2f}"
+
+
+def _series_csv(result: PredictResult) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["frame", "time_s", "bvp", "hr_bpm", "sqi", "quality"])
+    marks = {e.start_frame + CONTRACT.window - 1: e for e in result.per_window}
+    current: WindowEstimate | None = None
+    for i, v in enumerate(result.bvp):
+        current = marks.get(i, current)
+        w.writerow([i, f"{i / CONTRACT.fps:.4f}", f"{v:.6f}", _fmt_hr(current.hr_bpm) if current else "",
+                    f"{current.sqi:.3f}" if current else "", current.quality if current else ""])
+    return buf.getvalue()
+
+
+def _beats_csv(result: PredictResult) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["beat", "time_s", "ibi_ms", "ibi_clean"])
+    for k, t in enumerate(result.beats_s):
+        ibi = "" if k == 0 else f"{(t - result.beats_s[k - 1]) * 1e3:.1f}"
+        clean = "" if k == 0 else str(bool(result.clean_ibi[k - 1])).lower()
+        w.writerow([k, f"{t:.4f}", ibi, clean])
+    return buf.getvalue()
+
+
+def beats_csv_path(csv_path: Path) -> Path:
+    return csv_path.with_name(f"{csv_path.stem}.beats.csv")
 
 
 def write_outputs(result: PredictResult, json_path: Path | None, csv_path: Path | None, plot_path: Path | None) -> None:
+    """JSON summary; CSV time series plus a beats table beside it (``<name>.beats.csv``); plot. All atomic."""
     if json_path:
         write_text_atomic(json_path, json.dumps(result.summary(), indent=2) + "\n")
     if csv_path:
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["frame", "time_s", "bvp", "hr_bpm", "quality"])
-        marks = {e.start_frame + CONTRACT.window - 1: e for e in result.per_window}
-        current: WindowEstimate | None = None
-        for i, v in enumerate(result.bvp):
-            current = marks.get(i, current)
-            w.writerow([i, f"{i / CONTRACT.fps:.4f}", f"{v:.6f}", f"{current.hr_bpm:.2f}" if current else "",
-                        current.quality if current else ""])
-        write_text_atomic(csv_path, buf.getvalue())
+        write_text_atomic(csv_path, _series_csv(result))
+        write_text_atomic(beats_csv_path(csv_path), _beats_csv(result))
     if plot_path:
         _plot(result, plot_path)
 
@@ -263,22 +378,27 @@ def _plot(result: PredictResult, path: Path) -> None:
     wt = [e.time_s for e in result.per_window]
     fig, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
     axes[0].plot(t, result.bvp, lw=0.8)
+    idx = np.clip(np.round(result.beats_s * CONTRACT.fps).astype(int), 0, max(len(result.bvp) - 1, 0))
+    axes[0].plot(result.beats_s, result.bvp[idx] if len(result.bvp) else [], "v", ms=4, color="C3", label="beats")
     axes[0].set_ylabel("BVP (z)")
-    axes[0].set_title(f"{Path(result.source).name}: {result.hr_bpm:.1f} bpm ({result.runtime})")
-    axes[1].plot(wt, [e.hr_bpm for e in result.per_window], "o-", ms=3)
+    hr = "no reliable pulse" if result.hr_bpm is None else f"{result.hr_bpm:.1f} bpm"
+    axes[0].set_title(f"{Path(result.source).name}: {hr} ({result.runtime})")
+    axes[1].plot(wt, [np.nan if e.hr_bpm is None else e.hr_bpm for e in result.per_window], "o-", ms=3)
     axes[1].set_ylabel("HR (bpm)")
-    axes[2].plot(wt, [e.snr_db for e in result.per_window], "o-", ms=3, color="C2")
+    axes[2].plot(wt, [e.sqi for e in result.per_window], "o-", ms=3, color="C2")
     for e in result.per_window:
         if e.quality != "ok":
             axes[2].axvspan(e.time_s - 0.5, e.time_s + 0.5, color="C3", alpha=0.2)
-    axes[2].set_ylabel("SNR (dB)")
+    axes[2].set_ylabel("SQI")
+    axes[2].set_ylim(0, 1)
     axes[2].set_xlabel("time (s)")
     fig.tight_layout()
     save_figure(fig, path)
 
 
 def live_printer(est: WindowEstimate, _bvp: np.ndarray, _box: Box | None) -> None:
-    print(f"t={est.time_s:6.1f} s  HR {est.hr_bpm:6.1f} bpm  SNR {est.snr_db:5.1f} dB  {est.quality}", flush=True)
+    hr = "  --  " if est.hr_bpm is None else f"{est.hr_bpm:6.1f}"
+    print(f"t={est.time_s:6.1f} s  HR {hr} bpm  SQI {est.sqi:4.2f}  {est.quality}", flush=True)
 
 
 def live_display() -> tuple[Callable[..., None], Callable[[np.ndarray, Box | None], bool]]:
@@ -301,8 +421,8 @@ def live_display() -> tuple[Callable[..., None], Callable[[np.ndarray, Box | Non
             ys = (hgt - 40 - 30 * (trace - trace.mean()) / (trace.std() + 1e-9)).astype(np.int32)
             xs = np.linspace(0, wid - 1, len(trace)).astype(np.int32)
             cv2.polylines(img, [np.stack([xs, ys], 1)], False, (0, 0, 255), 2)
-        if state["hr"] is not None:
-            cv2.putText(img, f"{state['hr']:.0f} bpm", (10, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 255), 2)
+        text = "-- bpm" if state["hr"] is None else f"{state['hr']:.0f} bpm"  # "--": the quality check refused
+        cv2.putText(img, text, (10, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 255), 2)
         cv2.imshow("edge-rppg", img)
         return (cv2.waitKey(1) & 0xFF) != ord("q")
 

@@ -30,6 +30,7 @@ from edge_rppg.runtimes import RuntimeOptions, get_runtime
 PRECISIONS = ("fp32", "fp16", "int8")
 VERIFY_WINDOWS = 4
 VERIFY_SEED = 20241
+TIMING_CACHE = "tensorrt.cache"
 
 
 @dataclass
@@ -110,11 +111,12 @@ def _build_tensorrt(job: ExportJob) -> list[Path]:
         )
     (staged_onnx,) = _build_onnx(replace(job, out=onnx_out))
     staged = job.workdir / job.out.name
-    build_engine(
-        staged_onnx, staged, dynamic_batch=job.dynamic_batch, timing_cache=job.out.parent / "tensorrt.cache",
-        metadata=job.metadata(),
-    )
-    return [staged, sidecar_path(staged), staged_onnx]
+    # The timing cache is staged too: read from beside the output, written back only with a verified engine.
+    cache = job.workdir / TIMING_CACHE
+    if (job.out.parent / TIMING_CACHE).exists():
+        shutil.copyfile(job.out.parent / TIMING_CACHE, cache)
+    build_engine(staged_onnx, staged, dynamic_batch=job.dynamic_batch, timing_cache=cache, metadata=job.metadata())
+    return [staged, sidecar_path(staged), staged_onnx, cache]
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ class Target:
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target("onnx", ".onnx", "onnxruntime", _build_onnx, "dev", "any (ONNX Runtime, trtexec)"),
+        Target("onnx", ".onnx", "onnxruntime", _build_onnx, "", "any (ONNX Runtime, trtexec)"),
         Target("openvino", ".xml", "openvino", _build_openvino, "openvino", "Intel CPU / GPU / NPU"),
         Target("tensorrt", ".engine", "tensorrt", _build_tensorrt, "tensorrt", "NVIDIA GPU, Jetson"),
     )

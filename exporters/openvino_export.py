@@ -7,6 +7,7 @@ frontend cannot convert the frame difference and the FX path splits the norm int
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,10 @@ class Int8Settings:
     preset: str = "MIXED"  # symmetric weights, asymmetric activations: tanh outputs are not centred
     # Quantizing the temporal difference drops BVP correlation to ~0.97; excluding it gives 0.999.
     ignored_types: tuple[str, ...] = ("Subtract",)
-    keep_first_norm_fp32: bool = False  # the norm right after the difference sees the ~1 % pulse
+    keep_first_norm_fp32: bool = True  # the norm right after the difference sees the ~1 % pulse: r 0.9955 -> 0.9986
     fast_bias_correction: bool = True
+    # How activation ranges are estimated over the calibration windows (an NNCF RangeEstimatorParametersSet name).
+    range_estimator: str = "MEAN_QUANTILE"  # light steps and motion make min-max ranges too wide: r 0.986 -> 0.995
 
 
 INT8 = Int8Settings()
@@ -44,6 +47,11 @@ def quantize_int8(model, calibration: np.ndarray, settings: Int8Settings = INT8)
     names: list[str] = []
     if settings.keep_first_norm_fp32:
         names = [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() == "MVN"][:1]
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    nncf.set_log_level(logging.WARNING)
+    advanced = nncf.AdvancedQuantizationParameters(
+        activations_range_estimator_params=getattr(RangeEstimatorParametersSet, settings.range_estimator))
     # NNCF draws progress bars on stdout; keep stdout for results (export --json).
     with contextlib.redirect_stdout(sys.stderr):
         return nncf.quantize(
@@ -52,6 +60,7 @@ def quantize_int8(model, calibration: np.ndarray, settings: Int8Settings = INT8)
             preset=getattr(nncf.QuantizationPreset, settings.preset),
             subset_size=len(calibration),
             fast_bias_correction=settings.fast_bias_correction,
+            advanced_parameters=advanced,
             ignored_scope=nncf.IgnoredScope(types=list(settings.ignored_types), names=names, validate=False),
         )
 

@@ -11,19 +11,24 @@ from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
 from edge_rppg.runtimes.base import Runtime, RuntimeOptions
 
 
+def install_hint(extra: str) -> str:
+    """The pip line that adds a piece: an extra, or the base package for base dependencies."""
+    return f"pip install 'edge-rppg[{extra}]'" if extra else "pip install edge-rppg"
+
+
 @dataclass(frozen=True)
 class RuntimeSpec:
     name: str
     suffixes: tuple[str, ...]
     entry: str  # "module:Class"
     requires: tuple[str, ...]  # any one of these Python modules
-    extra: str
+    extra: str  # "" for a base dependency
     needs_cuda: bool = False
 
     def unavailable_reason(self) -> str | None:
         """None when this runtime can run here, else why not (for bench's 'skipped: why')."""
         if not any(importlib.util.find_spec(m) is not None for m in self.requires):
-            return f"{' or '.join(self.requires)} not installed (pip install edge-rppg[{self.extra}])"
+            return f"{' or '.join(self.requires)} not installed ({install_hint(self.extra)})"
         if self.needs_cuda:
             from edge_rppg.runtimes.tensorrt_runtime import cuda_device_name
 
@@ -47,8 +52,8 @@ class RuntimeSpec:
 RUNTIMES: dict[str, RuntimeSpec] = {
     spec.name: spec
     for spec in (
-        RuntimeSpec("torch", (".pt", ".pth"), "edge_rppg.runtimes.torch_runtime:TorchRuntime", ("torch",), "dev"),
-        RuntimeSpec("onnxruntime", (".onnx",), "edge_rppg.runtimes.onnxruntime_runtime:OnnxRuntime", ("onnxruntime",), "dev"),
+        RuntimeSpec("torch", (".pt", ".pth"), "edge_rppg.runtimes.torch_runtime:TorchRuntime", ("torch",), ""),
+        RuntimeSpec("onnxruntime", (".onnx",), "edge_rppg.runtimes.onnxruntime_runtime:OnnxRuntime", ("onnxruntime",), ""),
         RuntimeSpec("openvino", (".xml", ".onnx"), "edge_rppg.runtimes.openvino_runtime:OpenVinoRuntime", ("openvino",), "openvino"),
         RuntimeSpec(
             "tensorrt", (".engine", ".plan"), "edge_rppg.runtimes.tensorrt_runtime:TensorRtRuntime",

@@ -43,7 +43,9 @@ def require(module: str, extra: str, why: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise RuntimeUnavailable(f"{why} needs the '{module}' package ({exc}); install edge-rppg[{extra}]") from None
+        from edge_rppg.runtimes import install_hint
+
+        raise RuntimeUnavailable(f"{why} needs the '{module}' package ({exc}); {install_hint(extra)}") from None
 
 
 def as_batch(frames: np.ndarray) -> np.ndarray:

@@ -8,14 +8,14 @@ from typing import Any
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.runtimes.base import RuntimeOptions, as_batch, require, run_static_batches
+from edge_rppg.runtimes.base import RuntimeOptions, require, run_static_batches
 
 
 class OnnxRuntime:
     name = "onnxruntime"
 
     def __init__(self, model_path: Path, options: RuntimeOptions = RuntimeOptions()):
-        ort = require("onnxruntime", "dev", "the onnxruntime runtime")
+        ort = require("onnxruntime", "", "the onnxruntime runtime")
         self.model_path = Path(model_path)
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edge_rppg.errors import RuntimeUnavailable
-from edge_rppg.runtimes.base import RuntimeOptions, as_batch
+from edge_rppg.runtimes.base import RuntimeOptions, as_batch, run_static_batches
 
 # TensorRT proper first; TensorRT-RTX (same Python API, builds without a GPU) as the fallback.
 TENSORRT_MODULES = ("tensorrt", "tensorrt_rtx")
@@ -28,7 +28,7 @@ def import_tensorrt() -> Any:
             return importlib.import_module(name)
         except ImportError as exc:
             errors.append(f"{name}: {exc}")
-    raise RuntimeUnavailable("TensorRT is not installed (" + "; ".join(errors) + "); install edge-rppg[tensorrt]")
+    raise RuntimeUnavailable("TensorRT is not installed (" + "; ".join(errors) + "); pip install 'edge-rppg[tensorrt]' (NVIDIA GPU) or 'edge-rppg[tensorrt-rtx]'")
 
 
 def cuda_device_name() -> str | None:
@@ -73,8 +73,14 @@ class TensorRtRuntime:
         self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
         self.output_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
         self._gpu = gpu
+        batch = int(self.engine.get_tensor_shape(self.input_name)[0])
+        self.static_batch = batch if batch > 0 else None  # -1: a dynamic-batch engine
 
     def run(self, frames: np.ndarray) -> np.ndarray:
+        """Any number of windows: a static-batch engine gets them in chunks of its batch (the last padded)."""
+        return run_static_batches(self._run, frames, self.static_batch)
+
+    def _run(self, frames: np.ndarray) -> np.ndarray:
         torch = self._torch
         x = torch.from_numpy(as_batch(frames)).cuda()
         self.context.set_input_shape(self.input_name, tuple(x.shape))

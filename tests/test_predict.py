@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import edge_rppg.predict as predict_mod
 from edge_rppg.cli import app
 from edge_rppg.data.synthetic import synthetic_clip
 from edge_rppg.data.video import write_video
-import edge_rppg.predict as predict_mod
-from edge_rppg.predict import PredictOptions, predict_video, resolve_runtime
 from edge_rppg.hr import fine_fft_hr
+from edge_rppg.predict import predict_video, resolve_runtime
 from edge_rppg.streaming import FpsResampler, WindowScheduler, overlap_add
 
 ASSET = Path(__file__).parent / "assets" / "synthetic_fsam.pt"  # trained by `edge-rppg train` on the synthetic set
@@ -83,11 +83,15 @@ def test_cli_outputs(pulse_video: tuple[Path, float], tmp_path: Path) -> None:
                                       "--plot", str(p), "--profile"])
     assert result.exit_code == 0, result.output
     summary = json.loads(j.read_text())
-    assert {"hr_bpm", "fps", "frames", "windows", "per_window", "speed_fps"} <= set(summary)
-    assert abs(summary["hr_bpm"] - true_hr) <= 2 and summary["speed_fps"] > 0
-    assert {"hr_bpm", "snr_db", "quality"} <= set(summary["per_window"][0])
+    assert {"hr_bpm", "hr_status", "hr_reason", "fps", "frames", "windows", "windows_passed", "per_window", "speed_fps",
+            "hrv", "respiration"} <= set(summary)
+    assert summary["hr_status"] == "ok" and abs(summary["hr_bpm"] - true_hr) <= 1 and summary["speed_fps"] > 0
+    assert {"hr_bpm", "sqi", "snr_db", "quality", "reasons"} <= set(summary["per_window"][0])
+    assert summary["respiration"]["rate_bpm"] is None  # a 15-s clip: breathing needs 30 s, and says so
     rows = c.read_text().splitlines()
-    assert rows[0] == "frame,time_s,bvp,hr_bpm,quality" and len(rows) > 400
+    assert rows[0] == "frame,time_s,bvp,hr_bpm,sqi,quality" and len(rows) > 400
+    beats = (tmp_path / "s.beats.csv").read_text().splitlines()
+    assert beats[0] == "beat,time_s,ibi_ms,ibi_clean" and len(beats) - 1 >= 0.8 * true_hr / 60 * 10
     assert p.stat().st_size > 5000 and "decode" in result.output
 
 
@@ -137,8 +141,9 @@ def test_face_lost_for_a_while_marks_windows_and_still_writes(tmp_path: Path) ->
     out = tmp_path / "lost.json"
     result = CliRunner().invoke(app, ["predict", str(path), "--weights", str(ASSET), "--json", str(out)])
     assert result.exit_code == 0, result.output
-    qualities = [w["quality"] for w in json.loads(out.read_text())["per_window"]]
-    assert "low: face lost" in qualities and any(q != "low: face lost" for q in qualities)
+    windows = json.loads(out.read_text())["per_window"]
+    lost = [w for w in windows if "face lost" in w["reasons"]]
+    assert lost and all(w["hr_bpm"] is None for w in lost) and len(lost) < len(windows)
 
 
 def test_live_mode_reports_each_new_window(pulse_video: tuple[Path, float]) -> None:
@@ -150,5 +155,21 @@ def test_live_mode_reports_each_new_window(pulse_video: tuple[Path, float]) -> N
     starts = [e.start_frame for e, _, _ in seen]
     assert starts == sorted(starts) and set(starts) <= {w.start_frame for w in result.per_window}
     last, trace, box = seen[-1]
-    assert abs(last.hr_bpm - true_hr) <= 2 and box is not None
+    assert last.hr_bpm is not None and abs(last.hr_bpm - true_hr) <= 2 and box is not None
     assert len(trace) <= (predict_mod.HR_SEGMENT_FRAMES // 30 + 2) * 30 + 160  # bounded, whatever the session length
+
+
+def test_pulseless_moving_face_is_refused_not_guessed(tmp_path: Path) -> None:
+    """The same face, moving and with the light changing, but no pulse at all."""
+    from dataclasses import replace as dc_replace
+
+    clip = synthetic_clip(seed=4242, n_frames=450, pulse=False)
+    clip = dc_replace(clip, spec=dc_replace(clip.spec, motion_px=0.03, light_drift=0.1, light_step=0.15))
+    path = tmp_path / "nopulse.avi"
+    write_video(path, clip.frames(SIZE), 30.0)
+    out = tmp_path / "nopulse.json"
+    result = CliRunner().invoke(app, ["predict", str(path), "--weights", str(ASSET), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    assert summary["hr_bpm"] is None and summary["hr_status"] == "no reliable pulse" and summary["hrv"] is None
+    assert "no reliable pulse" in result.output and summary["windows_passed"] < summary["windows"]

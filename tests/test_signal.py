@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_rppg.metrics import dataset_metrics
 from edge_rppg.hr import HrMethod, heart_rate
+from edge_rppg.metrics import dataset_metrics
 from edge_rppg.signal import detrend, evaluate_signal, macc, preprocess, snr_db
 
 FS = 30.0

@@ -35,14 +35,34 @@ def test_engine_builds_from_the_onnx_graph(onnx_fp32: Path, fsam_checkpoint: Pat
     assert not engine.read_bytes()[:1] == b"{"
 
 
+TRAINED = Path(__file__).parent / "assets" / "synthetic_fsam.pt"
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(GPU_REASON is not None, reason=f"TensorRT runtime unavailable: {GPU_REASON}")
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
-def test_tensorrt_engine_runs_on_gpu(fsam_checkpoint: Path, tmp_path: Path, precision: str) -> None:
+def test_tensorrt_engine_builds_runs_and_verifies_on_gpu(tmp_path: Path, precision: str) -> None:
+    from edge_rppg.agreement import TOLERANCES
     from edge_rppg.exporters import export_model
 
-    result = export_model(fsam_checkpoint, "tensorrt", precision, tmp_path / f"m_{precision}.engine", int8_max_hr_diff_bpm=1000)
-    assert result.verification is not None
+    result = export_model(TRAINED, "tensorrt", precision, tmp_path / f"m_{precision}.engine")
+    assert result.precision == precision and result.verification is not None
+    v, tol = result.verification, TOLERANCES[precision]
+    assert v["bvp_pearson"] >= tol.min_pearson and v["hr_abs_diff_bpm"] <= tol.max_hr_diff_bpm
     runtime = get_runtime("tensorrt").open(result.path)
-    y = runtime.run(np.random.rand(1, 3, 161, 72, 72).astype(np.float32) * 255)
-    assert y.shape == (1, 160)
+    y = runtime.run(np.random.rand(4, 3, 161, 72, 72).astype(np.float32) * 255)  # batch 4 on a batch-1 engine: chunked
+    assert y.shape == (4, 160) and runtime.static_batch == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(GPU_REASON is not None, reason=f"TensorRT runtime unavailable: {GPU_REASON}")
+def test_stale_engine_is_refused_in_one_line(tmp_path: Path) -> None:
+    from edge_rppg.errors import RuntimeUnavailable
+    from edge_rppg.exporters import export_model
+
+    result = export_model(TRAINED, "tensorrt", "fp32", tmp_path / "m.engine")
+    sidecar = Path(result.path + ".json")
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**meta, "tensorrt": "0.0.1"}))
+    with pytest.raises(RuntimeUnavailable, match="engine built for TensorRT 0.0.1.*rebuild it here"):
+        get_runtime("tensorrt").open(result.path)

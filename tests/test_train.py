@@ -137,3 +137,39 @@ def test_bad_dataset_leaves_no_run_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "empty"), "--dataset", "pure", "--out", str(tmp_path / "run")])
     assert result.exit_code == 1 and "SS-TT" in result.output
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch (CPU build or no NVIDIA GPU)")
+def test_cuda_amp_training_resumes(tmp_path: Path) -> None:
+    first = train(_tiny(tmp_path, device="cuda", epochs=2), log=lambda m: None)
+    assert first.history[-1]["epoch"] == 2
+    second = train(_tiny(tmp_path, device="cuda", epochs=2), resume=True, log=lambda m: None)
+    assert [h["epoch"] for h in second.history] == [1, 2]
+    model, _ = load_checkpoint(second.best)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL DDP needs 2 GPUs")
+def test_nccl_ddp_two_gpus(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun") or f"{sys.executable} -m torch.distributed.run"
+    proc = subprocess.run(
+        [*torchrun.split(), "--nproc_per_node=2", "-m", "edge_rppg", "train", "--device", "cuda", "--epochs", "1", "--batch-size", "2",
+         "--synthetic-subjects", "4", "--synthetic-seconds", "8", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=900, env={**__import__("os").environ, "EDGE_RPPG_CACHE": str(tmp_path / "cache")},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "x2" in proc.stdout
+
+
+def test_resume_refuses_options_that_contradict_the_saved_recipe(tmp_path: Path) -> None:
+    train(_tiny(tmp_path), log=lambda m: None)
+    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "run"), "--resume", "--epochs", "3", "--lr", "0.01"],
+                                env={"EDGE_RPPG_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == 1
+    assert "--epochs 3 (the run has 1)" in result.output and "--lr 0.01 (the run has 0.001)" in result.output

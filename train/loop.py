@@ -26,10 +26,10 @@ from edge_rppg.atomic import save_figure, write_text_atomic
 from edge_rppg.data.preprocess import Chunk, chunk_window, default_cache_root, preprocess_videos
 from edge_rppg.data.readers import read_dataset, split_by_subject
 from edge_rppg.errors import CheckpointError, DatasetError
-from edge_rppg.hr import HrMethod
 from edge_rppg.evaluate import evaluate_chunks
+from edge_rppg.hr import HrMethod
 from edge_rppg.models import FSAMConfig, build_model
-from edge_rppg.models.checkpoints import load_checkpoint, save_checkpoint
+from edge_rppg.models.checkpoints import save_checkpoint
 from edge_rppg.train import distributed, run_dir
 from edge_rppg.train.config import TrainConfig
 from edge_rppg.train.loss import LOSSES
@@ -132,6 +132,22 @@ def _plot(path: Path, history: list[dict[str, Any]]) -> None:
     save_figure(fig, path)
 
 
+RESUMED_KEYS = ("epochs", "batch_size", "lr", "fsam", "seed", "loss")
+
+
+def _adopt_saved_recipe(cfg: TrainConfig, saved: dict[str, Any], run: Path) -> None:
+    """A resumed run keeps the recipe it started with (the one-cycle schedule depends on it). An option
+    given now that contradicts it is refused by name, not silently replaced."""
+    default = TrainConfig()
+    conflicts = [f"--{k.replace('_', '-')} {getattr(cfg, k)} (the run has {saved[k]})" for k in RESUMED_KEYS
+                 if k in saved and getattr(cfg, k) != saved[k] and getattr(cfg, k) != getattr(default, k)]
+    if conflicts:
+        raise CheckpointError(f"{run}: --resume continues the saved recipe; these options contradict it: {'; '.join(conflicts)}")
+    for key in RESUMED_KEYS:
+        if key in saved:
+            setattr(cfg, key, saved[key])
+
+
 def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = print,
           progress: Callable[[int, int, float], None] | None = None) -> TrainResult:
     """Train per ``cfg``; with ``resume``, continue the run in ``cfg.out`` from its last checkpoint."""
@@ -148,10 +164,7 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
         if not last_path.exists():
             raise CheckpointError(f"{run}: nothing to resume (no {run_dir.LAST})")
         state = torch.load(last_path, map_location="cpu", weights_only=False)
-        saved = state.get("train_config", {})
-        for key in ("epochs", "batch_size", "lr", "fsam", "seed", "loss"):
-            if key in saved:
-                setattr(cfg, key, saved[key])
+        _adopt_saved_recipe(cfg, state.get("train_config", {}), run)
     _seed_all(cfg.seed + dist.rank)
     if dist.is_main:
         # Data first: a dataset error must not leave a run folder behind.

@@ -1,0 +1,147 @@
+"""``edge-rppg check``: what this machine can run, and the install line for each missing piece.
+
+The GPU is found through the NVIDIA driver (``nvidia-smi`` / ``/proc/driver/nvidia``), not through
+torch, so a CPU build of torch on a GPU machine does not read as "no GPU".
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import platform
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import edge_rppg
+
+CPU_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI",
+             "avx512_bf16": "AVX-512 BF16", "amx_tile": "AMX", "amx_bf16": "AMX BF16", "amx_int8": "AMX INT8"}
+
+
+@dataclass(frozen=True)
+class Gpu:
+    name: str
+    compute_capability: str | None
+    driver: str | None
+
+
+def nvidia_gpus() -> list[Gpu]:
+    """NVIDIA GPUs as the driver reports them; [] when there is no driver."""
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run([smi, "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=20, check=True).stdout
+            rows = [[c.strip() for c in line.split(",")] for line in out.splitlines() if line.strip()]
+            return [Gpu(r[0], r[1] if len(r) > 1 else None, r[2] if len(r) > 2 else None) for r in rows]
+        except (subprocess.SubprocessError, OSError):
+            pass
+    gpus = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        fields = dict(line.split(":", 1) for line in info.read_text().splitlines() if ":" in line)
+        gpus.append(Gpu(fields.get("Model", "NVIDIA GPU").strip(), None, None))
+    return gpus
+
+
+def cpu_flags() -> list[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return [label for flag, label in CPU_FLAGS.items() if flag in flags]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@dataclass
+class Component:
+    name: str
+    version: str | None
+    ok: bool
+    detail: str = ""
+    install: str = ""
+
+
+@dataclass
+class CheckReport:
+    edge_rppg: str
+    python: str
+    platform: str
+    cpu: str
+    cpu_flags: list[str]
+    gpus: list[Gpu]
+    components: list[Component] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _torch() -> Component:
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError:
+        return Component("torch", None, False, "not installed", "pip install torch==2.13.0 (CPU) before edge-rppg")
+    cuda = torch.version.cuda
+    usable = torch.cuda.is_available()
+    detail = f"CUDA {cuda} build, {'GPU usable' if usable else 'no usable GPU'}" if cuda else "CPU build"
+    return Component("torch", torch.__version__, True, detail)
+
+
+def _onnxruntime() -> Component:
+    try:
+        ort = importlib.import_module("onnxruntime")
+    except ImportError:
+        return Component("onnxruntime", None, False, "not installed", "pip install edge-rppg")
+    return Component("onnxruntime", ort.__version__, True, "providers: " + ", ".join(ort.get_available_providers()))
+
+
+def _openvino() -> Component:
+    try:
+        ov = importlib.import_module("openvino")
+    except ImportError:
+        return Component("openvino", None, False, "not installed", "pip install 'edge-rppg[openvino]'")
+    return Component("openvino", ov.__version__, True, "devices: " + ", ".join(ov.Core().available_devices))
+
+
+def _tensorrt(gpus: list[Gpu]) -> list[Component]:
+    out = []
+    for module, dist, extra, needs in (("tensorrt", "tensorrt", "tensorrt", "runs engines on an NVIDIA GPU"),
+                                       ("tensorrt_rtx", "tensorrt-rtx", "tensorrt-rtx", "builds engines, runs them on an NVIDIA GPU")):
+        version = _version(dist) or _version(f"{dist}-cu12") or _version(f"{dist}-cu13")
+        found = importlib.util.find_spec(module) is not None
+        detail = needs + ("" if gpus else "; no NVIDIA GPU here: engines cannot run")
+        out.append(Component(module, version, found, detail if found else "not installed", "" if found else f"pip install 'edge-rppg[{extra}]'"))
+    return out
+
+
+def check() -> CheckReport:
+    gpus = nvidia_gpus()
+    report = CheckReport(
+        edge_rppg=edge_rppg.__version__,
+        python=platform.python_version(),
+        platform=platform.platform(),
+        cpu=_cpu_name(),
+        cpu_flags=cpu_flags(),
+        gpus=gpus,
+    )
+    report.components = [_torch(), _onnxruntime(), _openvino(), *_tensorrt(gpus)]
+    return report
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -1,0 +1,91 @@
+"""SQI, refusal, HRV and respiration on signals with a known truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_rppg.hr import Beats, find_beats
+from edge_rppg.vitals import SQI_MIN, Quality, clip_heart_rate, hrv_from_beats, respiration, segment_quality
+
+FS = 30.0
+
+
+def ppg_from_ibis(ibis_s: np.ndarray, seed: int = 0, noise: float = 0.03, resp_hz: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """A PPG at 30 fps whose systolic peaks sit at the given IBIs; breathing modulates baseline and amplitude."""
+    rng = np.random.default_rng(seed)
+    times = 0.5 + np.concatenate([[0.0], np.cumsum(ibis_s)])
+    t = np.arange(int((times[-1] + 1.0) * FS)) / FS
+    breath = np.sin(2 * np.pi * resp_hz * t) if resp_hz else np.zeros_like(t)
+    x = np.zeros_like(t)
+    for tb, ibi in zip(times, np.append(ibis_s, ibis_s[-1])):
+        u = (t - tb) / ibi
+        x += np.exp(-((u / 0.09) ** 2)) + 0.4 * np.exp(-(((u - 0.32) / 0.12) ** 2))
+    x = x * (1 + 0.15 * breath) + 0.3 * breath + noise * rng.standard_normal(len(t))
+    return x, times
+
+
+def _known_ibis(n: int, seed: int, mean_s: float = 0.85, ectopic_at: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """(IBIs with ectopic beats inserted, mask of the normal-to-normal IBIs that the truth is computed on)."""
+    rng = np.random.default_rng(seed)
+    rr = mean_s + 0.04 * np.sin(2 * np.pi * np.arange(n) / 4.5) + 0.025 * rng.standard_normal(n)
+    normal = np.ones(n, dtype=bool)
+    for k in ectopic_at:  # premature beat then a compensatory pause: the two intervals sum to two normal ones
+        total = rr[k] + rr[k + 1]
+        rr[k], rr[k + 1] = 0.6 * total / 2, 1.4 * total / 2
+        normal[k] = normal[k + 1] = False
+    return rr, normal
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hrv_matches_the_known_ibi_series_despite_ectopic_beats(seed: int) -> None:
+    rr, normal = _known_ibis(70, seed, ectopic_at=(15, 40))
+    x, _ = ppg_from_ibis(rr, seed)
+    hrv = hrv_from_beats(find_beats(x, FS))
+    assert hrv is not None
+    nn = rr[normal] * 1e3
+    sdnn = nn.std(ddof=1)
+    adjacent = normal[1:] & normal[:-1]
+    rmssd = np.sqrt(np.mean(np.diff(rr * 1e3)[adjacent] ** 2))
+    assert hrv.sdnn_ms == pytest.approx(sdnn, rel=0.10)
+    assert abs(hrv.rmssd_ms - rmssd) <= 8.0
+    assert hrv.mean_hr_bpm == pytest.approx(60e3 / nn.mean(), rel=0.01)
+    assert hrv.beats >= 60
+
+
+def test_hrv_is_none_with_too_few_beats() -> None:
+    assert hrv_from_beats(Beats(np.arange(5) * 0.8, np.full(4, 0.8))) is None
+
+
+@pytest.mark.parametrize("breaths_per_min", [8, 12, 16, 20, 25])
+def test_respiration_rate_within_1_5_breaths(breaths_per_min: float) -> None:
+    rr, _ = _known_ibis(80, 3, mean_s=0.75)
+    x, _ = ppg_from_ibis(rr, 3, resp_hz=breaths_per_min / 60)
+    r = respiration(x, FS)
+    assert r.status == "ok" and r.rate_bpm == pytest.approx(breaths_per_min, abs=1.5)
+    assert 0 < r.quality <= 1
+
+
+def test_respiration_needs_30_s() -> None:
+    rr, _ = _known_ibis(20, 0)
+    x, _ = ppg_from_ibis(rr, 0)
+    assert respiration(x, FS).rate_bpm is None
+
+
+def test_sqi_passes_a_pulse_and_fails_noise() -> None:
+    rr, _ = _known_ibis(14, 0)
+    pulse, _ = ppg_from_ibis(rr, 0, noise=0.1)
+    good = segment_quality(pulse[:300], FS)
+    bad = segment_quality(np.random.default_rng(0).standard_normal(300), FS)
+    assert good.ok and good.sqi >= SQI_MIN and good.hr_bpm == pytest.approx(60 / 0.85, abs=3)
+    assert not bad.ok and bad.sqi < SQI_MIN and bad.reasons
+    assert segment_quality(pulse[:300], FS, ["face lost"]).reasons == ["face lost"]
+
+
+def test_clip_hr_is_refused_when_too_few_windows_pass() -> None:
+    ok = Quality(0.9, 72.0, 5.0, 72.0, 0.9)
+    bad = Quality(0.1, 120.0, -5.0, 80.0, 0.0, ["sqi 0.10 < 0.5 (low snr)"])
+    refused = clip_heart_rate([ok, bad, bad, bad, bad, bad, bad])
+    assert refused.hr_bpm is None and refused.status == "no reliable pulse" and "1 of 7" in refused.reason
+    accepted = clip_heart_rate([ok, ok, ok, bad, bad])
+    assert accepted.hr_bpm == 72.0 and accepted.status == "ok"
