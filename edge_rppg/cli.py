@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from edge_rppg.data.readers import READERS
+from edge_rppg.data.readers import READERS, UNLABELLED
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.exporters import PRECISIONS, TARGETS
 from edge_rppg.hr import HrMethod
@@ -34,7 +34,7 @@ PrecisionName = Enum("PrecisionName", {k: k for k in PRECISIONS}, type=str)  # t
 RuntimeName = Enum("RuntimeName", {k: k for k in RUNTIMES}, type=str)  # type: ignore[misc]
 BenchRuntime = Enum("BenchRuntime", {**{k: k for k in RUNTIMES}, "all": "all"}, type=str)  # type: ignore[misc]
 DatasetName = Enum("DatasetName", {k: k for k in READERS}, type=str)  # type: ignore[misc]
-LabelledDataset = Enum("LabelledDataset", {k: k for k in READERS if k != "videos"}, type=str)  # type: ignore[misc]
+LabelledDataset = Enum("LabelledDataset", {k: k for k in READERS if k not in UNLABELLED}, type=str)  # type: ignore[misc]
 
 
 class Fallback(str, Enum):
@@ -195,7 +195,7 @@ def bench(
     model: Annotated[list[Path], typer.Option(help="Exported model files (.onnx, .xml, .engine); repeatable.")] = [],
     weights: Annotated[Path | None, typer.Option(help="The PyTorch reference checkpoint.")] = None,
     data: Annotated[Path | None, typer.Option(help="Dataset folder: windows and ground truth from it.")] = None,
-    dataset: Annotated[DatasetName | None, typer.Option(help="Dataset format of --data.")] = None,
+    dataset: Annotated[LabelledDataset | None, typer.Option(help="Dataset format of --data.")] = None,
     windows: Annotated[int, typer.Option(min=1, help="Windows to run (synthetic, or the first of --data).")] = 8,
     iterations: Annotated[int, typer.Option(min=1, help="Timed runs per round per model.")] = 10,
     rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds.")] = 3,

@@ -98,8 +98,12 @@ class Track:
         self.centres.append((x + w / 2, y + h / 2, float(w)))
         self.brightness.append(float(crop.mean()))
 
-    def flags(self) -> FrameFlags:
-        return FrameFlags.from_track(self.lost, self.centres, self.brightness)
+    def reasons(self, start: int, stop: int) -> list[str]:
+        """Flags of frames [start, stop), computed on that span only (plus one frame before it for the
+        frame-to-frame changes): live mode stays constant-cost however long the session runs."""
+        lo = max(start - 1, 0)
+        flags = FrameFlags.from_track(self.lost[lo:stop], self.centres[lo:stop], self.brightness[lo:stop])
+        return flags.reasons(start - lo, stop - lo)
 
 
 def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | None, threads: int | None) -> Runtime:
@@ -232,7 +236,7 @@ def _report_live(results: list[tuple[int, np.ndarray]], track: Track, stride: in
     origin = recent[0][0]
     trace = _reassemble([(s - origin, b) for s, b in recent])
     latest = recent[-1][0]
-    on_window(_window_estimate(trace, latest - origin, latest, track.flags()), trace, box)
+    on_window(_estimate(_segment_quality(trace, latest - origin, latest, track), latest), trace, box)
 
 
 def _check_run(run: _Run, name: str) -> None:
@@ -263,9 +267,9 @@ def predict_video(
     _check_run(run, name)
     run.results.sort(key=lambda r: r[0])
     bvp = _reassemble(run.results)
-    flags = run.track.flags()
-    per_window = [_window_estimate(bvp, s, s, flags) for s, _ in run.results]
-    clip = clip_heart_rate([_quality_of(e) for e in per_window])
+    qualities = [_segment_quality(bvp, s, s, run.track) for s, _ in run.results]
+    per_window = [_estimate(q, s) for q, (s, _) in zip(qualities, run.results)]
+    clip = clip_heart_rate(qualities)
     beats = find_beats(_good_part(bvp, per_window), CONTRACT.fps)
     hrv = hrv_from_beats(beats) if clip.hr_bpm is not None else None
     breathing = respiration(bvp, CONTRACT.fps, beats) if clip.hr_bpm is not None else None
@@ -291,10 +295,6 @@ def predict_video(
     )
 
 
-def _quality_of(e: WindowEstimate) -> Quality:
-    return Quality(e.sqi, e.hr_bpm if e.hr_bpm is not None else float("nan"), e.snr_db, float("nan"), float("nan"), e.reasons)
-
-
 def _good_part(bvp: np.ndarray, per_window: list[WindowEstimate]) -> np.ndarray:
     """The BVP with the samples of failed windows (and no passing window) zeroed: no beats are found there."""
     good = np.zeros(len(bvp), dtype=bool)
@@ -309,11 +309,15 @@ def _reassemble(results: list[tuple[int, np.ndarray]]) -> np.ndarray:
     return overlap_add([zscore(b) for _, b in results], [s for s, _ in results])
 
 
-def _window_estimate(bvp: np.ndarray, offset: int, start: int, flags: FrameFlags) -> WindowEstimate:
-    """HR and quality over the HR segment ending with the window that starts at frame ``start``
-    (``offset`` is where that window begins inside ``bvp``); HR is None when the segment fails."""
+def _segment_quality(bvp: np.ndarray, offset: int, start: int, track: Track) -> Quality:
+    """Quality of the HR segment ending with the window that starts at frame ``start`` (``offset`` is
+    where that window begins inside ``bvp``), its frames' flags included."""
     end = offset + CONTRACT.window
-    q = segment_quality(bvp[max(0, end - HR_SEGMENT_FRAMES) : end], CONTRACT.fps, flags.reasons(start, start + CONTRACT.frames))
+    return segment_quality(bvp[max(0, end - HR_SEGMENT_FRAMES) : end], CONTRACT.fps, track.reasons(start, start + CONTRACT.frames))
+
+
+def _estimate(q: Quality, start: int) -> WindowEstimate:
+    """The per-window record; its HR is None when the segment fails."""
     return WindowEstimate(
         start_frame=start,
         time_s=round((start + CONTRACT.window) / CONTRACT.fps, 3),

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.signal
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.hr import Beats, find_beats, fine_fft_hr
+from edge_rppg.hr import Beats, find_beats, fine_fft_hr, next_pow2
 from edge_rppg.signal import preprocess, snr_db
 
 # SQI: three label-free measures, each mapped to [0, 1], combined by geometric mean. The threshold was
@@ -185,10 +185,9 @@ class Respiration:
     modulations: dict[str, float] = field(default_factory=dict)  # each modulation's own rate
 
 
-def _modulation_spectrum(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _modulation_spectrum(times: np.ndarray, values: np.ndarray, nfft: int) -> tuple[np.ndarray, np.ndarray]:
     grid = np.arange(times[0], times[-1], 1.0 / RESP_FS)
     series = scipy.signal.detrend(np.interp(grid, times, values))
-    nfft = max(1024, 1 << int(np.ceil(np.log2(len(grid)))))
     freqs, power = scipy.signal.periodogram(series * np.hanning(len(series)), fs=RESP_FS, nfft=nfft)
     band = (freqs >= RESP_BAND_HZ[0]) & (freqs <= RESP_BAND_HZ[1])
     p = power[band]
@@ -209,12 +208,15 @@ def respiration(bvp: np.ndarray, fs: float = CONTRACT.fps, beats: Beats | None =
     low = scipy.signal.filtfilt(*scipy.signal.butter(2, 0.7 / (fs / 2)), x)  # the baseline under the beats
     troughs = np.array([x[max(0, i - int(0.5 * fs)) : i + 1].min() for i in idx])  # the foot before each peak
     clean = clean_ibis(beats)
+    # One FFT length for all three series (sized by the whole span), so that their spectra can be averaged.
+    nfft = max(1024, next_pow2(int((t[-1] - t[0]) * RESP_FS) + 1))
     series = {"baseline": (t, low[idx]), "amplitude": (t, x[idx] - troughs), "frequency": (t[1:][clean], beats.ibis_s[clean])}
     spectra, rates = [], {}
+    f = np.zeros(0)
     for name, (times, values) in series.items():
         if times.size < 8:
             continue
-        f, p = _modulation_spectrum(times, values)
+        f, p = _modulation_spectrum(times, values, nfft)
         spectra.append(p)
         rates[name] = round(float(f[np.argmax(p)] * 60.0), 2)
     if not spectra:

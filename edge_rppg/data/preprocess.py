@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import CropSettings, FaceCropper
 from edge_rppg.data.readers import VideoItem
 from edge_rppg.errors import DatasetError, VideoError
+from edge_rppg.pools import process_pool
 from edge_rppg.signal import zscore
 
 CACHE_VERSION = 2
@@ -139,7 +139,7 @@ def preprocess_videos(
     if workers == 1:
         results = [_work(j) for j in jobs]
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:
             results = list(pool.map(_work, jobs))
     chunks: list[Chunk] = []
     for name, manifest, error in results:

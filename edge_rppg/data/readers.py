@@ -218,6 +218,7 @@ READERS: dict[str, Callable[[Path], list[VideoItem]]] = {
     "scamps": read_scamps,
     "videos": read_video_folder,
 }
+UNLABELLED = frozenset({"videos"})  # formats without ground truth: calibration only, never train/eval/bench --data
 
 
 def read_dataset(root: Path, dataset: str) -> list[VideoItem]:

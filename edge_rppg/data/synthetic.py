@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import cv2
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
+from edge_rppg.pools import process_pool
 
 PBV_WEIGHTS = np.array([0.33, 0.77, 0.53])  # R, G, B
 # Skin albedos from light to dark (RGB, 0-255), spread over the Fitzpatrick range.
@@ -232,7 +232,7 @@ def write_synthetic_ubfc(
         for job in jobs:
             _write_subject(*job)
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:
             list(pool.map(_write_subject, *zip(*jobs)))
     return root
 
