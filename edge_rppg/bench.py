@@ -21,14 +21,18 @@ import psutil
 
 from edge_rppg.agreement import compare
 from edge_rppg.atomic import write_text_atomic
+from edge_rppg.check import cpu_name, nvidia_gpus
 from edge_rppg.contract import CONTRACT
+from edge_rppg.data.windows import with_channels
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.hr import hr_resolution_bpm, window_hr
-from edge_rppg.models import count_macs
+from edge_rppg.models import Model, count_macs, family_of
 from edge_rppg.models.checkpoints import load_deploy_model
 from edge_rppg.runtimes import RUNTIMES, Runtime, RuntimeOptions, get_runtime
+from edge_rppg.runtimes.tensorrt_runtime import cuda_device_name
 
 REFERENCE = "torch"
+DEVICES = ("cpu", "cuda")
 BENCH_SEED = 99
 
 
@@ -38,10 +42,12 @@ class BenchResult:
     precision: str
     model: str
     status: str
+    device: str = "-"
     latency_ms: dict[str, float] | None = None
     throughput_fps: float | None = None  # video frames per second (160 new frames per window)
     windows_per_s: float | None = None
     gflops_per_s: float | None = None
+    speedup_vs_reference: float | None = None  # reference p50 / this p50, same run
     max_abs_err: float | None = None
     max_err_of_range: float | None = None
     bvp_pearson: float | None = None
@@ -57,6 +63,8 @@ class BenchResult:
 class BenchReport:
     hr_resolution_bpm: float  # grid of every HR below (fft-fine), before its parabolic refinement
     reference: str
+    reference_device: str
+    arch: str
     results: list[BenchResult]
     windows: int
     iterations: int
@@ -129,38 +137,26 @@ def resolve_weights(weights: Path | None, models: list[Path]) -> Path:
     raise EdgeRppgError("bench needs the PyTorch reference: give --weights (the checkpoint the models were exported from)")
 
 
-def run_bench(
-    runtimes: list[str],
-    models: list[Path],
-    weights: Path | None = None,
-    windows: np.ndarray | None = None,
-    labels: np.ndarray | None = None,
-    n_windows: int = 8,
-    iterations: int = 10,
-    rounds: int = 3,
-    warmup: int = 3,
-    threads: int | None = None,
-    precision_hint: str = "f32",
-) -> BenchReport:
-    """Benchmark ``runtimes`` (names; "all" expanded by the caller) on the same windows."""
-    threads = threads or os.cpu_count() or 1
-    for m in models:
-        if not m.exists():
-            raise EdgeRppgError(f"{m}: no such model file")
-    weights = resolve_weights(weights, models)
-    deploy, _ = load_deploy_model(weights)
-    if windows is None:
-        from edge_rppg.data.synthetic import synthetic_windows
+def expand_runtimes(names: list[str]) -> list[str]:
+    """The runtimes to run: "all" is every runtime in the table; the reference always runs first."""
+    expanded = list(RUNTIMES) if "all" in names else list(dict.fromkeys(names))
+    return expanded if REFERENCE in expanded else [REFERENCE, *expanded]
 
-        windows, labels = synthetic_windows(n_windows, seed=BENCH_SEED)
-    if REFERENCE not in runtimes:
-        runtimes = [REFERENCE, *runtimes]
-    options = RuntimeOptions(threads=threads, precision_hint=precision_hint)
 
-    opened: list[tuple[BenchResult, Runtime]] = []
+def _open(name: str, path: Path, deploy: Model, options: RuntimeOptions) -> Runtime:
+    if name == REFERENCE:
+        from edge_rppg.runtimes.torch_runtime import TorchRuntime
+
+        return TorchRuntime.from_model(deploy, options)
+    return get_runtime(name).open(path, options)
+
+
+def _open_all(plan: list[tuple[str, Path | None, str | None]], deploy: Model, windows: np.ndarray,
+              options: RuntimeOptions) -> tuple[list[BenchResult], list[tuple[BenchResult, Runtime, np.ndarray]]]:
+    """Open every planned (runtime, file) and run it once on all windows; skipped and failed ones get a status."""
     results: list[BenchResult] = []
-    outputs: dict[int, np.ndarray] = {}  # id(result) -> BVP of every window
-    for name, path, reason in _plan(runtimes, models, weights):
+    opened: list[tuple[BenchResult, Runtime, np.ndarray]] = []
+    for name, path, reason in plan:
         result = BenchResult(runtime=name, precision="-", model=str(path) if path else "-", status="ok")
         results.append(result)
         if reason:
@@ -169,30 +165,27 @@ def run_bench(
         assert path is not None
         before = _rss_mb()
         try:
-            if name == REFERENCE:
-                from edge_rppg.runtimes.torch_runtime import TorchRuntime
-
-                runtime: Runtime = TorchRuntime.from_model(deploy, options)
-            else:
-                runtime = get_runtime(name).open(path, options)
-            out = np.concatenate([runtime.run(w[None]) for w in windows])
+            runtime = _open(name, path, deploy, options)
+            out = np.concatenate([runtime.run(w[None]) for w in with_channels(windows, runtime.channels)])
         except EdgeRppgError as exc:
             result.status = f"skipped: {exc}"
             continue
         except Exception as exc:  # a runtime crashing on a model is a result to report, not a reason to stop
             result.status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             continue
-        result.precision = runtime.precision
+        result.precision, result.device = runtime.precision, str(runtime.device)
         result.size_mb = _size_mb(path)
         result.details = runtime.describe()
         result.rss_delta_mb = round(_rss_mb() - before, 1)
-        outputs[id(result)] = out
-        opened.append((result, runtime))
+        opened.append((result, runtime, out))
+    return results, opened
 
-    reference_out = next(outputs[id(r)] for r, _ in opened if r.runtime == REFERENCE)
+
+def _score(opened: list[tuple[BenchResult, Runtime, np.ndarray]], labels: np.ndarray | None) -> None:
+    """Accuracy of every runtime against the reference's outputs on the same windows (and the labels)."""
+    reference_out = next(out for r, _, out in opened if r.runtime == REFERENCE)
     label_hr = window_hr(labels) if labels is not None else None
-    for result, _ in opened:
-        out = outputs[id(result)]
+    for result, _, out in opened:
         agreement = compare(reference_out, out)
         result.max_abs_err = agreement.max_abs_err
         result.max_err_of_range = agreement.max_err_of_range
@@ -202,37 +195,86 @@ def run_bench(
         if label_hr is not None:
             result.hr_mae_vs_label_bpm = float(np.mean(np.abs(window_hr(out) - label_hr)))
 
-    samples: dict[int, list[float]] = {id(r): [] for r, _ in opened}
-    for _, runtime in opened:
-        for k in range(warmup):
-            runtime.run(windows[k % len(windows)][None])
-    for _ in range(rounds):
-        for result, runtime in opened:
-            for k in range(iterations):
-                w = windows[k % len(windows)][None]
-                samples[id(result)].append(_timed(lambda rt=runtime, x=w: rt.run(x)))
 
-    gflop = 2 * count_macs(deploy) / 1e9
-    for result, _ in opened:
+def _time(opened: list[tuple[BenchResult, Runtime, np.ndarray]], windows: np.ndarray, timing: Timing, gflop: float) -> None:
+    """Per-window latency after warm-up, in interleaved rounds; every run returns host memory, so GPU
+    runtimes are synchronised before each timestamp."""
+    inputs = {id(r): with_channels(windows, rt.channels) for r, rt, _ in opened}
+    samples: dict[int, list[float]] = {id(r): [] for r, _, _ in opened}
+    for result, runtime, _ in opened:
+        for k in range(timing.warmup):
+            runtime.run(inputs[id(result)][k % len(windows)][None])
+    for _ in range(timing.rounds):
+        for result, runtime, _ in opened:
+            for k in range(timing.iterations):
+                w = inputs[id(result)][k % len(windows)][None]
+                samples[id(result)].append(_timed(lambda rt=runtime, x=w: rt.run(x)))
+    for result, _, _ in opened:
         ms = np.array(samples[id(result)]) * 1e3
         p50 = float(np.percentile(ms, 50))
         result.latency_ms = {q: round(float(np.percentile(ms, int(q[1:]))), 3) for q in ("p50", "p90", "p99")}
         result.windows_per_s = round(1e3 / p50, 2)
         result.throughput_fps = round(1e3 / p50 * CONTRACT.window, 1)
         result.gflops_per_s = round(gflop / (p50 / 1e3), 1)
+    ref = next(r for r, _, _ in opened if r.runtime == REFERENCE)
+    for result, _, _ in opened:
+        result.speedup_vs_reference = round(ref.latency_ms["p50"] / result.latency_ms["p50"], 3)  # type: ignore[index]
 
-    ref_result = next(r for r, _ in opened if r.runtime == REFERENCE)
+
+@dataclass(frozen=True)
+class Timing:
+    iterations: int = 10
+    rounds: int = 3
+    warmup: int = 3
+
+
+def run_bench(
+    runtimes: list[str],
+    models: list[Path],
+    weights: Path | None = None,
+    windows: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    n_windows: int = 8,
+    timing: Timing = Timing(),
+    threads: int | None = None,
+    precision_hint: str = "f32",
+    device: str = "cpu",
+) -> BenchReport:
+    """Benchmark ``runtimes`` (names, or "all") on the same windows, the PyTorch reference on ``device``."""
+    threads = threads or os.cpu_count() or 1
+    for m in models:
+        if not m.exists():
+            raise EdgeRppgError(f"{m}: no such model file")
+    if device not in DEVICES:
+        raise EdgeRppgError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    if device == "cuda" and cuda_device_name() is None:
+        why = "this torch build has no CUDA" if nvidia_gpus() else "no NVIDIA GPU on this machine"
+        raise EdgeRppgError(f"--device cuda: {why}; edge-rppg check says what runs here and how to add the rest")
+    weights = resolve_weights(weights, models)
+    deploy, _ = load_deploy_model(weights)
+    if windows is None:
+        from edge_rppg.data.synthetic import synthetic_windows
+
+        windows, labels = synthetic_windows(n_windows, seed=BENCH_SEED)
+    options = RuntimeOptions(threads=threads, precision_hint=precision_hint, device=device)
+    results, opened = _open_all(_plan(expand_runtimes(runtimes), models, weights), deploy, windows, options)
+    _score(opened, labels)
+    gflop = 2 * count_macs(deploy) / 1e9
+    _time(opened, windows, timing, gflop)
+    ref_result = next(r for r, _, _ in opened if r.runtime == REFERENCE)
     return BenchReport(
         hr_resolution_bpm=round(hr_resolution_bpm(), 4),
         reference=REFERENCE,
+        reference_device=ref_result.device,
+        arch=family_of(deploy).name,
         results=results,
         windows=len(windows),
-        iterations=rounds * iterations,
+        iterations=timing.rounds * timing.iterations,
         threads=threads,
         matmul_gflops_per_s=round(matmul_gflops(threads), 1),
         model_gflop_per_window=round(gflop, 3),
         reference_hr_mae_vs_label_bpm=ref_result.hr_mae_vs_label_bpm,
-        machine={"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()},
+        machine={"cpu": cpu_name(), "cores": os.cpu_count(), "gpus": [g.name for g in nvidia_gpus()], "python": platform.python_version()},
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1),
     )
 

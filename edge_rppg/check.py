@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import platform
 import shutil
 import subprocess
@@ -129,7 +130,7 @@ def check() -> CheckReport:
         edge_rppg=edge_rppg.__version__,
         python=platform.python_version(),
         platform=platform.platform(),
-        cpu=_cpu_name(),
+        cpu=cpu_name(),
         cpu_flags=cpu_flags(),
         gpus=gpus,
     )
@@ -137,7 +138,7 @@ def check() -> CheckReport:
     return report
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

@@ -15,11 +15,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from edge_rppg.bench import DEVICES
 from edge_rppg.data.readers import READERS, UNLABELLED
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.exporters import PRECISIONS, TARGETS
 from edge_rppg.hr import HrMethod
+from edge_rppg.models.efficientphys import FSAM_MODES
+from edge_rppg.models.registry import DEFAULT_FAMILY, FAMILIES
 from edge_rppg.runtimes import RUNTIMES
+from edge_rppg.train.config import PRESETS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="FactorizePhys rPPG from training to the edge.")
 # Wide tables (bench) must not fold into one-character columns when output goes to a file or CI log.
@@ -34,6 +38,10 @@ PrecisionName = Enum("PrecisionName", {k: k for k in PRECISIONS}, type=str)  # t
 RuntimeName = Enum("RuntimeName", {k: k for k in RUNTIMES}, type=str)  # type: ignore[misc]
 BenchRuntime = Enum("BenchRuntime", {**{k: k for k in RUNTIMES}, "all": "all"}, type=str)  # type: ignore[misc]
 DatasetName = Enum("DatasetName", {k: k for k in READERS}, type=str)  # type: ignore[misc]
+DeviceName = Enum("DeviceName", {k: k for k in DEVICES}, type=str)  # type: ignore[misc]
+ArchName = Enum("ArchName", {k: k for k in FAMILIES}, type=str)  # type: ignore[misc]
+FsamModeName = Enum("FsamModeName", {k: k for k in FSAM_MODES}, type=str)  # type: ignore[misc]
+PresetName = Enum("PresetName", {k: k for k in PRESETS}, type=str)  # type: ignore[misc]
 LabelledDataset = Enum("LabelledDataset", {k: k for k in READERS if k not in UNLABELLED}, type=str)  # type: ignore[misc]
 
 
@@ -77,7 +85,8 @@ def user_errors(fn: F) -> F:
 @app.command()
 @user_errors
 def info(
-    weights: Annotated[Path | None, typer.Option(help="Checkpoint: ours or the authors' *_FactorizePhys_*.pth.")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Checkpoint: ours or the authors' *_FactorizePhys_* / *_EfficientPhys_FSAM .pth.")] = None,
+    arch: Annotated[ArchName | None, typer.Option(help="Model family (default: from the checkpoint, or factorizephys).")] = None,
     fsam: Annotated[bool, typer.Option("--fsam", help="Summarise the network with FSAM (training form).")] = False,
     deploy: Annotated[bool, typer.Option("--deploy", help="Summarise the deploy network (FSAM removed).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -87,17 +96,19 @@ def info(
 
     if fsam and deploy:
         raise typer.BadParameter("--fsam and --deploy exclude each other")
-    summary = model_info(weights, deploy=deploy, fsam=fsam)
+    summary = model_info(_checkpoint(weights) if weights else None, deploy=deploy, fsam=fsam, arch=_value(arch))
     if as_json:
         sys.stdout.write(json.dumps(summary.to_dict()) + "\n")
         return
     table = Table(title=summary.architecture, show_header=False)
     table.add_row("parameters", f"{summary.parameters:,}")
     table.add_row("MACs / window", f"{summary.macs / 1e9:.3f} G ({summary.gflops:.2f} GFLOP)")
-    table.add_row("input", f"{summary.input['name']} {summary.input['shape']} float32 raw RGB 0-255 @ {summary.input['fps']:g} fps")
+    inp = summary.input
+    table.add_row("input", f"{inp['name']} {inp['shape']} float32 raw 0-255 ({inp['shape'][1]} channels) @ {inp['fps']:g} fps")
     table.add_row("output", f"{summary.output['name']} {summary.output['shape']}")
-    if summary.fsam:
-        table.add_row("FSAM", ", ".join(f"{k}={v}" for k, v in summary.fsam.items()))
+    table.add_row("config", ", ".join(f"{k}={v}" for k, v in summary.config.items()))
+    if summary.provenance:
+        table.add_row("provenance", json.dumps(summary.provenance))
     if summary.checkpoint:
         for key in ("path", "format", "variant", "trained_on", "sha256"):
             table.add_row(key, str(summary.checkpoint.get(key)))
@@ -127,19 +138,87 @@ def check(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON o
     console.print(table)
 
 
+weights_app = typer.Typer(no_args_is_help=True, help="The authors' released checkpoints by name: list, pull (sha256-verified), path.")
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("list")
+def weights_list(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False) -> None:
+    """Every released checkpoint: name, file, sha256, licence, and whether it is in the cache."""
+    from edge_rppg.weights import LICENSE, RELEASED, base_url
+
+    rows = [e.to_dict() for e in RELEASED.values()]
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    table = Table(title=f"the authors' released weights ({LICENSE}); from {base_url()}")
+    for col in ("name", "file", "arch", "sha256", "cached"):
+        table.add_column(col, no_wrap=True)
+    for r in rows:
+        table.add_row(r["name"], r["file"], r["arch"] + ("" if r["supported"] else " (128x128: not loadable)"), r["sha256"][:12] + "...",
+                      "yes" if r["cached"] else "-")
+    console.print(table)
+    console.print("edge-rppg weights pull NAME --accept-license, then --weights NAME in any command; "
+                  "the bundled model is --weights default (or no --weights at all)")
+
+
+@weights_app.command("pull")
+@user_errors
+def weights_pull(
+    name: Annotated[str, typer.Argument(help="A name from `edge-rppg weights list` (or its file name).")],
+    accept_license: Annotated[bool, typer.Option("--accept-license", help="Accept the authors' research-only licence (remembered).")] = False,
+) -> None:
+    """Download a released checkpoint into the cache, verify its sha256, write it atomically."""
+    from edge_rppg.weights import pull
+
+    console.print(str(pull(name, accept_license)))
+
+
+@weights_app.command("path")
+@user_errors
+def weights_path(name: Annotated[str, typer.Argument(help="A weights name, or 'default'.")]) -> None:
+    """Where a weights name resolves (exit 1 with the pull command when it is not downloaded)."""
+    console.print(str(_checkpoint(Path(name))))
+
+
+@app.command(name="demo-video")
+@user_errors
+def demo_video(
+    out: Annotated[Path, typer.Argument(help="Video file to write (.avi or .mp4).")] = Path("demo.avi"),
+    seconds: Annotated[float, typer.Option(min=6, help="Length.")] = 20.0,
+    hr: Annotated[float | None, typer.Option(min=40, max=180, help="Heart rate of the pulse (default: drawn from the seed).")] = None,
+    seed: Annotated[int, typer.Option(help="Which synthetic subject (skin tone, face, motion).")] = 1,
+    hard: Annotated[bool, typer.Option("--hard", help="Head rotation/scale, a light step, stronger compression.")] = False,
+) -> None:
+    """A synthetic face video with a known pulse, to try predict in a minute."""
+    from edge_rppg.data.synthetic import write_demo_video
+
+    true_hr = write_demo_video(out, seconds, hr, seed, hard)
+    console.print(f"wrote {out}: {seconds:g} s, true heart rate {true_hr:.1f} bpm; try: edge-rppg predict {out}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 
 
+def _checkpoint(weights: Path | None) -> Path:
+    """--weights as given (a file, a released name, ``default``), or the bundled default model, said in one line."""
+    from edge_rppg.weights import resolve
+
+    path, note = resolve(weights)
+    if note:
+        err_console.print(f"[dim]{note}[/dim]", highlight=False)
+    return path
+
+
 def _weights_from(run: Path | None, weights: Path | None) -> Path:
-    if (run is None) == (weights is None):
-        raise typer.BadParameter("give exactly one of --run DIR or --weights PATH")
+    if run is not None and weights is not None:
+        raise typer.BadParameter("give one of --run DIR or --weights PATH|NAME, not both")
     if run is not None:
         from edge_rppg.train.run_dir import best_checkpoint
 
         return best_checkpoint(run)
-    assert weights is not None
-    return weights
+    return _checkpoint(weights)
 
 
 @app.command()
@@ -147,7 +226,7 @@ def _weights_from(run: Path | None, weights: Path | None) -> Path:
 def export(
     target: Annotated[TargetName, typer.Option(help="Export format.")] = TargetName("onnx"),
     run: Annotated[Path | None, typer.Option(help="A training run folder (uses its best checkpoint).")] = None,
-    weights: Annotated[Path | None, typer.Option(help="A checkpoint: ours or the authors' release.")] = None,
+    weights: Annotated[Path | None, typer.Option(help="A checkpoint file or a weights name (edge-rppg weights list); default: the bundled model.")] = None,
     precision: Annotated[PrecisionName, typer.Option(help="Precision; tolerances in the README.")] = PrecisionName("fp32"),
     out: Annotated[Path | None, typer.Option(help="Output file (.onnx, .xml or .engine).")] = None,
     batch: Annotated[int, typer.Option(min=1, help="Static batch size.")] = 1,
@@ -193,7 +272,7 @@ def export(
 def bench(
     runtime: Annotated[list[BenchRuntime], typer.Option(help="Runtimes to compare (repeatable).")] = [BenchRuntime("all")],
     model: Annotated[list[Path], typer.Option(help="Exported model files (.onnx, .xml, .engine); repeatable.")] = [],
-    weights: Annotated[Path | None, typer.Option(help="The PyTorch reference checkpoint.")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Reference checkpoint or weights name (default: the export's source, else the bundled model).")] = None,
     data: Annotated[Path | None, typer.Option(help="Dataset folder: windows and ground truth from it.")] = None,
     dataset: Annotated[LabelledDataset | None, typer.Option(help="Dataset format of --data.")] = None,
     windows: Annotated[int, typer.Option(min=1, help="Windows to run (synthetic, or the first of --data).")] = 8,
@@ -201,21 +280,24 @@ def bench(
     rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds.")] = 3,
     threads: Annotated[int | None, typer.Option(help="Threads per runtime (default: all cores).")] = None,
     precision_hint: Annotated[str, typer.Option(help="OpenVINO CPU inference precision: f32 | bf16 | f16.")] = "f32",
+    device: Annotated[DeviceName, typer.Option(help="Where the PyTorch reference (and ONNX Runtime) run: compare like with like.")] = DeviceName("cpu"),
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
 ) -> None:
     """Accuracy against the PyTorch reference and latency of each runtime, side by side."""
-    from edge_rppg.bench import all_runtimes, run_bench
+    from edge_rppg.bench import Timing, run_bench
 
-    names = all_runtimes() if BenchRuntime("all") in runtime else [r.value for r in runtime]
     win = lab = None
     if data is not None:
         from edge_rppg.data.windows import dataset_windows
 
         win, lab = dataset_windows(data, _value(dataset), windows)
-    report = run_bench(names, model, weights, win, lab, windows, iterations, rounds, threads=threads, precision_hint=precision_hint)
-    table = Table(title=f"edge-rppg bench: {report.windows} windows, {report.iterations} timed runs each, {report.threads} threads; "
+    if weights is not None or not model:
+        weights = _checkpoint(weights)
+    report = run_bench([r.value for r in runtime], model, weights, win, lab, windows, Timing(iterations, rounds),
+                       threads=threads, precision_hint=precision_hint, device=device.value)
+    table = Table(title=f"edge-rppg bench ({report.arch}): {report.windows} windows, {report.iterations} timed runs each, {report.threads} threads; "
                         f"HR in bpm on a {report.hr_resolution_bpm:.3f}-bpm grid")
-    for col in ("runtime", "precision", "model", "p50 ms", "p90 ms", "p99 ms", "frames/s", "GFLOP/s",
+    for col in ("runtime", "device", "precision", "model", "p50 ms", "p90 ms", "p99 ms", "frames/s", "GFLOP/s",
                 "max err/range", "BVP r", "ΔHR max", "ΔHR med", "HR MAE", "MB"):
         table.add_column(col, no_wrap=True)
     fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
@@ -223,7 +305,7 @@ def bench(
         if r.status != "ok":
             continue
         lat = r.latency_ms or {}
-        table.add_row(r.runtime, r.precision, Path(r.model).name, fmt(lat.get("p50"), ".1f"), fmt(lat.get("p90"), ".1f"),
+        table.add_row(r.runtime, r.device, r.precision, Path(r.model).name, fmt(lat.get("p50"), ".1f"), fmt(lat.get("p90"), ".1f"),
                       fmt(lat.get("p99"), ".1f"), fmt(r.throughput_fps, ".0f"), fmt(r.gflops_per_s, ".1f"),
                       fmt(r.max_err_of_range, ".1e"), fmt(r.bvp_pearson, ".5f"), fmt(r.hr_abs_diff_bpm, ".2f"), fmt(r.hr_abs_diff_median_bpm, ".2f"),
                       fmt(r.hr_mae_vs_label_bpm, ".2f"), fmt(r.size_mb, ".3f"))
@@ -233,11 +315,9 @@ def bench(
             console.print(f"[yellow]{r.runtime}[/yellow] {Path(r.model).name}: {r.status}", highlight=False)
     console.print(f"model: {report.model_gflop_per_window:.2f} GFLOP/window; this machine's FP32 matmul: "
                   f"{report.matmul_gflops_per_s:.0f} GFLOP/s at {report.threads} threads; peak RSS {report.peak_rss_mb:.0f} MB")
-    ref = next((r for r in report.results if r.runtime == "torch" and r.latency_ms), None)
-    if ref:
-        for r in report.results:
-            if r.latency_ms and r is not ref:
-                console.print(f"  {r.runtime} {r.precision}: {ref.latency_ms['p50'] / r.latency_ms['p50']:.2f}x PyTorch eager (p50)")
+    for r in report.results:
+        if r.speedup_vs_reference is not None and r.runtime != report.reference:
+            console.print(f"  {r.runtime} {r.precision} ({r.device}): {r.speedup_vs_reference:.2f}x PyTorch eager on {report.reference_device} (p50)")
     if json_path:
         report.write_json(json_path)
         console.print(f"wrote {json_path}")
@@ -251,12 +331,16 @@ def bench(
 @app.command()
 @user_errors
 def train(
+    arch: Annotated[ArchName, typer.Option(help="Model family.")] = ArchName(DEFAULT_FAMILY),
+    preset: Annotated[PresetName | None, typer.Option(help="A named recipe (default-model: how the bundled model was made); options you give override it.")] = None,
     data: Annotated[Path | None, typer.Option(help="Dataset folder (absent: the built-in synthetic dataset).")] = None,
     dataset: Annotated[LabelledDataset, typer.Option(help="Dataset format of --data.")] = LabelledDataset("ubfc-rppg"),
     epochs: Annotated[int, typer.Option(min=1)] = 10,
     batch_size: Annotated[int, typer.Option(min=1)] = 4,
     lr: Annotated[float, typer.Option(help="One-cycle maximum learning rate.")] = 1e-3,
-    fsam: Annotated[bool, typer.Option("--fsam/--no-fsam", help="Train with FSAM (removed again for deployment).")] = True,
+    fsam: Annotated[bool, typer.Option("--fsam/--no-fsam", help="FactorizePhys: train with FSAM (removed again for deployment).")] = True,
+    fsam_mode: Annotated[FsamModeName, typer.Option(
+        help="EfficientPhys: FSAM's NMF (steady: identity, as the released models; segment: factorise each 20-frame segment).")] = FsamModeName("steady"),
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
     seed: Annotated[int, typer.Option()] = 0,
     out: Annotated[Path, typer.Option(help="Run folder: config, checkpoints, metrics, plot.")] = Path("runs/train"),
@@ -265,19 +349,20 @@ def train(
     on_no_face: Annotated[NoFace, typer.Option(help="A video where no face is found.")] = NoFace.skip,
     synthetic_subjects: Annotated[int, typer.Option(min=2, help="Subjects of the synthetic dataset.")] = 16,
     synthetic_seconds: Annotated[float, typer.Option(min=6, help="Seconds per synthetic video.")] = 27.0,
+    synthetic_hard: Annotated[float, typer.Option(min=0, max=1, help="Fraction of synthetic subjects with head motion, light steps, dark skin, MJPEG.")] = 0.0,
     workers: Annotated[int | None, typer.Option(help="Parallel preprocessing processes.")] = None,
 ) -> None:
-    """Train FactorizePhys with FSAM (paper recipe); on the built-in synthetic dataset when no --data."""
-    import os
-
+    """Train FactorizePhys or EfficientPhys with FSAM (paper recipe); on the built-in synthetic dataset when no --data."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from edge_rppg.train.config import TrainConfig
     from edge_rppg.train.loop import train as run_training
 
-    cfg = TrainConfig(data=data, dataset=dataset.value, out=out, epochs=epochs, batch_size=batch_size, lr=lr, fsam=fsam,
-                      device=device, seed=seed, loss=loss.value, on_no_face=on_no_face.value, workers=workers,
-                      synthetic_subjects=synthetic_subjects, synthetic_seconds=synthetic_seconds)
+    cfg = TrainConfig(arch=arch.value, data=data, dataset=dataset.value, out=out, epochs=epochs, batch_size=batch_size, lr=lr, fsam=fsam,
+                      fsam_mode=fsam_mode.value, device=device, seed=seed, loss=loss.value, on_no_face=on_no_face.value, workers=workers,
+                      synthetic_subjects=synthetic_subjects, synthetic_seconds=synthetic_seconds, synthetic_hard=synthetic_hard)
+    if preset is not None:
+        cfg.apply_preset(preset.value)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task("epoch", total=None, loss=float("nan"))
@@ -290,9 +375,9 @@ def train(
             bar.update(task, completed=step, loss=mean_loss)
 
         result = run_training(cfg, resume=resume, log=lambda m: console.print(m, highlight=False), progress=progress)
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not result.is_main:
         return
-    best = result.history and min((h for h in result.history if h["val_mae_bpm"] is not None), key=lambda h: h["val_loss"], default=None)
+    best = result.best_epoch()
     console.print(f"[green]done[/green]: {result.run} (best checkpoint {result.best.name}"
                   + (f", validation HR MAE {best['val_mae_bpm']:.2f} bpm at epoch {best['epoch']}" if best else "") + ")")
 
@@ -302,7 +387,7 @@ def train(
 def evaluate(
     data: Annotated[Path, typer.Option(help="Dataset folder.")],
     dataset: Annotated[LabelledDataset, typer.Option(help="Dataset format of --data.")] = LabelledDataset("ubfc-rppg"),
-    weights: Annotated[Path | None, typer.Option(help="A checkpoint (ours or the authors').")] = None,
+    weights: Annotated[Path | None, typer.Option(help="A checkpoint file or a weights name (edge-rppg weights list); default: the bundled model.")] = None,
     model: Annotated[Path | None, typer.Option(help="An exported model (.onnx, .xml, .engine).")] = None,
     runtime: Annotated[RuntimeName | None, typer.Option(help="Runtime for --model (default: by suffix).")] = None,
     split: Annotated[tuple[float, float], typer.Option(help="Subject fraction range to evaluate.")] = (0.0, 1.0),
@@ -314,9 +399,9 @@ def evaluate(
     """Whole-video evaluation with the paper's metrics (MAE, RMSE, MAPE, Pearson, SNR, MACC ± SE)."""
     from edge_rppg.evaluate import bland_altman_png, evaluate_dataset
 
-    if (weights is None) == (model is None):
-        raise typer.BadParameter("give exactly one of --weights or --model")
-    report = evaluate_dataset(data, dataset.value, weights or model, _value(runtime), split, method, on_no_face.value,  # type: ignore[arg-type]
+    if weights is not None and model is not None:
+        raise typer.BadParameter("give one of --weights or --model, not both")
+    report = evaluate_dataset(data, dataset.value, model or _checkpoint(weights), _value(runtime), split, method, on_no_face.value,  # type: ignore[arg-type]
                               log=lambda m: console.print(m, highlight=False))
     o = report.overall
     table = Table(title=f"{dataset.value}: {o.n} videos, HR by {method.value}")
@@ -335,7 +420,7 @@ def evaluate(
 def predict(
     video: Annotated[Path | None, typer.Argument(help="Video file (avi, mp4, mkv, ...) or a folder of image frames.")] = None,
     webcam: Annotated[int | None, typer.Option(help="Webcam index: live mode instead of a file.")] = None,
-    weights: Annotated[Path | None, typer.Option(help="A checkpoint (ours or the authors').")] = None,
+    weights: Annotated[Path | None, typer.Option(help="A checkpoint file or a weights name (edge-rppg weights list); default: the bundled model.")] = None,
     model: Annotated[Path | None, typer.Option(help="An exported model (.onnx, .xml, .engine).")] = None,
     runtime: Annotated[RuntimeName | None, typer.Option(help="Runtime (default: by file).")] = None,
     stride: Annotated[int, typer.Option(min=1, help="Frames between windows (30 = one estimate per second).")] = 30,
@@ -347,18 +432,14 @@ def predict(
     profile: Annotated[bool, typer.Option("--profile", help="Print where the time goes.")] = False,
 ) -> None:
     """Heart rate from your own video or webcam, on any runtime, faster than real time."""
-    import os
-
-    from edge_rppg.predict import PredictOptions, live_display, live_printer, predict_video, resolve_runtime, write_outputs
+    from edge_rppg.predict import PredictOptions, live_callbacks, predict_video, resolve_runtime, write_outputs
 
     if (video is None) == (webcam is None):
         raise typer.BadParameter("give a VIDEO or --webcam INDEX")
-    if (weights is None) == (model is None):
-        raise typer.BadParameter("give exactly one of --weights or --model")
-    rt = resolve_runtime(weights, model, _value(runtime), threads)
-    on_window = on_frame = None
-    if webcam is not None:
-        on_window, on_frame = live_display() if os.environ.get("DISPLAY") else (live_printer, None)
+    if weights is not None and model is not None:
+        raise typer.BadParameter("give one of --weights or --model, not both")
+    rt = resolve_runtime(None if model else _checkpoint(weights), model, _value(runtime), threads)
+    on_window, on_frame = live_callbacks() if webcam is not None else (None, None)
     result = predict_video(video if video is not None else webcam, rt, PredictOptions(stride=stride, fps=fps, threads=threads),  # type: ignore[arg-type]
                            on_window=on_window, on_frame=on_frame)
     write_outputs(result, json_path, csv_path, plot)

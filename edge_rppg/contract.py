@@ -46,3 +46,4 @@ class InputContract:
 
 
 CONTRACT = InputContract()
+"""The contract every model family shares; only ``channels`` varies, read from the model or the export."""

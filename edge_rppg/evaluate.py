@@ -45,8 +45,8 @@ class EvalReport:
 def predict_videos(predict: Predict, chunks: list[Chunk], batch: int = 4) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """BVP and label per video, chunks concatenated in time order."""
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for video, group in groupby(chunks, key=lambda c: c.video):
-        group = sorted(group, key=lambda c: c.index)
+    for video, members in groupby(chunks, key=lambda c: c.video):
+        group = sorted(members, key=lambda c: c.index)
         preds, labels = [], []
         for start in range(0, len(group), batch):
             pairs = [chunk_window(c) for c in group[start : start + batch]]

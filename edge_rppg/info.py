@@ -6,53 +6,69 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_rppg.contract import CONTRACT
-from edge_rppg.models import FactorizePhys, build_model, count_macs, count_parameters, to_deploy
+from edge_rppg.models import count_macs, count_parameters, family_of, get_family
 from edge_rppg.models.checkpoints import load_checkpoint
+from edge_rppg.models.registry import Model
 
 
 @dataclass
 class ModelSummary:
+    arch: str
     architecture: str
-    fsam: dict[str, Any] | None
+    config: dict[str, Any]
     parameters: int
     macs: int
     gflops: float
     input: dict[str, Any]
     output: dict[str, Any]
     checkpoint: dict[str, Any] | None = None
+    provenance: dict[str, Any] | None = None
     layers: list[str] = field(default_factory=list)
+
+    @property
+    def fsam(self) -> dict[str, Any] | None:
+        return self.config.get("fsam")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def summarize(model: FactorizePhys, checkpoint: dict[str, Any] | None = None) -> ModelSummary:
+def _describe(model: Model) -> str:
+    family = family_of(model)
+    if not family.fsam_removed_for_deploy:
+        return f"{family.title} + FSAM ({getattr(model.config, 'fsam_mode', '?')} NMF)"
+    return family.title + (" + FSAM" if model.has_fsam else " (deploy, no FSAM)")
+
+
+def summarize(model: Model, checkpoint: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None) -> ModelSummary:
     macs = count_macs(model)
-    layers = [
-        f"{name}: {tuple(p.shape)}" for name, p in model.named_parameters()
-    ]
+    contract = model.contract
     return ModelSummary(
-        architecture="FactorizePhys" + (" + FSAM" if model.has_fsam else " (deploy, no FSAM)"),
-        fsam=model.config.to_dict()["fsam"],
+        arch=family_of(model).name,
+        architecture=_describe(model),
+        config=model.config.to_dict(),
         parameters=count_parameters(model),
         macs=macs,
         gflops=round(2 * macs / 1e9, 3),
-        input={"name": CONTRACT.input_name, "shape": ["B", *CONTRACT.input_shape(1)[1:]], "dtype": "float32",
-               "range": [CONTRACT.value_min, CONTRACT.value_max], "fps": CONTRACT.fps, "layout": CONTRACT.layout},
-        output={"name": CONTRACT.output_name, "shape": ["B", CONTRACT.window]},
+        input={"name": contract.input_name, "shape": ["B", *contract.input_shape(1)[1:]], "dtype": "float32",
+               "range": [contract.value_min, contract.value_max], "fps": contract.fps, "layout": contract.layout},
+        output={"name": contract.output_name, "shape": ["B", contract.window]},
         checkpoint=checkpoint,
-        layers=layers,
+        provenance=provenance,
+        layers=[f"{name}: {tuple(p.shape)}" for name, p in model.named_parameters()],
     )
 
 
-def model_info(weights: Path | None = None, deploy: bool = False, fsam: bool = False) -> ModelSummary:
-    """Summary of a checkpoint (or of a fresh network); ``deploy`` removes FSAM first."""
+def model_info(weights: Path | None = None, deploy: bool = False, fsam: bool = False, arch: str | None = None) -> ModelSummary:
+    """Summary of a checkpoint (or of a fresh network of ``arch``); ``deploy`` gives the deployment form."""
+    provenance = None
     if weights is not None:
-        model, info = load_checkpoint(weights)
+        model, info = load_checkpoint(weights, arch)
         ckpt: dict[str, Any] | None = {k: v for k, v in asdict(info).items() if k != "train_config"}
+        provenance = info.train_config.get("provenance") or ({"train_config": info.train_config} if info.train_config else None)
     else:
-        model, ckpt = build_model(fsam=fsam), None
+        family = get_family(arch or "factorizephys")
+        model, ckpt = (family.build(fsam=True) if fsam or not family.fsam_removed_for_deploy else family.build(fsam=False)), None
     if deploy:
-        model = to_deploy(model)
-    return summarize(model, ckpt)
+        model = family_of(model).deploy(model)
+    return summarize(model, ckpt, provenance)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import queue
 import threading
 import time
@@ -110,10 +111,22 @@ def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | Non
     """An exported model on its runtime; or a checkpoint on torch, or exported once (cached) for another runtime."""
     options = RuntimeOptions(threads=threads)
     if model is not None:
-        return open_runtime(model, runtime, options)
+        rt = open_runtime(model, runtime, options)
+        if rt.channels != 3:
+            raise EdgeRppgError(f"{model}: this model takes {rt.channels} input channels; predict reads RGB video (3 channels)")
+        return rt
     assert weights is not None
     if runtime in (None, "torch"):
-        return open_runtime(weights, "torch", options)
+        rt = open_runtime(weights, "torch", options)
+    else:
+        rt = _exported_once(weights, runtime, options)
+    if rt.channels != 3:
+        raise EdgeRppgError(f"{weights}: this model takes {rt.channels} input channels; predict reads RGB video (3 channels)")
+    return rt
+
+
+def _exported_once(weights: Path, runtime: str, options: RuntimeOptions) -> Runtime:
+    """The checkpoint exported to the runtime's target once, cached by the checkpoint's hash."""
     from edge_rppg.exporters import TARGETS, export_model
     from edge_rppg.models.checkpoints import file_sha256
 
@@ -269,8 +282,9 @@ def predict_video(
     bvp = _reassemble(run.results)
     qualities = [_segment_quality(bvp, s, s, run.track) for s, _ in run.results]
     per_window = [_estimate(q, s) for q, (s, _) in zip(qualities, run.results)]
-    clip = clip_heart_rate(qualities)
-    beats = find_beats(_good_part(bvp, per_window), CONTRACT.fps)
+    good = _good_part(bvp, per_window)
+    clip = clip_heart_rate(qualities, good, CONTRACT.fps)
+    beats = find_beats(good, CONTRACT.fps)
     hrv = hrv_from_beats(beats) if clip.hr_bpm is not None else None
     breathing = respiration(bvp, CONTRACT.fps, beats) if clip.hr_bpm is not None else None
     return PredictResult(
@@ -431,3 +445,8 @@ def live_display() -> tuple[Callable[..., None], Callable[[np.ndarray, Box | Non
         return (cv2.waitKey(1) & 0xFF) != ord("q")
 
     return on_window, on_frame
+
+
+def live_callbacks() -> tuple[Callable[..., None], Callable[[np.ndarray, Box | None], bool] | None]:
+    """Webcam feedback: a window on a desktop session, one printed line per estimate otherwise."""
+    return live_display() if os.environ.get("DISPLAY") else (live_printer, None)

@@ -20,10 +20,9 @@ import numpy as np
 
 import edge_rppg
 from edge_rppg.agreement import TOLERANCES, Agreement, Tolerance, compare
-from edge_rppg.contract import CONTRACT
-from edge_rppg.data.windows import CalibrationSource
+from edge_rppg.data.windows import CalibrationSource, with_channels
 from edge_rppg.errors import EdgeRppgError, ExportError, RuntimeUnavailable
-from edge_rppg.models import FactorizePhys
+from edge_rppg.models import Model, family_of
 from edge_rppg.models.checkpoints import CheckpointInfo, load_deploy_model
 from edge_rppg.runtimes import RuntimeOptions, get_runtime
 
@@ -35,7 +34,7 @@ TIMING_CACHE = "tensorrt.cache"
 
 @dataclass
 class ExportJob:
-    model: FactorizePhys
+    model: Model
     checkpoint: CheckpointInfo
     precision: str
     out: Path
@@ -45,10 +44,13 @@ class ExportJob:
     calibration: Callable[[], np.ndarray]
 
     def metadata(self) -> dict[str, str]:
+        family = family_of(self.model)
+        removed = " (deploy, FSAM removed)" if family.fsam_removed_for_deploy else f" + FSAM ({getattr(self.model.config, 'fsam_mode', '?')} NMF)"
         return {
-            **CONTRACT.to_metadata(),
+            **self.model.contract.to_metadata(),
             "producer": f"edge-rppg {edge_rppg.__version__}",
-            "model": "FactorizePhys (deploy, FSAM removed)",
+            "arch": family.name,
+            "model": family.title + removed,
             "precision": self.precision,
             "source_checkpoint": self.checkpoint.path,
             "source_sha256": self.checkpoint.sha256,
@@ -107,7 +109,7 @@ def _build_tensorrt(job: ExportJob) -> list[Path]:
         raise RuntimeUnavailable(
             f"cannot build a TensorRT engine here: {reason}. Build it on the target instead: "
             f"edge-rppg export --weights {job.checkpoint.path} --target onnx --precision {job.precision} --out {onnx_out}, "
-            f"then: {trtexec_command(onnx_out, job.out, job.dynamic_batch)}"
+            f"then: {trtexec_command(onnx_out, job.out, job.dynamic_batch, contract=job.model.contract)}"
         )
     (staged_onnx,) = _build_onnx(replace(job, out=onnx_out))
     staged = job.workdir / job.out.name
@@ -166,13 +168,13 @@ def fp32_sibling(out: Path) -> Path:
     return out.with_name(out.name.replace("int8", "fp32")) if "int8" in out.name else out.with_name(f"{out.stem}_fp32{out.suffix}")
 
 
-def reference_windows(count: int = VERIFY_WINDOWS) -> np.ndarray:
+def reference_windows(count: int = VERIFY_WINDOWS, channels: int = 3) -> np.ndarray:
     from edge_rppg.data.synthetic import synthetic_windows
 
-    return synthetic_windows(count, seed=VERIFY_SEED)[0]
+    return with_channels(synthetic_windows(count, seed=VERIFY_SEED)[0], channels)
 
 
-def _agreement(target: Target, staged: Path, model: FactorizePhys, windows: np.ndarray) -> Agreement:
+def _agreement(target: Target, staged: Path, model: Model, windows: np.ndarray) -> Agreement:
     from edge_rppg.runtimes.torch_runtime import TorchRuntime
 
     reference = TorchRuntime.from_model(model).run(windows)
@@ -193,7 +195,8 @@ def _verify(spec: Target, job: ExportJob, staged: Path, tolerance: Tolerance, gu
     reason = get_runtime(spec.runtime).unavailable_reason()
     if reason is not None:
         return None, [], f"not verified here: {reason}"
-    windows = guard_windows() if job.precision == "int8" else reference_windows()
+    channels = job.model.contract.channels
+    windows = with_channels(guard_windows(), channels) if job.precision == "int8" else reference_windows(channels=channels)
     agreement = _agreement(spec, staged, job.model, windows)
     return agreement, tolerance.violations(agreement), ""
 
@@ -244,7 +247,8 @@ def export_model(
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
-        job = ExportJob(model, info, precision, out, Path(tmp), batch, dynamic_batch, lambda: windows()[0])
+        channels = model.contract.channels
+        job = ExportJob(model, info, precision, out, Path(tmp), batch, dynamic_batch, lambda: with_channels(windows()[0], channels))
         staged = spec.build(job)
         agreement, problems, note = _verify(spec, job, staged[0], tolerance, lambda: windows()[1])
         if problems and precision == "int8":

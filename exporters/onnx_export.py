@@ -18,7 +18,7 @@ import onnx
 import torch
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.models import FactorizePhys
+from edge_rppg.models import Model
 
 OPSET = 20
 # The dynamo exporter logs a warning per missing torchvision op; this model uses none of them.
@@ -26,10 +26,10 @@ logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(loggin
 MAX_DYNAMIC_BATCH = 64
 
 
-def export_fp32(model: FactorizePhys, path: Path, metadata: dict[str, str], batch: int = 1, dynamic_batch: bool = False) -> Path:
+def export_fp32(model: Model, path: Path, metadata: dict[str, str], batch: int = 1, dynamic_batch: bool = False) -> Path:
     """Trace the deploy model with the dynamo exporter into one self-contained .onnx file."""
     model = model.eval()
-    example = torch.zeros(CONTRACT.input_shape(batch))
+    example = torch.zeros(model.contract.input_shape(batch))
     dynamic_shapes = (
         {"frames": {0: torch.export.Dim("batch", min=1, max=MAX_DYNAMIC_BATCH)}} if dynamic_batch else None
     )
@@ -47,6 +47,7 @@ def export_fp32(model: FactorizePhys, path: Path, metadata: dict[str, str], batc
             verbose=False,
             report=False,
         )
+    assert program is not None  # the dynamo exporter returns a program or raises
     proto = program.model_proto
     write_model(proto, path, metadata)
     return path
@@ -60,15 +61,28 @@ def write_model(proto: onnx.ModelProto, path: Path, metadata: dict[str, str]) ->
     path.write_bytes(buffer.getvalue())
 
 
+_NORMS = ("InstanceNormalization", "BatchNormalization")
+_LAYOUT_OPS = ("Transpose", "Reshape")
+
+
 def precision_sensitive_nodes(proto: onnx.ModelProto) -> list[str]:
-    """Names of the input slices, the frame subtraction and the InstanceNorm that reads it."""
+    """Names of the input slices, the frame subtraction and the first norm that reads it (through the
+    layout ops that move frames into the batch axis, in EfficientPhys)."""
     graph = proto.graph
-    names: list[str] = []
     sub = next(n for n in graph.node if n.op_type == "Sub")
     producers = {out: n for n in graph.node for out in n.output}
-    names.append(sub.name)
-    names += [producers[i].name for i in sub.input if i in producers and producers[i].op_type == "Slice"]
-    names += [n.name for n in graph.node if n.op_type == "InstanceNormalization" and sub.output[0] in n.input]
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    names = [sub.name] + [producers[i].name for i in sub.input if i in producers and producers[i].op_type == "Slice"]
+    frontier = list(sub.output)
+    while frontier:
+        for n in consumers.get(frontier.pop(), []):
+            if n.op_type in _NORMS + _LAYOUT_OPS:
+                names.append(n.name)
+            if n.op_type in _LAYOUT_OPS:
+                frontier.extend(n.output)
     return names
 
 

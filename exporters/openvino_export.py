@@ -11,6 +11,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,7 @@ class Int8Settings:
 
 
 INT8 = Int8Settings()
+_FIRST_NORMS = ("MVN", "BatchNormInference")  # FactorizePhys's InstanceNorm, EfficientPhys's BatchNorm
 
 
 def quantize_int8(model, calibration: np.ndarray, settings: Int8Settings = INT8):  # type: ignore[no-untyped-def]
@@ -46,7 +48,7 @@ def quantize_int8(model, calibration: np.ndarray, settings: Int8Settings = INT8)
     dataset = nncf.Dataset(list(calibration), lambda w: np.ascontiguousarray(w[None], dtype=np.float32))
     names: list[str] = []
     if settings.keep_first_norm_fp32:
-        names = [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() == "MVN"][:1]
+        names = [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() in _FIRST_NORMS][:1]
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     nncf.set_log_level(logging.WARNING)
@@ -79,13 +81,28 @@ def export_ir(onnx_path: Path, xml_path: Path, metadata: dict[str, str], precisi
     return xml_path
 
 
+# Ops that only move data: the TSM's slices/pads/concats sit between a FakeQuantize and its convolution,
+# and OpenVINO's low-precision transformations carry the INT8 through them.
+_DATA_MOVES = ("StridedSlice", "Slice", "Pad", "Concat", "Reshape", "Transpose")
+
+
+def _quantized_input(node: Any) -> bool:
+    if node.get_type_name() == "FakeQuantize":
+        return True
+    if node.get_type_name() not in _DATA_MOVES:
+        return False
+    sources = [node.input_value(i).get_node() for i in range(node.get_input_size())]
+    data = [n for n in sources if n.get_type_name() != "Constant"]
+    return bool(data) and all(_quantized_input(n) for n in data)
+
+
 def int8_coverage(xml_path: Path) -> dict[str, object]:
     """Convolutions whose activation input is quantized (a FakeQuantize feeds them) vs left in FP32,
     and how many ops of each kind run in FP32 around them."""
     ov = require("openvino", "openvino", "OpenVINO")
     model = ov.Core().read_model(str(xml_path))
     convs = [op for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
-    fp32 = [op.get_friendly_name() for op in convs if op.input_value(0).get_node().get_type_name() != "FakeQuantize"]
+    fp32 = [op.get_friendly_name() for op in convs if not _quantized_input(op.input_value(0).get_node())]
     kinds: dict[str, int] = {}
     for op in model.get_ordered_ops():
         kinds[op.get_type_name()] = kinds.get(op.get_type_name(), 0) + 1

@@ -11,19 +11,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edge_rppg.contract import CONTRACT
+from edge_rppg.contract import CONTRACT, InputContract
 from edge_rppg.errors import ExportError
 from edge_rppg.runtimes.tensorrt_runtime import cuda_device_name, import_tensorrt, sidecar_path
 
 WORKSPACE_BYTES = 1 << 30
 
 
-def trtexec_command(onnx_path: Path, engine_path: Path, dynamic_batch: bool = False, max_batch: int = 8) -> str:
+def trtexec_command(onnx_path: Path, engine_path: Path, dynamic_batch: bool = False, max_batch: int = 8, contract: InputContract = CONTRACT) -> str:
     """The equivalent on-device build (e.g. on a Jetson, where trtexec ships with JetPack)."""
     cmd = f"trtexec --onnx={onnx_path} --saveEngine={engine_path} --stronglyTyped --memPoolSize=workspace:{WORKSPACE_BYTES >> 20}"
     if dynamic_batch:
-        shape = "x".join(str(d) for d in CONTRACT.input_shape(1)[1:])
-        name = CONTRACT.input_name
+        shape = "x".join(str(d) for d in contract.input_shape(1)[1:])
+        name = contract.input_name
         cmd += f" --minShapes={name}:1x{shape} --optShapes={name}:1x{shape} --maxShapes={name}:{max_batch}x{shape}"
     return cmd
 
@@ -57,8 +57,8 @@ def build_engine(
     input_tensor = network.get_input(0)
     if dynamic_batch or input_tensor.shape[0] == -1:
         profile = builder.create_optimization_profile()
-        one = CONTRACT.input_shape(1)
-        profile.set_shape(input_tensor.name, one, one, CONTRACT.input_shape(max_batch))
+        one = (1, *tuple(input_tensor.shape)[1:])  # the graph's own channels and frames
+        profile.set_shape(input_tensor.name, one, one, (max_batch, *one[1:]))
         config.add_optimization_profile(profile)
     plan = builder.build_serialized_network(network, config)
     if plan is None:

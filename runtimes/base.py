@@ -28,6 +28,8 @@ class Runtime(Protocol):
     name: str
     precision: str
     model_path: Path
+    device: Any  # where it runs: "cpu", "cuda", ...
+    channels: int  # input channels the model takes (3 RGB, 1 thermal, 4 RGB + thermal)
 
     def run(self, frames: np.ndarray) -> np.ndarray:
         """frames [B, 3, 161, 72, 72] float32 raw RGB -> BVP [B, 160] float32."""

@@ -25,11 +25,12 @@ class OnnxRuntime:
         if options.device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
         self.session = ort.InferenceSession(str(self.model_path), so, providers=providers)
+        self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         self.meta = dict(self.session.get_modelmeta().custom_metadata_map)
         self.precision = self.meta.get("precision", "fp32")
         self._threads = options.threads
         self._ort_version = ort.__version__
-        batch = self.session.get_inputs()[0].shape[0]
+        batch, self.channels = self.session.get_inputs()[0].shape[:2]
         self.static_batch = batch if isinstance(batch, int) else None
 
     def run(self, frames: np.ndarray) -> np.ndarray:

@@ -32,8 +32,10 @@ class OpenVinoRuntime:
         self.effective_precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
         self.precision = self.meta.get("precision", "fp32")
         self._device = device
+        self.device = "cpu" if device == "CPU" else "intel-gpu"
         self._version = ov.get_version()
         batch = model.input(0).get_partial_shape()[0]
+        self.channels = model.input(0).get_partial_shape()[1].get_length()
         self.static_batch = batch.get_length() if batch.is_static else None
 
     def run(self, frames: np.ndarray) -> np.ndarray:

@@ -73,7 +73,9 @@ class TensorRtRuntime:
         self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
         self.output_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
         self._gpu = gpu
+        self.device = "cuda"
         batch = int(self.engine.get_tensor_shape(self.input_name)[0])
+        self.channels = int(self.engine.get_tensor_shape(self.input_name)[1])
         self.static_batch = batch if batch > 0 else None  # -1: a dynamic-batch engine
 
     def run(self, frames: np.ndarray) -> np.ndarray:

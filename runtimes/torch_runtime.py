@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from edge_rppg.models import FactorizePhys
+from edge_rppg.models import Model
 from edge_rppg.models.checkpoints import load_deploy_model
 from edge_rppg.runtimes.base import RuntimeOptions, as_batch
 
@@ -16,7 +16,7 @@ from edge_rppg.runtimes.base import RuntimeOptions, as_batch
 class TorchRuntime:
     name = "torch"
 
-    def __init__(self, model_path: Path, options: RuntimeOptions = RuntimeOptions(), model: FactorizePhys | None = None):
+    def __init__(self, model_path: Path, options: RuntimeOptions = RuntimeOptions(), model: Model | None = None):
         self.model_path = Path(model_path)
         self.options = options
         if options.threads:
@@ -26,9 +26,10 @@ class TorchRuntime:
             model, self.checkpoint = load_deploy_model(self.model_path)
         self.model = model.to(self.device).eval()
         self.precision = "fp32"
+        self.channels: int = model.contract.channels
 
     @classmethod
-    def from_model(cls, model: FactorizePhys, options: RuntimeOptions = RuntimeOptions()) -> TorchRuntime:
+    def from_model(cls, model: Model, options: RuntimeOptions = RuntimeOptions()) -> TorchRuntime:
         """The reference on a model already in memory (export verification, bench)."""
         return cls(Path("<in-memory model>"), options, model=model)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from edge_rppg.agreement import TOLERANCES
@@ -43,7 +44,7 @@ def test_bench_without_reference_is_a_clear_error(tmp_path: Path) -> None:
     fake = tmp_path / "m.xml"
     fake.write_text("<net/>")
     result = CliRunner().invoke(app, ["bench", "--runtime", "openvino", "--model", str(fake)])
-    assert result.exit_code == 1
+    assert result.exit_code == 1 and "bench needs the PyTorch reference: give --weights" in result.output and "Traceback" not in result.output
 
 
 def test_bench_on_dataset_windows_reports_hr_mae_vs_ground_truth(fsam_checkpoint: Path, onnx_fp32: Path, tmp_path: Path) -> None:
@@ -62,3 +63,24 @@ def test_bench_on_dataset_windows_reports_hr_mae_vs_ground_truth(fsam_checkpoint
     assert {r["runtime"] for r in ok} == {"torch", "onnxruntime"}
     assert all(r["hr_mae_vs_label_bpm"] is not None for r in ok)
     assert report["reference_hr_mae_vs_label_bpm"] == ok[0]["hr_mae_vs_label_bpm"]
+
+
+def test_device_cuda_without_a_usable_gpu_is_one_line(fsam_checkpoint: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        return  # covered by the gpu test below
+    result = CliRunner().invoke(app, ["bench", "--runtime", "torch", "--weights", str(fsam_checkpoint), "--device", "cuda"])
+    assert result.exit_code == 1 and "--device cuda:" in result.output and "edge-rppg check" in result.output
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device visible to torch (CPU build or no NVIDIA GPU)")
+def test_bench_on_cuda_says_where_each_row_ran(fsam_checkpoint: Path, onnx_fp32: Path) -> None:
+    from edge_rppg.bench import Timing, run_bench
+
+    report = run_bench(["torch", "onnxruntime", "openvino"], [onnx_fp32], fsam_checkpoint, n_windows=2, timing=Timing(2, 1, 1), device="cuda")
+    rows = {r.runtime: r for r in report.results}
+    assert report.reference_device.startswith("cuda") and rows["torch"].device.startswith("cuda")
+    assert rows["onnxruntime"].status == "ok" and rows["openvino"].device == "cpu"
+    assert rows["onnxruntime"].bvp_pearson is not None and rows["onnxruntime"].bvp_pearson >= TOLERANCES["fp32"].min_pearson

@@ -123,3 +123,16 @@ def test_resample_and_enlarge() -> None:
     assert np.allclose(resample_to(np.array([0.0, 1.0, 2.0]), 5), [0, 0.5, 1, 1.5, 2])
     assert enlarge((10, 10, 20, 20), 1.5, 100, 100) == (5, 5, 30, 30)
     assert enlarge((0, 0, 20, 20), 1.5, 100, 100) == (0, 0, 25, 25)  # clipped to the image
+
+
+def test_every_detector_finds_a_synthetic_face_where_it_is() -> None:
+    from edge_rppg.data.face import DETECTORS
+    from edge_rppg.data.synthetic import synthetic_clip
+
+    frame = next(iter(synthetic_clip(seed=1, n_frames=1).frames((320, 240))))
+    for name, make in DETECTORS.items():
+        faces = make().detect(frame)
+        assert faces, name
+        x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
+        assert 0 <= x and 0 <= y and x + w <= 320 and y + h <= 240 and 40 < w < 240, (name, faces)
+        assert abs(x + w / 2 - 160) < 60 and abs(y + h / 2 - 120) < 60, (name, faces)

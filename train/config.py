@@ -9,6 +9,7 @@ from typing import Any
 
 @dataclass
 class TrainConfig:
+    arch: str = "factorizephys"
     data: Path | None = None  # None: the built-in synthetic dataset
     dataset: str = "ubfc-rppg"
     out: Path = Path("runs/train")
@@ -19,6 +20,7 @@ class TrainConfig:
     fsam_residual: bool = True
     fsam_rank: int = 1
     fsam_steps: int = 4
+    fsam_mode: str = "steady"  # EfficientPhys: NMF mode of its FSAM (steady | segment | reference)
     loss: str = "pearson"
     device: str = "auto"
     seed: int = 0
@@ -28,7 +30,34 @@ class TrainConfig:
     on_no_face: str = "skip"
     synthetic_subjects: int = 16
     synthetic_seconds: float = 27.0
+    synthetic_hard: float = 0.0  # fraction of subjects with head rotation/scale, light steps, darker skin, MJPEG
     cache: Path | None = None
+    preset: str | None = None
+
+    def apply_preset(self, name: str) -> None:
+        """Set the preset's values on every option still at its default; options given differ and stay."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        default = TrainConfig()
+        for key, value in PRESETS[name].items():
+            if getattr(self, key) == getattr(default, key):
+                setattr(self, key, value)
+        self.preset = name
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+# The bundled default model is produced by ``edge-rppg train --preset default-model`` (README, "The
+# default model"); its checkpoint records this recipe, the generator version and the seed.
+PRESETS: dict[str, dict[str, Any]] = {
+    "default-model": {
+        "arch": "factorizephys",
+        "epochs": 15,
+        "synthetic_subjects": 40,
+        "synthetic_seconds": 30.0,
+        "synthetic_hard": 0.5,
+        "seed": 0,
+        "out": Path("runs/default-model"),
+    },
+}

@@ -1,4 +1,4 @@
-"""The training loop: FactorizePhys + FSAM, Adam with one-cycle LR, negative Pearson loss.
+"""The training loop for every model family (FactorizePhys or EfficientPhys, with FSAM): Adam with one-cycle LR, negative Pearson loss.
 
 CUDA with mixed precision when there is a GPU, CPU otherwise, several GPUs under ``torchrun``.
 Each epoch ends with a validation (loss and whole-video HR MAE) and atomic checkpoints, so a killed
@@ -28,7 +28,7 @@ from edge_rppg.data.readers import read_dataset, split_by_subject
 from edge_rppg.errors import CheckpointError, DatasetError
 from edge_rppg.evaluate import evaluate_chunks
 from edge_rppg.hr import HrMethod
-from edge_rppg.models import FSAMConfig, build_model
+from edge_rppg.models import FSAMConfig, Model, get_family
 from edge_rppg.models.checkpoints import save_checkpoint
 from edge_rppg.train import distributed, run_dir
 from edge_rppg.train.config import TrainConfig
@@ -53,6 +53,11 @@ class TrainResult:
     best: Path
     last: Path
     history: list[dict[str, Any]]
+    is_main: bool = True  # False in every torchrun process but rank 0, which alone reports
+
+    def best_epoch(self) -> dict[str, Any] | None:
+        validated = [h for h in self.history if h["val_mae_bpm"] is not None]
+        return min(validated, key=lambda h: h["val_loss"]) if validated else None
 
 
 def pick_device(name: str) -> torch.device:
@@ -68,12 +73,15 @@ def prepare_data(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[list[Chu
     """Chunks for training and validation, and a name for what the model is trained on."""
     cache = cfg.cache or default_cache_root()
     if cfg.data is None:
-        from edge_rppg.data.synthetic import write_synthetic_ubfc
+        from edge_rppg.data.synthetic import GENERATOR_VERSION, write_synthetic_ubfc
 
-        root = cache / f"synthetic-ubfc-s{cfg.seed}-n{cfg.synthetic_subjects}-{cfg.synthetic_seconds:g}s"
+        hard = f"-hard{cfg.synthetic_hard:g}" if cfg.synthetic_hard else ""
+        root = cache / f"synthetic-ubfc-v{GENERATOR_VERSION}-s{cfg.seed}-n{cfg.synthetic_subjects}-{cfg.synthetic_seconds:g}s{hard}"
         log(f"built-in synthetic dataset: {cfg.synthetic_subjects} subjects x {cfg.synthetic_seconds:g} s in {root}")
-        write_synthetic_ubfc(root, cfg.synthetic_subjects, cfg.synthetic_seconds, seed=cfg.seed)
-        dataset, trained_on = "ubfc-rppg", "synthetic"
+        write_synthetic_ubfc(root, cfg.synthetic_subjects, cfg.synthetic_seconds, seed=cfg.seed, hard=cfg.synthetic_hard)
+        dataset = "ubfc-rppg"
+        trained_on = (f"synthetic (generator v{GENERATOR_VERSION}, seed {cfg.seed}, {cfg.synthetic_subjects} subjects x "
+                      f"{cfg.synthetic_seconds:g} s, {cfg.synthetic_hard:.0%} hard)")
     else:
         root, dataset, trained_on = cfg.data, cfg.dataset, cfg.dataset
     items = read_dataset(root, dataset)
@@ -132,7 +140,7 @@ def _plot(path: Path, history: list[dict[str, Any]]) -> None:
     save_figure(fig, path)
 
 
-RESUMED_KEYS = ("epochs", "batch_size", "lr", "fsam", "seed", "loss")
+RESUMED_KEYS = ("arch", "epochs", "batch_size", "lr", "fsam", "fsam_mode", "seed", "loss")
 
 
 def _adopt_saved_recipe(cfg: TrainConfig, saved: dict[str, Any], run: Path) -> None:
@@ -148,51 +156,85 @@ def _adopt_saved_recipe(cfg: TrainConfig, saved: dict[str, Any], run: Path) -> N
             setattr(cfg, key, saved[key])
 
 
-def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = print,
-          progress: Callable[[int, int, float], None] | None = None) -> TrainResult:
-    """Train per ``cfg``; with ``resume``, continue the run in ``cfg.out`` from its last checkpoint."""
+def build_for_training(cfg: TrainConfig) -> Model:
+    """The family's network in its training form: FSAM per ``--fsam``, or per ``--fsam-mode`` for a family
+    whose FSAM stays at inference and has NMF modes."""
+    family = get_family(cfg.arch)
+    if family.fsam_modes:
+        return family.build(fsam=cfg.fsam_mode)
+    return family.build(fsam=FSAMConfig(residual=cfg.fsam_residual, rank=cfg.fsam_rank, steps=cfg.fsam_steps) if cfg.fsam else False)
+
+
+@dataclass
+class _Session:
+    """What every epoch of one run shares."""
+
+    cfg: TrainConfig
+    device: torch.device
+    dist: distributed.DistInfo
+    model: Model
+    net: torch.nn.Module
+    loader: DataLoader
+    sampler: DistributedSampler | None
+    generator: torch.Generator
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype
+    history: list[dict[str, Any]]
+    best_val: float = float("inf")
+    start_epoch: int = 0
+
+    @property
+    def use_amp(self) -> bool:
+        return self.device.type == "cuda"
+
+
+def _devices(cfg: TrainConfig) -> tuple[torch.device, distributed.DistInfo]:
     device = pick_device(cfg.device)
     dist = distributed.setup(device)
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
-    if not dist.is_main:  # one voice per run, not one per process
-        log = lambda _m: None  # noqa: E731
-    run = cfg.out
-    last_path, best_path = run / run_dir.LAST, run / run_dir.BEST
-    state: dict[str, Any] | None = None
-    if resume:
-        if not last_path.exists():
-            raise CheckpointError(f"{run}: nothing to resume (no {run_dir.LAST})")
-        state = torch.load(last_path, map_location="cpu", weights_only=False)
-        _adopt_saved_recipe(cfg, state.get("train_config", {}), run)
-    _seed_all(cfg.seed + dist.rank)
+    return device, dist
+
+
+def _resume_state(cfg: TrainConfig) -> dict[str, Any]:
+    last = cfg.out / run_dir.LAST
+    if not last.exists():
+        raise CheckpointError(f"{cfg.out}: nothing to resume (no {run_dir.LAST})")
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    _adopt_saved_recipe(cfg, state.get("train_config", {}), cfg.out)
+    return state
+
+
+def _data(cfg: TrainConfig, dist: distributed.DistInfo, log: Callable[[str], None]) -> tuple[list[Chunk], list[Chunk], str]:
     if dist.is_main:
         # Data first: a dataset error must not leave a run folder behind.
         train_chunks, val_chunks, trained_on = prepare_data(cfg, log)
-        run.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run / run_dir.CONFIG, json.dumps(cfg.to_dict(), indent=2) + "\n")
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(cfg.out / run_dir.CONFIG, json.dumps(cfg.to_dict(), indent=2) + "\n")
     distributed.barrier(dist)
     if not dist.is_main:  # the cache is complete now: this only lists it
         train_chunks, val_chunks, trained_on = prepare_data(cfg, lambda _m: None)
     if not train_chunks:
         raise DatasetError("no training chunks: every video was skipped or shorter than one chunk")
-    log(f"train chunks: {len(train_chunks)}, validation chunks: {len(val_chunks)}, device: {device}"
-        + (f" x{dist.world_size}" if dist.enabled else ""))
+    return train_chunks, val_chunks, trained_on
 
-    fsam = FSAMConfig(residual=cfg.fsam_residual, rank=cfg.fsam_rank, steps=cfg.fsam_steps) if cfg.fsam else False
-    model = build_model(fsam=fsam).to(device)
+
+def _session(cfg: TrainConfig, device: torch.device, dist: distributed.DistInfo, train_chunks: list[Chunk],
+             state: dict[str, Any] | None, log: Callable[[str], None]) -> _Session:
+    model = build_for_training(cfg).to(device)
     train_set = ChunkDataset(train_chunks)
-    sampler = DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if dist.enabled else None
+    sampler: DistributedSampler | None = DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if dist.enabled else None
     generator = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                         drop_last=len(train_chunks) > cfg.batch_size, num_workers=0, generator=generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=len(loader))
-    use_amp = device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    history: list[dict[str, Any]] = []
-    start_epoch, best_val = 0, float("inf")
+    cuda = device.type == "cuda"
+    amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and amp_dtype == torch.float16)
+    s = _Session(cfg, device, dist, model, model, loader, sampler, generator, optimizer, scheduler, scaler, amp_dtype, [])
     if state is not None:
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
@@ -200,58 +242,84 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
         scaler.load_state_dict(state["scaler"])
         _restore_rng(state["rng"])
         generator.set_state(state["loader_rng"])
-        start_epoch, best_val, history = state["epoch"] + 1, state["best_val"], state["history"]
-        log(f"resuming {run} at epoch {start_epoch + 1}/{cfg.epochs}")
-    net: torch.nn.Module = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if use_amp else None) if dist.enabled else model
-    loss_fn = LOSSES[cfg.loss]
+        s.start_epoch, s.best_val, s.history = state["epoch"] + 1, state["best_val"], state["history"]
+        log(f"resuming {cfg.out} at epoch {s.start_epoch + 1}/{cfg.epochs}")
+    if dist.enabled:
+        s.net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+    return s
 
-    for epoch in range(start_epoch, cfg.epochs):
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        net.train()
-        t0, losses, errors = time.perf_counter(), [], []
-        for step, (x, y) in enumerate(loader):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
-                pred = net(x)
-            y = (y - y.mean(dim=1, keepdim=True)) / (y.std(dim=1, keepdim=True) + 1e-8)
-            loss = loss_fn(pred.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            losses.append(loss.item())
-            if model.rppg_head.last_appx_error is not None:
-                errors.append(float(model.rppg_head.last_appx_error.detach()))
-            if progress and dist.is_main:
-                progress(step + 1, len(loader), float(np.mean(losses)))
-        train_loss = distributed.mean_across_ranks(float(np.mean(losses)), dist, device)
-        record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": round(train_loss, 5),
-                                  "fsam_appx_error": round(float(np.mean(errors)), 3) if errors else None,
-                                  "lr": scheduler.get_last_lr()[0], "seconds": round(time.perf_counter() - t0, 1),
-                                  "val_loss": None, "val_mae_bpm": None, "val_rmse_bpm": None}
+
+def _train_epoch(s: _Session, epoch: int, progress: Callable[[int, int, float], None] | None) -> dict[str, Any]:
+    if s.sampler is not None:
+        s.sampler.set_epoch(epoch)
+    s.net.train()
+    loss_fn = LOSSES[s.cfg.loss]
+    t0, losses, errors = time.perf_counter(), [], []
+    for step, (x, y) in enumerate(s.loader):
+        x, y = x.to(s.device, non_blocking=True), y.to(s.device, non_blocking=True)
+        with torch.autocast(device_type=s.device.type, dtype=s.amp_dtype, enabled=s.use_amp):
+            pred = s.net(x)
+        y = (y - y.mean(dim=1, keepdim=True)) / (y.std(dim=1, keepdim=True) + 1e-8)
+        loss = loss_fn(pred.float(), y)
+        s.optimizer.zero_grad(set_to_none=True)
+        s.scaler.scale(loss).backward()
+        s.scaler.step(s.optimizer)
+        s.scaler.update()
+        s.scheduler.step()
+        losses.append(loss.item())
+        if s.model.last_appx_error is not None:
+            errors.append(float(s.model.last_appx_error.detach()))
+        if progress and s.dist.is_main:
+            progress(step + 1, len(s.loader), float(np.mean(losses)))
+    train_loss = distributed.mean_across_ranks(float(np.mean(losses)), s.dist, s.device)
+    return {"epoch": epoch + 1, "train_loss": round(train_loss, 5),
+            "fsam_appx_error": round(float(np.mean(errors)), 3) if errors else None,
+            "lr": s.scheduler.get_last_lr()[0], "seconds": round(time.perf_counter() - t0, 1),
+            "val_loss": None, "val_mae_bpm": None, "val_rmse_bpm": None}
+
+
+def _end_epoch(s: _Session, epoch: int, record: dict[str, Any], val_chunks: list[Chunk], trained_on: str, log: Callable[[str], None]) -> None:
+    """Validate, then write the best and last checkpoints and the metrics, each atomically."""
+    cfg, run = s.cfg, s.cfg.out
+    if val_chunks:
+        record.update(_validate(s.model, val_chunks, s.device, LOSSES[cfg.loss]))
+    s.history.append(record)
+    score = record["val_loss"] if record["val_loss"] is not None else -epoch
+    metrics = {k: record[k] for k in ("epoch", "val_loss", "val_mae_bpm", "val_rmse_bpm", "train_loss")}
+    if score <= s.best_val:
+        s.best_val = score
+        save_checkpoint(run / run_dir.BEST, s.model, train_config=cfg.to_dict(), metrics=metrics, trained_on=trained_on)
+    save_checkpoint(run / run_dir.LAST, s.model, train_config=cfg.to_dict(), metrics=metrics, trained_on=trained_on, extra={
+        "epoch": epoch, "best_val": s.best_val, "history": s.history, "optimizer": s.optimizer.state_dict(),
+        "scheduler": s.scheduler.state_dict(), "scaler": s.scaler.state_dict(), "rng": _rng_state(),
+        "loader_rng": s.generator.get_state(),
+    })
+    _write_metrics(run, s.history)
+    log(f"epoch {epoch + 1}/{cfg.epochs}: train loss {record['train_loss']:.4f}"
+        + (f", val loss {record['val_loss']:.4f}, val HR MAE {record['val_mae_bpm']:.2f} bpm" if record["val_loss"] is not None else "")
+        + f" ({record['seconds']:.0f} s)")
+
+
+def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = print,
+          progress: Callable[[int, int, float], None] | None = None) -> TrainResult:
+    """Train per ``cfg``; with ``resume``, continue the run in ``cfg.out`` from its last checkpoint."""
+    device, dist = _devices(cfg)
+    if not dist.is_main:  # one voice per run, not one per process
+        log = lambda _m: None  # noqa: E731
+    state = _resume_state(cfg) if resume else None
+    _seed_all(cfg.seed + dist.rank)
+    train_chunks, val_chunks, trained_on = _data(cfg, dist, log)
+    log(f"{get_family(cfg.arch).title}: train chunks {len(train_chunks)}, validation chunks {len(val_chunks)}, device {device}"
+        + (f" x{dist.world_size}" if dist.enabled else ""))
+    s = _session(cfg, device, dist, train_chunks, state, log)
+    for epoch in range(s.start_epoch, cfg.epochs):
+        record = _train_epoch(s, epoch, progress)
         if dist.is_main:
-            if val_chunks:
-                record.update(_validate(model, val_chunks, device, loss_fn))
-            history.append(record)
-            score = record["val_loss"] if record["val_loss"] is not None else -epoch
-            metrics = {k: record[k] for k in ("epoch", "val_loss", "val_mae_bpm", "val_rmse_bpm", "train_loss")}
-            if score <= best_val:
-                best_val = score
-                save_checkpoint(best_path, model, train_config=cfg.to_dict(), metrics=metrics, trained_on=trained_on)
-            save_checkpoint(last_path, model, train_config=cfg.to_dict(), metrics=metrics, trained_on=trained_on, extra={
-                "epoch": epoch, "best_val": best_val, "history": history, "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": _rng_state(),
-                "loader_rng": generator.get_state(),
-            })
-            _write_metrics(run, history)
-            log(f"epoch {epoch + 1}/{cfg.epochs}: train loss {record['train_loss']:.4f}"
-                + (f", val loss {record['val_loss']:.4f}, val HR MAE {record['val_mae_bpm']:.2f} bpm" if record["val_loss"] is not None else "")
-                + f" ({record['seconds']:.0f} s)")
+            _end_epoch(s, epoch, record, val_chunks, trained_on, log)
         distributed.barrier(dist)
     distributed.teardown(dist)
-    return TrainResult(run, best_path if best_path.exists() else last_path, last_path, history)
+    best, last = cfg.out / run_dir.BEST, cfg.out / run_dir.LAST
+    return TrainResult(cfg.out, best if best.exists() else last, last, s.history, dist.is_main)
 
 
 def _validate(model: torch.nn.Module, chunks: list[Chunk], device: torch.device, loss_fn: Any) -> dict[str, float]:

@@ -22,6 +22,8 @@ from edge_rppg.pools import process_pool
 
 PBV_WEIGHTS = np.array([0.33, 0.77, 0.53])  # R, G, B
 # Skin albedos from light to dark (RGB, 0-255), spread over the Fitzpatrick range.
+# Bumped whenever the same seed would draw different videos: a checkpoint's provenance names it.
+GENERATOR_VERSION = 2
 SKIN_TONES = np.array(
     [[233, 196, 170], [224, 172, 138], [198, 145, 110], [170, 118, 84], [128, 84, 58], [92, 60, 42]], dtype=np.float64
 )
@@ -50,6 +52,10 @@ class SubjectSpec:
     jpeg_quality: int | None = None  # MJPEG quality the video is written with (None: OpenCV's default)
 
 
+def _rgb(v: np.ndarray) -> tuple[float, float, float]:
+    return float(v[0]), float(v[1]), float(v[2])
+
+
 def sample_subject(rng: np.random.Generator, seed: int, hard: bool = False) -> SubjectSpec:
     """One subject. ``hard`` adds head rotation/scale, light steps, MJPEG compression and more dark skin
     and weak pulses; the easy draws come first, so an easy subject's seed gives the same subject as before."""
@@ -60,7 +66,7 @@ def sample_subject(rng: np.random.Generator, seed: int, hard: bool = False) -> S
         hrv_depth=float(rng.uniform(0.01, 0.05)),
         resp_hz=float(rng.uniform(0.15, 0.35)),
         pulse_amplitude=float(rng.uniform(0.005, 0.02)),
-        skin_rgb=tuple(float(v) for v in np.clip(tone, 30, 250)),
+        skin_rgb=_rgb(np.clip(tone, 30, 250)),
         face_aspect=float(rng.uniform(1.15, 1.4)),
         motion_px=float(rng.uniform(0.0, 0.04)),
         light_drift=float(rng.uniform(0.0, 0.15)),
@@ -71,7 +77,7 @@ def sample_subject(rng: np.random.Generator, seed: int, hard: bool = False) -> S
         return spec
     if rng.uniform() < 0.5:  # half the hard subjects have the darker half of the skin tones
         dark = SKIN_TONES[rng.integers(len(SKIN_TONES) // 2, len(SKIN_TONES))] * rng.uniform(0.9, 1.08, 3)
-        spec = replace(spec, skin_rgb=tuple(float(v) for v in np.clip(dark, 30, 250)))
+        spec = replace(spec, skin_rgb=_rgb(np.clip(dark, 30, 250)))
     return replace(
         spec,
         pulse_amplitude=float(rng.uniform(0.004, 0.012)),
@@ -188,11 +194,15 @@ class SyntheticClip:
             yield np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def synthetic_clip(seed: int, n_frames: int, fps: float = CONTRACT.fps, hard: bool = False, pulse: bool = True) -> SyntheticClip:
+def synthetic_clip(seed: int, n_frames: int, fps: float = CONTRACT.fps, hard: bool = False, pulse: bool = True,
+                   hr_bpm: float | None = None) -> SyntheticClip:
     """A subject and its PPG; ``pulse=False`` renders the same face with no pulse at all (labels are kept
-    as the PPG it would have had, so that a pulseless video can be told apart from a pulsed one)."""
+    as the PPG it would have had, so that a pulseless video can be told apart from a pulsed one).
+    ``hr_bpm`` sets the mean heart rate instead of drawing it."""
     rng = np.random.default_rng(seed)
     spec = sample_subject(rng, seed, hard)
+    if hr_bpm is not None:
+        spec = replace(spec, hr_bpm=float(hr_bpm))
     if not pulse:
         spec = replace(spec, pulse_amplitude=0.0)
     ppg, hr = ppg_waveform(n_frames, fps, spec.hr_bpm, spec.hrv_depth, spec.resp_hz, rng)
@@ -217,7 +227,7 @@ def synthetic_windows(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 def write_synthetic_ubfc(
     root: Path, subjects: int = 20, seconds: float = 30.0, size: tuple[int, int] = (320, 240), seed: int = 0, fps: float = CONTRACT.fps,
-    hard: bool = False,
+    hard: float = 0.0,
 ) -> Path:
     """Write a synthetic dataset in the UBFC-rPPG layout (subjectN/vid.avi + ground_truth.txt).
 
@@ -226,7 +236,9 @@ def write_synthetic_ubfc(
     files exist is kept, so an interrupted generation resumes.
     """
     root.mkdir(parents=True, exist_ok=True)
-    jobs = [(root / f"subject{k}", seed * 10_007 + k, int(round(seconds * fps)), size, fps, hard) for k in range(1, subjects + 1)]
+    # ``hard``: the fraction of subjects drawn from the harder variants, spread evenly over the subjects.
+    jobs = [(root / f"subject{k}", seed * 10_007 + k, int(round(seconds * fps)), size, fps, int(k * hard) != int((k - 1) * hard))
+            for k in range(1, subjects + 1)]
     workers = max(1, min(os.cpu_count() or 1, len(jobs)))
     if workers == 1:
         for job in jobs:
@@ -256,3 +268,31 @@ def _write_subject(folder: Path, seed: int, n: int, size: tuple[int, int], fps: 
             avi.unlink(missing_ok=True)
     rows = [clip.ppg, clip.hr_bpm, np.arange(n) / fps]
     write_text_atomic(gt_path, "\n".join(" ".join(f"{v:.6e}" for v in row) for row in rows) + "\n")
+
+
+DEMO_PULSE_AMPLITUDE = 0.012
+_CODECS = {".avi": "MJPG", ".mp4": "mp4v", ".mkv": "MJPG"}
+
+
+def write_demo_video(path: Path, seconds: float = 20.0, hr_bpm: float | None = None, seed: int = 0, hard: bool = False,
+                     size: tuple[int, int] = (320, 240), fps: float = CONTRACT.fps) -> float:
+    """A synthetic face video with a known pulse (``edge-rppg demo-video``); returns its mean heart rate."""
+    from edge_rppg.atomic import atomic_path
+    from edge_rppg.data.video import write_video
+    from edge_rppg.errors import VideoError
+
+    codec = _CODECS.get(path.suffix.lower())
+    if codec is None:
+        raise VideoError(f"{path}: write the demo video as {', '.join(_CODECS)}")
+    clip = synthetic_clip(seed, int(round(seconds * fps)), fps, hard, hr_bpm=hr_bpm)
+    if not hard:  # a first try should show a typical pulse, not the weakest the training set holds
+        clip = replace(clip, spec=replace(clip.spec, pulse_amplitude=max(clip.spec.pulse_amplitude, DEMO_PULSE_AMPLITUDE)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        staged = tmp.with_suffix(path.suffix)  # OpenCV picks the container from the suffix
+        try:
+            write_video(staged, clip.frames(size), fps, codec=codec, quality=clip.spec.jpeg_quality)
+            staged.replace(tmp)
+        finally:
+            staged.unlink(missing_ok=True)
+    return float(clip.hr_bpm.mean())

@@ -82,7 +82,7 @@ def write_video(path: Path, frames: Iterator[np.ndarray], fps: float, codec: str
         for frame in frames:
             if writer is None:
                 h, w = frame.shape[:2]
-                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (w, h))
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (w, h))  # type: ignore[attr-defined]  # OpenCV stubs lack it
                 if not writer.isOpened():
                     raise VideoError(f"{path}: OpenCV cannot write {codec} video here")
                 if quality is not None:

@@ -14,8 +14,26 @@ from edge_rppg.data.preprocess import Chunk, chunk_window, preprocess_videos
 from edge_rppg.data.readers import READERS, read_dataset
 from edge_rppg.errors import DatasetError
 
+# ITU-R BT.601 luma: the stand-in for a thermal channel when only RGB windows exist (bench, export checks).
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 CALIBRATION_SEED = 7
 HELD_OUT_SEED = 8  # synthetic guard windows: other subjects than the calibration ones
+
+
+def with_channels(windows: np.ndarray, channels: int) -> np.ndarray:
+    """RGB windows [N, 3, T, H, W] shaped for a model with 1 (thermal) or 4 (RGB + thermal) channels.
+
+    Reading iBVP's thermal frames is not supported; the luma stands in for the thermal channel so that
+    those models can be exported, verified and timed on windows of the right shape.
+    """
+    if windows.shape[1] == channels:
+        return windows
+    luma = np.einsum("nc...,c->n...", windows[:, :3], _LUMA)[:, None].astype(np.float32)
+    if channels == 1:
+        return luma
+    if channels == 4:
+        return np.concatenate([windows[:, :3], luma], axis=1)
+    raise DatasetError(f"no windows for a model with {channels} input channels (1, 3 or 4 are supported)")
 
 
 def _chunks(root: Path, dataset: str | None) -> list[Chunk]:

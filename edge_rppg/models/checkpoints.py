@@ -1,16 +1,15 @@
-"""Checkpoints: edge-rppg's own format and the authors' released state dicts.
+"""Checkpoints: edge-rppg's own format and the authors' released state dicts, for every model family.
 
-Authors' files are plain state dicts saved from ``nn.DataParallel`` (every key starts with ``module.``),
-named ``<TrainSet>_FactorizePhys_<Base|FSAM|FSAM_Res>[_<K-TAB|T-KAB|TK-AB>].pth``. The residual flag and
-the transform are not stored in the file, only in its name. The reference loads them with
-``strict=False``, which silently keeps random weights on any key mismatch; we load strictly and name
-the mismatching keys.
+Authors' files are plain state dicts saved from ``nn.DataParallel`` (every key starts with ``module.``).
+The family is recognised by its first convolution's key, the input channels by that weight's shape,
+and what only the file name says (residual, transform) by ``models.authors``. The reference loads them
+with ``strict=False``, which silently keeps random weights on any key mismatch; we load strictly and
+name the mismatching keys.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,9 @@ import torch
 
 from edge_rppg.atomic import atomic_path
 from edge_rppg.errors import CheckpointError
-from edge_rppg.models.factorizephys import FactorizePhys, ModelConfig, to_deploy
-from edge_rppg.models.fsam import FSAMConfig
+from edge_rppg.models.registry import DEFAULT_FAMILY, FAMILIES, Family, Model, family_of, family_of_state, get_family
 
 FORMAT = "edge-rppg/1"
-_FSAM_PREFIX = "rppg_head.fsam."
-_AUTHORS_NAME = re.compile(r"^(?P<train>.+?)_FactorizePhys_(?P<variant>Base|FSAM_Res|FSAM)(?P<rest>.*)$")
-_TRANSFORM_IN_NAME = {"_K-TAB": "K_TAB", "_T-KAB": "T_KAB", "_TK-AB": "TK_AB"}
 
 
 @dataclass
@@ -35,6 +30,7 @@ class CheckpointInfo:
     path: str
     format: str
     sha256: str
+    arch: str = DEFAULT_FAMILY
     trained_on: str | None = None
     variant: str | None = None
     train_config: dict[str, Any] = field(default_factory=dict)
@@ -51,7 +47,7 @@ def file_sha256(path: str | Path) -> str:
 
 def save_checkpoint(
     path: str | Path,
-    model: FactorizePhys,
+    model: Model,
     *,
     train_config: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
@@ -61,6 +57,7 @@ def save_checkpoint(
     """Write weights + model config + training config + metrics, atomically."""
     payload = {
         "format": FORMAT,
+        "arch": model.family,
         "model_config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "train_config": train_config or {},
@@ -82,23 +79,7 @@ def _read(path: Path) -> Any:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
 
 
-def _config_from_authors_name(path: Path, has_fsam_keys: bool) -> tuple[ModelConfig, str | None, str | None]:
-    match = _AUTHORS_NAME.match(path.stem)
-    trained_on = match.group("train") if match else None
-    variant = match.group("variant") if match else None
-    if not has_fsam_keys:
-        return ModelConfig(), trained_on, variant or "Base"
-    transform = "T_KAB"
-    rest = match.group("rest") if match else ""
-    for tag, name in _TRANSFORM_IN_NAME.items():
-        if tag in rest:
-            transform = name
-    # FSAM_Res is the paper's main model; a file named plain FSAM was trained without the residual.
-    residual = variant != "FSAM"
-    return ModelConfig(fsam=FSAMConfig(transform=transform, residual=residual)), trained_on, variant or "FSAM_Res"
-
-
-def _load_strict(path: Path, model: FactorizePhys, state: dict[str, torch.Tensor]) -> None:
+def _load_strict(path: Path, model: Model, state: dict[str, torch.Tensor]) -> None:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -115,7 +96,7 @@ def _load_strict(path: Path, model: FactorizePhys, state: dict[str, torch.Tensor
     if wrong_shape:
         problems.append(f"shape mismatch {_short(wrong_shape)}")
     if problems:
-        raise CheckpointError(f"{path}: not a FactorizePhys checkpoint: " + "; ".join(problems))
+        raise CheckpointError(f"{path}: not a valid {family_of(model).title} checkpoint: " + "; ".join(problems))
     model.load_state_dict(state, strict=True)
 
 
@@ -124,44 +105,67 @@ def _short(items: list[str], limit: int = 4) -> str:
     return f"[{head}{', ...' if len(items) > limit else ''}] ({len(items)})"
 
 
-def load_checkpoint(path: str | Path) -> tuple[FactorizePhys, CheckpointInfo]:
-    """Load ours or the authors' file into a FactorizePhys (with FSAM if the file has it), in eval mode."""
+def _family_check(path: Path, found: Family, arch: str | None) -> None:
+    if arch is not None and arch != found.name:
+        wanted = get_family(arch).title
+        raise CheckpointError(f"{path}: this checkpoint is {found.title}, not {wanted} (--arch {arch}); leave --arch out or give a {wanted} file")
+
+
+def _load_ours(path: Path, raw: dict[str, Any], sha: str, arch: str | None) -> tuple[Model, CheckpointInfo]:
+    family = FAMILIES.get(raw.get("arch", DEFAULT_FAMILY))
+    if family is None:
+        raise CheckpointError(f"{path}: model family {raw.get('arch')!r} is not one of {', '.join(FAMILIES)} (a newer edge-rppg?)")
+    _family_check(path, family, arch)
+    try:
+        model = family.from_config(raw["model_config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: corrupt edge-rppg checkpoint ({exc})") from None
+    _load_strict(path, model, raw["state_dict"])
+    info = CheckpointInfo(
+        path=str(path), format=FORMAT, sha256=sha, arch=family.name, trained_on=raw.get("trained_on"),
+        variant="FSAM" if model.has_fsam else "Base", train_config=raw.get("train_config", {}), metrics=raw.get("metrics", {}),
+    )
+    return model.eval(), info
+
+
+def _load_authors(path: Path, raw: dict[str, torch.Tensor], sha: str, arch: str | None) -> tuple[Model, CheckpointInfo]:
+    state = {k.removeprefix("module."): v for k, v in raw.items()}
+    family = family_of_state(state)
+    if family is None:
+        names = " or ".join(f.title for f in FAMILIES.values())
+        known = ", ".join(f.first_conv for f in FAMILIES.values())
+        raise CheckpointError(f"{path}: not a {names} state dict: its keys {_short(sorted(state))} hold none of their first convolutions ({known})")
+    _family_check(path, family, arch)
+    # The reference's CPU-trained models registered the excitation bias; we treat it as the constant 1.0.
+    for key in [k for k in state if k == "bias1" or k.endswith(".bias1")]:
+        bias1 = state.pop(key).float()
+        if not torch.allclose(bias1, torch.ones_like(bias1)):
+            raise CheckpointError(f"{path}: {key} = {bias1.flatten()[:1].item():g}; only the constant 1.0 is supported")
+    channels = int(state[family.first_conv].shape[1])
+    try:
+        config, trained_on, variant = family.from_authors_name(path, set(state), channels)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: unsupported {family.title} variant ({exc})") from None
+    model = family.from_config(config.to_dict())
+    _load_strict(path, model, state)
+    info = CheckpointInfo(path=str(path), format="authors-state-dict", sha256=sha, arch=family.name, trained_on=trained_on, variant=variant)
+    return model.eval(), info
+
+
+def load_checkpoint(path: str | Path, arch: str | None = None) -> tuple[Model, CheckpointInfo]:
+    """Load ours or the authors' file into its family's network (FSAM included if the file has it), in eval
+    mode. ``arch`` is what the caller assumes: another family's file is then a one-line error."""
     path = Path(path)
     raw = _read(path)
     sha = file_sha256(path)
     if isinstance(raw, dict) and raw.get("format") == FORMAT:
-        try:
-            config = ModelConfig.from_dict(raw["model_config"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: corrupt edge-rppg checkpoint ({exc})") from None
-        model = FactorizePhys(config)
-        _load_strict(path, model, raw["state_dict"])
-        info = CheckpointInfo(
-            path=str(path),
-            format=FORMAT,
-            sha256=sha,
-            trained_on=raw.get("trained_on"),
-            variant="FSAM" if config.fsam else "Base",
-            train_config=raw.get("train_config", {}),
-            metrics=raw.get("metrics", {}),
-        )
-        return model.eval(), info
+        return _load_ours(path, raw, sha, arch)
     if not isinstance(raw, dict) or not raw or not all(isinstance(v, torch.Tensor) for v in raw.values()):
-        raise CheckpointError(f"{path}: not a FactorizePhys checkpoint (neither an edge-rppg file nor a state dict)")
-    state = {k.removeprefix("module."): v for k, v in raw.items()}
-    # The reference's CPU-trained models registered the excitation bias; we treat it as the constant 1.0.
-    bias1 = state.pop("rppg_head.bias1", None)
-    if bias1 is not None and not torch.allclose(bias1.float(), torch.ones_like(bias1.float())):
-        raise CheckpointError(f"{path}: rppg_head.bias1 = {bias1.flatten()[:1].item():g}; only the constant 1.0 is supported")
-    has_fsam = any(k.startswith(_FSAM_PREFIX) for k in state)
-    config, trained_on, variant = _config_from_authors_name(path, has_fsam)
-    model = FactorizePhys(config)
-    _load_strict(path, model, state)
-    info = CheckpointInfo(path=str(path), format="authors-state-dict", sha256=sha, trained_on=trained_on, variant=variant)
-    return model.eval(), info
+        raise CheckpointError(f"{path}: not a model checkpoint (neither an edge-rppg file nor a state dict)")
+    return _load_authors(path, raw, sha, arch)
 
 
-def load_deploy_model(path: str | Path) -> tuple[FactorizePhys, CheckpointInfo]:
-    """The deployment network (FSAM removed) from any supported checkpoint."""
-    model, info = load_checkpoint(path)
-    return to_deploy(model), info
+def load_deploy_model(path: str | Path, arch: str | None = None) -> tuple[Model, CheckpointInfo]:
+    """The deployment network of any supported checkpoint (FactorizePhys: FSAM removed)."""
+    model, info = load_checkpoint(path, arch)
+    return family_of(model).deploy(model), info

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edge_rppg.contract import CONTRACT
+from edge_rppg.contract import CONTRACT, InputContract
 from edge_rppg.models.fsam import FSAM, FSAMConfig
 
 
@@ -96,6 +96,8 @@ class BVPHead(nn.Module):
 class FactorizePhys(nn.Module):
     """Raw frames [B, C, T+1, 72, 72] (0-255) -> BVP [B, T]."""
 
+    family = "factorizephys"
+
     def __init__(self, config: ModelConfig = ModelConfig()) -> None:
         super().__init__()
         self.config = config
@@ -106,6 +108,16 @@ class FactorizePhys(nn.Module):
     @property
     def has_fsam(self) -> bool:
         return self.rppg_head.fsam is not None
+
+    @property
+    def last_appx_error(self) -> torch.Tensor | None:
+        return self.rppg_head.last_appx_error
+
+    @property
+    def contract(self) -> InputContract:
+        # 1 (thermal) and 4 (RGB + thermal) channels need no other change: the first InstanceNorm
+        # normalises each channel on its own, as the reference's separate RGB and thermal norms do.
+        return replace(CONTRACT, channels=self.config.in_channels)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         # Explicit slicing rather than torch.diff: every exporter (TorchScript, dynamo, OpenVINO) handles it.
@@ -133,27 +145,3 @@ def to_deploy(model: FactorizePhys) -> FactorizePhys:
     weights = {k: v for k, v in model.state_dict().items() if not k.startswith("rppg_head.fsam.")}
     deploy.load_state_dict(weights, strict=True)
     return deploy.eval()
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def count_macs(model: FactorizePhys, frames: int = CONTRACT.frames) -> int:
-    """Multiply-accumulates of the convolutions for one window, from the real output shapes (meta tensors)."""
-    total = 0
-
-    def hook(module: nn.Conv3d, _inputs: Any, output: torch.Tensor) -> None:
-        nonlocal total
-        total += output[0].numel() * module.weight[0].numel()
-
-    # FSAM is counted only if it runs at inference; the meta device avoids computing anything.
-    probe = FactorizePhys(model.config).to("meta").eval()
-    handles = [m.register_forward_hook(hook) for m in probe.modules() if isinstance(m, nn.Conv3d)]
-    try:
-        with torch.no_grad():
-            probe(torch.empty(1, model.config.in_channels, frames, CONTRACT.height, CONTRACT.width, device="meta"))
-    finally:
-        for h in handles:
-            h.remove()
-    return total

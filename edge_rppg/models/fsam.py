@@ -85,16 +85,28 @@ def nmf(v: torch.Tensor, rank: int = 1, steps: int = 4) -> torch.Tensor:
     return torch.bmm(w, h.transpose(1, 2))
 
 
-class _ConvReLU(nn.Module):
+class ConvReLU(nn.Module):
     """Named like the reference's ConvBNReLU (no BN) so state-dict keys match (``post_conv_block.0.conv``)."""
 
-    def __init__(self, channels_in: int, channels_out: int) -> None:
+    def __init__(self, channels_in: int, channels_out: int, conv: type[nn.Conv2d] | type[nn.Conv3d] = nn.Conv3d) -> None:
         super().__init__()
-        self.conv = nn.Conv3d(channels_in, channels_out, 1, bias=False)
+        self.conv = conv(channels_in, channels_out, 1, bias=False)
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.conv(x))
+
+
+def fan_out_init(module: nn.Module) -> None:
+    """The reference's FSAM init: every conv weight ~ N(0, sqrt(2 / (kernel volume * out_channels)))."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv3d)):
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / (m.weight[0, 0].numel() * m.out_channels)))
+
+
+def excite(shifted: torch.Tensor, att: torch.Tensor, att_min: torch.Tensor, bias: float) -> torch.Tensor:
+    """FSAM's gating: both factors are shifted to >= ``bias`` > 0 before they multiply."""
+    return (shifted + bias) * (att - att_min + bias)
 
 
 class FSAM(nn.Module):
@@ -105,12 +117,9 @@ class FSAM(nn.Module):
         self.config = config
         c, a = config.channels, config.align_channels
         self.pre_conv_block = nn.Sequential(nn.Conv3d(c, a, 1, bias=True), nn.ReLU())
-        self.post_conv_block = nn.Sequential(_ConvReLU(a, a), nn.Conv3d(a, c, 1, bias=False))
+        self.post_conv_block = nn.Sequential(ConvReLU(a, a), nn.Conv3d(a, c, 1, bias=False))
         self.norm = nn.InstanceNorm3d(c)
-        for module in self.modules():
-            if isinstance(module, nn.Conv3d):
-                fan_out = module.kernel_size[0] * module.kernel_size[1] * module.kernel_size[2] * module.out_channels
-                nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_out))
+        fan_out_init(self)
 
     def forward(self, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # NMF's multiplicative updates divide by sums + 1e-6: keep them out of mixed precision.
@@ -125,6 +134,6 @@ class FSAM(nn.Module):
         v_hat = nmf(v, cfg.rank, cfg.steps)
         appx_error = torch.dist(v, v_hat)
         att = self.post_conv_block(from_matrix(v_hat, x.shape))
-        gated = (shifted + cfg.excitation_bias) * (att - att.min() + cfg.excitation_bias)
+        gated = excite(shifted, att, att.min(), cfg.excitation_bias)
         z = self.norm(gated)
         return (e + z if cfg.residual else z), appx_error
