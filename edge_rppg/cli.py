@@ -20,7 +20,6 @@ from edge_rppg.data.readers import READERS, UNLABELLED
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.exporters import PRECISIONS, TARGETS
 from edge_rppg.hr import HrMethod
-from edge_rppg.models.efficientphys import FSAM_MODES
 from edge_rppg.models.registry import DEFAULT_FAMILY, FAMILIES
 from edge_rppg.runtimes import RUNTIMES
 from edge_rppg.train.config import PRESETS
@@ -40,7 +39,7 @@ BenchRuntime = Enum("BenchRuntime", {**{k: k for k in RUNTIMES}, "all": "all"}, 
 DatasetName = Enum("DatasetName", {k: k for k in READERS}, type=str)  # type: ignore[misc]
 DeviceName = Enum("DeviceName", {k: k for k in DEVICES}, type=str)  # type: ignore[misc]
 ArchName = Enum("ArchName", {k: k for k in FAMILIES}, type=str)  # type: ignore[misc]
-FsamModeName = Enum("FsamModeName", {k: k for k in FSAM_MODES}, type=str)  # type: ignore[misc]
+FsamModeName = Enum("FsamModeName", {m: m for f in FAMILIES.values() for m in f.fsam_modes}, type=str)  # type: ignore[misc]
 PresetName = Enum("PresetName", {k: k for k in PRESETS}, type=str)  # type: ignore[misc]
 LabelledDataset = Enum("LabelledDataset", {k: k for k in READERS if k not in UNLABELLED}, type=str)  # type: ignore[misc]
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_rppg.models import count_macs, count_parameters, family_of, get_family
+from edge_rppg.models import DEFAULT_FAMILY, count_macs, count_parameters, family_of, get_family
 from edge_rppg.models.checkpoints import load_checkpoint
 from edge_rppg.models.registry import Model
 
@@ -67,7 +67,7 @@ def model_info(weights: Path | None = None, deploy: bool = False, fsam: bool = F
         ckpt: dict[str, Any] | None = {k: v for k, v in asdict(info).items() if k != "train_config"}
         provenance = info.train_config.get("provenance") or ({"train_config": info.train_config} if info.train_config else None)
     else:
-        family = get_family(arch or "factorizephys")
+        family = get_family(arch or DEFAULT_FAMILY)
         model, ckpt = (family.build(fsam=True) if fsam or not family.fsam_removed_for_deploy else family.build(fsam=False)), None
     if deploy:
         model = family_of(model).deploy(model)

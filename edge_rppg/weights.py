@@ -18,6 +18,7 @@ from typing import Any
 
 from edge_rppg.data.preprocess import default_cache_root
 from edge_rppg.errors import EdgeRppgError
+from edge_rppg.models.registry import FAMILIES
 
 DEFAULT_NAME = "default"
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "default_model.pt"
@@ -107,7 +108,8 @@ def _released() -> dict[str, Released]:
     table = {}
     for file, sha in _FILES.items():
         train = next(t for t in _TRAIN_SETS if file.startswith(t + "_"))
-        entry = Released(_short_name(file), file, sha, "efficientphys" if "EfficientPhys" in file else "factorizephys", train)
+        family = next(f for f in FAMILIES.values() if f"_{f.title}_" in file)
+        entry = Released(_short_name(file), file, sha, family.name, train)
         table[entry.name] = entry
     return table
 

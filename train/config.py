@@ -6,10 +6,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_rppg.models.registry import DEFAULT_FAMILY
+
 
 @dataclass
 class TrainConfig:
-    arch: str = "factorizephys"
+    arch: str = DEFAULT_FAMILY
     data: Path | None = None  # None: the built-in synthetic dataset
     dataset: str = "ubfc-rppg"
     out: Path = Path("runs/train")
