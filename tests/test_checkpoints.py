@@ -104,3 +104,11 @@ def test_own_format_roundtrip(tmp_path: Path) -> None:
     x = torch.rand(1, 3, 33, 72, 72) * 255
     with torch.no_grad():
         assert torch.equal(loaded(x), model.eval()(x))
+
+
+def test_a_runs_training_state_is_pointed_to_its_weights(tmp_path: Path) -> None:
+    model = build_model(fsam=True)
+    save_checkpoint(tmp_path / "best.pt", model)
+    save_checkpoint(tmp_path / "last.pt", model, extra={"rng": {"numpy": __import__("numpy").random.get_state()}})
+    with pytest.raises(CheckpointError, match=r"last.pt: a training state for --resume, not weights; give .*best.pt"):
+        load_checkpoint(tmp_path / "last.pt")

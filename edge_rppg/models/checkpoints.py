@@ -19,6 +19,7 @@ import torch
 from edge_rppg.atomic import atomic_path
 from edge_rppg.errors import CheckpointError
 from edge_rppg.models.registry import DEFAULT_FAMILY, FAMILIES, Family, Model, family_of, family_of_state, get_family
+from edge_rppg.train import run_dir
 
 FORMAT = "edge-rppg/1"
 
@@ -75,6 +76,10 @@ def _read(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt/foreign files
+        if path.name == run_dir.LAST and (path.parent / run_dir.BEST).is_file():
+            # A run's last.pt also holds optimizer and RNG state, which weights-only loading refuses.
+            raise CheckpointError(f"{path}: a training state for --resume, not weights; give {path.parent / run_dir.BEST} "
+                                  f"(or --run {path.parent})") from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
 
