@@ -151,11 +151,19 @@ def _open(name: str, path: Path, deploy: Model, options: RuntimeOptions) -> Runt
     return get_runtime(name).open(path, options)
 
 
+@dataclass
+class _Opened:
+    result: BenchResult
+    runtime: Runtime
+    inputs: np.ndarray  # the windows with this model's channel count
+    out: np.ndarray  # its BVP for every window
+
+
 def _open_all(plan: list[tuple[str, Path | None, str | None]], deploy: Model, windows: np.ndarray,
-              options: RuntimeOptions) -> tuple[list[BenchResult], list[tuple[BenchResult, Runtime, np.ndarray]]]:
+              options: RuntimeOptions) -> tuple[list[BenchResult], list[_Opened]]:
     """Open every planned (runtime, file) and run it once on all windows; skipped and failed ones get a status."""
     results: list[BenchResult] = []
-    opened: list[tuple[BenchResult, Runtime, np.ndarray]] = []
+    opened: list[_Opened] = []
     for name, path, reason in plan:
         result = BenchResult(runtime=name, precision="-", model=str(path) if path else "-", status="ok")
         results.append(result)
@@ -166,7 +174,8 @@ def _open_all(plan: list[tuple[str, Path | None, str | None]], deploy: Model, wi
         before = _rss_mb()
         try:
             runtime = _open(name, path, deploy, options)
-            out = np.concatenate([runtime.run(w[None]) for w in with_channels(windows, runtime.channels)])
+            inputs = with_channels(windows, runtime.channels)
+            out = np.concatenate([runtime.run(w[None]) for w in inputs])
         except EdgeRppgError as exc:
             result.status = f"skipped: {exc}"
             continue
@@ -177,15 +186,16 @@ def _open_all(plan: list[tuple[str, Path | None, str | None]], deploy: Model, wi
         result.size_mb = _size_mb(path)
         result.details = runtime.describe()
         result.rss_delta_mb = round(_rss_mb() - before, 1)
-        opened.append((result, runtime, out))
+        opened.append(_Opened(result, runtime, inputs, out))
     return results, opened
 
 
-def _score(opened: list[tuple[BenchResult, Runtime, np.ndarray]], labels: np.ndarray | None) -> None:
+def _score(opened: list[_Opened], labels: np.ndarray | None) -> None:
     """Accuracy of every runtime against the reference's outputs on the same windows (and the labels)."""
-    reference_out = next(out for r, _, out in opened if r.runtime == REFERENCE)
+    reference_out = next(o.out for o in opened if o.result.runtime == REFERENCE)
     label_hr = window_hr(labels) if labels is not None else None
-    for result, _, out in opened:
+    for o in opened:
+        result, out = o.result, o.out
         agreement = compare(reference_out, out)
         result.max_abs_err = agreement.max_abs_err
         result.max_err_of_range = agreement.max_err_of_range
@@ -196,29 +206,29 @@ def _score(opened: list[tuple[BenchResult, Runtime, np.ndarray]], labels: np.nda
             result.hr_mae_vs_label_bpm = float(np.mean(np.abs(window_hr(out) - label_hr)))
 
 
-def _time(opened: list[tuple[BenchResult, Runtime, np.ndarray]], windows: np.ndarray, timing: Timing, gflop: float) -> None:
+def _time(opened: list[_Opened], timing: Timing, gflop: float) -> None:
     """Per-window latency after warm-up, in interleaved rounds; every run returns host memory, so GPU
     runtimes are synchronised before each timestamp."""
-    inputs = {id(r): with_channels(windows, rt.channels) for r, rt, _ in opened}
-    samples: dict[int, list[float]] = {id(r): [] for r, _, _ in opened}
-    for result, runtime, _ in opened:
+    samples: dict[int, list[float]] = {id(o): [] for o in opened}
+    for o in opened:
         for k in range(timing.warmup):
-            runtime.run(inputs[id(result)][k % len(windows)][None])
+            o.runtime.run(o.inputs[k % len(o.inputs)][None])
     for _ in range(timing.rounds):
-        for result, runtime, _ in opened:
+        for o in opened:
             for k in range(timing.iterations):
-                w = inputs[id(result)][k % len(windows)][None]
-                samples[id(result)].append(_timed(lambda rt=runtime, x=w: rt.run(x)))
-    for result, _, _ in opened:
-        ms = np.array(samples[id(result)]) * 1e3
+                w = o.inputs[k % len(o.inputs)][None]
+                samples[id(o)].append(_timed(lambda rt=o.runtime, x=w: rt.run(x)))
+    for o in opened:
+        result = o.result
+        ms = np.array(samples[id(o)]) * 1e3
         p50 = float(np.percentile(ms, 50))
         result.latency_ms = {q: round(float(np.percentile(ms, int(q[1:]))), 3) for q in ("p50", "p90", "p99")}
         result.windows_per_s = round(1e3 / p50, 2)
         result.throughput_fps = round(1e3 / p50 * CONTRACT.window, 1)
         result.gflops_per_s = round(gflop / (p50 / 1e3), 1)
-    ref = next(r for r, _, _ in opened if r.runtime == REFERENCE)
-    for result, _, _ in opened:
-        result.speedup_vs_reference = round(ref.latency_ms["p50"] / result.latency_ms["p50"], 3)  # type: ignore[index]
+    ref = next(o.result for o in opened if o.result.runtime == REFERENCE)
+    for o in opened:
+        o.result.speedup_vs_reference = round(ref.latency_ms["p50"] / o.result.latency_ms["p50"], 3)  # type: ignore[index]
 
 
 @dataclass(frozen=True)
@@ -260,8 +270,8 @@ def run_bench(
     results, opened = _open_all(_plan(expand_runtimes(runtimes), models, weights), deploy, windows, options)
     _score(opened, labels)
     gflop = 2 * count_macs(deploy) / 1e9
-    _time(opened, windows, timing, gflop)
-    ref_result = next(r for r, _, _ in opened if r.runtime == REFERENCE)
+    _time(opened, timing, gflop)
+    ref_result = next(o.result for o in opened if o.result.runtime == REFERENCE)
     return BenchReport(
         hr_resolution_bpm=round(hr_resolution_bpm(), 4),
         reference=REFERENCE,

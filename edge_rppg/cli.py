@@ -87,7 +87,7 @@ def info(
     weights: Annotated[Path | None, typer.Option(help="Checkpoint: ours or the authors' *_FactorizePhys_* / *_EfficientPhys_FSAM .pth.")] = None,
     arch: Annotated[ArchName | None, typer.Option(help="Model family (default: from the checkpoint, or factorizephys).")] = None,
     fsam: Annotated[bool, typer.Option("--fsam", help="Summarise the network with FSAM (training form).")] = False,
-    deploy: Annotated[bool, typer.Option("--deploy", help="Summarise the deploy network (FSAM removed).")] = False,
+    deploy: Annotated[bool, typer.Option("--deploy", help="Summarise the deploy network (FactorizePhys: FSAM removed).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Architecture, parameters, MACs per window, input contract, and what a checkpoint was trained on."""
@@ -238,7 +238,7 @@ def export(
     int8_fallback: Annotated[Fallback | None, typer.Option(help="Write the FP32 model when INT8 fails its guard (default: fail, write nothing).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the export report as JSON.")] = False,
 ) -> None:
-    """Export the deploy model (FSAM removed) and verify it against PyTorch."""
+    """Export the deploy model (FactorizePhys: FSAM removed; EfficientPhys: FSAM without NMF) and verify it against PyTorch."""
     from edge_rppg.exporters import CalibrationSource, export_model
 
     if calibration_data is not None and dataset is None:

@@ -33,19 +33,12 @@ class ModelSummary:
         return asdict(self)
 
 
-def _describe(model: Model) -> str:
-    family = family_of(model)
-    if not family.fsam_removed_for_deploy:
-        return f"{family.title} + FSAM ({getattr(model.config, 'fsam_mode', '?')} NMF)"
-    return family.title + (" + FSAM" if model.has_fsam else " (deploy, no FSAM)")
-
-
 def summarize(model: Model, checkpoint: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None) -> ModelSummary:
     macs = count_macs(model)
     contract = model.contract
     return ModelSummary(
         arch=family_of(model).name,
-        architecture=_describe(model),
+        architecture=family_of(model).describe(model),
         config=model.config.to_dict(),
         parameters=count_parameters(model),
         macs=macs,
@@ -68,7 +61,7 @@ def model_info(weights: Path | None = None, deploy: bool = False, fsam: bool = F
         provenance = info.train_config.get("provenance") or ({"train_config": info.train_config} if info.train_config else None)
     else:
         family = get_family(arch or DEFAULT_FAMILY)
-        model, ckpt = (family.build(fsam=True) if fsam or not family.fsam_removed_for_deploy else family.build(fsam=False)), None
+        model, ckpt = family.build(fsam=fsam or not family.fsam_removed_for_deploy), None
     if deploy:
         model = family_of(model).deploy(model)
     return summarize(model, ckpt, provenance)

@@ -110,29 +110,26 @@ class Track:
 def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | None, threads: int | None) -> Runtime:
     """An exported model on its runtime; or a checkpoint on torch, or exported once (cached) for another runtime."""
     options = RuntimeOptions(threads=threads)
+    source = model if model is not None else weights
+    assert source is not None
     if model is not None:
         rt = open_runtime(model, runtime, options)
-        if rt.channels != 3:
-            raise EdgeRppgError(f"{model}: this model takes {rt.channels} input channels; predict reads RGB video (3 channels)")
-        return rt
-    assert weights is not None
-    if runtime in (None, "torch"):
-        rt = open_runtime(weights, "torch", options)
+    elif runtime in (None, "torch"):
+        rt = open_runtime(source, "torch", options)
     else:
-        rt = _exported_once(weights, runtime, options)
+        rt = _exported_once(source, runtime, options)
     if rt.channels != 3:
-        raise EdgeRppgError(f"{weights}: this model takes {rt.channels} input channels; predict reads RGB video (3 channels)")
+        raise EdgeRppgError(f"{source}: this model takes {rt.channels} input channels; predict reads RGB video (3 channels)")
     return rt
 
 
 def _exported_once(weights: Path, runtime: str, options: RuntimeOptions) -> Runtime:
     """The checkpoint exported to the runtime's target once, cached by the checkpoint's hash."""
+    from edge_rppg.data.preprocess import default_cache_root
     from edge_rppg.exporters import TARGETS, export_model
     from edge_rppg.models.checkpoints import file_sha256
 
     target = next((t for t in TARGETS.values() if t.runtime == runtime), TARGETS["onnx"])
-    from edge_rppg.data.preprocess import default_cache_root
-
     cache = default_cache_root() / "exports" / file_sha256(weights)[:16]
     path = cache / f"model_fp32{target.suffix}"
     if not path.exists():

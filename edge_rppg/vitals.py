@@ -128,10 +128,9 @@ def clip_heart_rate(qualities: list[Quality], good_bvp: np.ndarray | None = None
     if len(passed) < need:
         reason = f"{len(passed)} of {len(qualities)} windows pass the signal-quality check (need {need})"
         return ClipHr(None, "no reliable pulse", reason, len(passed))
-    hr = weighted_median(np.array([q.hr_bpm for q in passed]), np.array([q.sqi for q in passed]))
-    if good_bvp is not None:
-        spectral = fine_fft_hr(preprocess(good_bvp, fs), fs)
-        hr = spectral if np.isfinite(spectral) else hr
+    hr = fine_fft_hr(preprocess(good_bvp, fs), fs) if good_bvp is not None else float("nan")
+    if not np.isfinite(hr):
+        hr = weighted_median(np.array([q.hr_bpm for q in passed]), np.array([q.sqi for q in passed]))
     return ClipHr(round(hr, 2), "ok", f"{len(passed)} of {len(qualities)} windows pass", len(passed))
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from edge_rppg.data.preprocess import default_cache_root
 from edge_rppg.errors import EdgeRppgError
+from edge_rppg.models.checkpoints import file_sha256
 from edge_rppg.models.registry import FAMILIES
 
 DEFAULT_NAME = "default"
@@ -137,14 +138,6 @@ def find(name: str) -> Released | None:
     return next((e for e in RELEASED.values() if e.file == file), None)
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def license_accepted() -> bool:
     return (weights_dir() / _ACCEPTED).is_file()
 
@@ -155,7 +148,7 @@ def accept_license() -> None:
 
 
 def _verified(entry: Released, path: Path) -> Path:
-    digest = sha256_of(path)
+    digest = file_sha256(path)
     if digest != entry.sha256:
         raise WeightsError(f"{path}: sha256 {digest[:16]}... is not the released {entry.file} ({entry.sha256[:16]}...); delete it and pull again")
     return path

@@ -1,6 +1,6 @@
 """Export targets: one table drives ``edge-rppg export``, its verification and ``bench``.
 
-Every export starts from the deploy model (FSAM removed), goes through one FP32 ONNX graph, and is
+Every export starts from the family's deploy model (FactorizePhys: FSAM removed), goes through one FP32 ONNX graph, and is
 verified against the PyTorch deploy model right after it is made; an export that disagrees beyond the
 tolerance of its precision is deleted and reported.
 """
@@ -45,12 +45,11 @@ class ExportJob:
 
     def metadata(self) -> dict[str, str]:
         family = family_of(self.model)
-        removed = " (deploy, FSAM removed)" if family.fsam_removed_for_deploy else f" + FSAM ({getattr(self.model.config, 'fsam_mode', '?')} NMF)"
         return {
             **self.model.contract.to_metadata(),
             "producer": f"edge-rppg {edge_rppg.__version__}",
             "arch": family.name,
-            "model": family.title + removed,
+            "model": family.describe(self.model),
             "precision": self.precision,
             "source_checkpoint": self.checkpoint.path,
             "source_sha256": self.checkpoint.sha256,
@@ -195,8 +194,7 @@ def _verify(spec: Target, job: ExportJob, staged: Path, tolerance: Tolerance, gu
     reason = get_runtime(spec.runtime).unavailable_reason()
     if reason is not None:
         return None, [], f"not verified here: {reason}"
-    channels = job.model.contract.channels
-    windows = with_channels(guard_windows(), channels) if job.precision == "int8" else reference_windows(channels=channels)
+    windows = guard_windows() if job.precision == "int8" else reference_windows(channels=job.model.contract.channels)
     agreement = _agreement(spec, staged, job.model, windows)
     return agreement, tolerance.violations(agreement), ""
 
@@ -242,13 +240,13 @@ def export_model(
     out = Path(out) if out else default_output(Path(weights), target, precision)
     model, info = load_deploy_model(weights)
     out.parent.mkdir(parents=True, exist_ok=True)
-    windows = functools.cache(calibration.draw)  # drawn at most once, and only for INT8
+    # Drawn at most once, only for INT8, shaped for the model's channels: (calibration, held-out guard).
+    windows = functools.cache(lambda: tuple(with_channels(w, model.contract.channels) for w in calibration.draw()))
     tolerance = _tolerance(precision, int8_max_hr_diff_bpm)
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
-        channels = model.contract.channels
-        job = ExportJob(model, info, precision, out, Path(tmp), batch, dynamic_batch, lambda: with_channels(windows()[0], channels))
+        job = ExportJob(model, info, precision, out, Path(tmp), batch, dynamic_batch, lambda: windows()[0])
         staged = spec.build(job)
         agreement, problems, note = _verify(spec, job, staged[0], tolerance, lambda: windows()[1])
         if problems and precision == "int8":

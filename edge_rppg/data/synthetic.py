@@ -250,8 +250,8 @@ def write_synthetic_ubfc(
 
 
 def _write_subject(folder: Path, seed: int, n: int, size: tuple[int, int], fps: float, hard: bool = False) -> None:
-    from edge_rppg.atomic import atomic_path, write_text_atomic
-    from edge_rppg.data.video import write_video
+    from edge_rppg.atomic import write_text_atomic
+    from edge_rppg.data.video import write_video_atomic
 
     cv2.setNumThreads(1)
     gt_path = folder / "ground_truth.txt"
@@ -259,40 +259,24 @@ def _write_subject(folder: Path, seed: int, n: int, size: tuple[int, int], fps: 
         return
     folder.mkdir(exist_ok=True)
     clip = synthetic_clip(seed, n, fps, hard)
-    with atomic_path(folder / "vid.avi") as tmp:
-        avi = tmp.with_suffix(".avi")  # OpenCV picks the container from the suffix
-        try:
-            write_video(avi, clip.frames(size), fps, quality=clip.spec.jpeg_quality)
-            avi.replace(tmp)
-        finally:
-            avi.unlink(missing_ok=True)
+    write_video_atomic(folder / "vid.avi", clip.frames(size), fps, quality=clip.spec.jpeg_quality)
     rows = [clip.ppg, clip.hr_bpm, np.arange(n) / fps]
     write_text_atomic(gt_path, "\n".join(" ".join(f"{v:.6e}" for v in row) for row in rows) + "\n")
 
 
 DEMO_PULSE_AMPLITUDE = 0.012
-_CODECS = {".avi": "MJPG", ".mp4": "mp4v", ".mkv": "MJPG"}
 
 
 def write_demo_video(path: Path, seconds: float = 20.0, hr_bpm: float | None = None, seed: int = 0, hard: bool = False,
                      size: tuple[int, int] = (320, 240), fps: float = CONTRACT.fps) -> float:
     """A synthetic face video with a known pulse (``edge-rppg demo-video``); returns its mean heart rate."""
-    from edge_rppg.atomic import atomic_path
-    from edge_rppg.data.video import write_video
+    from edge_rppg.data.video import CODECS, write_video_atomic
     from edge_rppg.errors import VideoError
 
-    codec = _CODECS.get(path.suffix.lower())
-    if codec is None:
-        raise VideoError(f"{path}: write the demo video as {', '.join(_CODECS)}")
+    if path.suffix.lower() not in CODECS:  # before rendering anything
+        raise VideoError(f"{path}: write the demo video as {', '.join(CODECS)}")
     clip = synthetic_clip(seed, int(round(seconds * fps)), fps, hard, hr_bpm=hr_bpm)
     if not hard:  # a first try should show a typical pulse, not the weakest the training set holds
         clip = replace(clip, spec=replace(clip.spec, pulse_amplitude=max(clip.spec.pulse_amplitude, DEMO_PULSE_AMPLITUDE)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        staged = tmp.with_suffix(path.suffix)  # OpenCV picks the container from the suffix
-        try:
-            write_video(staged, clip.frames(size), fps, codec=codec, quality=clip.spec.jpeg_quality)
-            staged.replace(tmp)
-        finally:
-            staged.unlink(missing_ok=True)
+    write_video_atomic(path, clip.frames(size), fps, quality=clip.spec.jpeg_quality)
     return float(clip.hr_bpm.mean())

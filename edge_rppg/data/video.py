@@ -93,3 +93,23 @@ def write_video(path: Path, frames: Iterator[np.ndarray], fps: float, codec: str
         if writer is not None:
             writer.release()
     return n
+
+
+CODECS = {".avi": "MJPG", ".mp4": "mp4v", ".mkv": "MJPG"}  # what OpenCV writes here, by container
+
+
+def write_video_atomic(path: Path, frames: Iterator[np.ndarray], fps: float, quality: int | None = None) -> int:
+    """``write_video`` to a temporary file renamed onto ``path`` only when complete; the codec follows the suffix."""
+    from edge_rppg.atomic import atomic_path
+
+    codec = CODECS.get(path.suffix.lower())
+    if codec is None:
+        raise VideoError(f"{path}: videos are written as {', '.join(CODECS)}")
+    with atomic_path(path) as tmp:
+        staged = tmp.with_suffix(path.suffix)  # OpenCV picks the container from the suffix
+        try:
+            n = write_video(staged, frames, fps, codec=codec, quality=quality)
+            staged.replace(tmp)
+        finally:
+            staged.unlink(missing_ok=True)
+    return n

@@ -151,7 +151,7 @@ def _load_authors(path: Path, raw: dict[str, torch.Tensor], sha: str, arch: str 
         config, trained_on, variant = family.from_authors_name(path, set(state), channels)
     except ValueError as exc:
         raise CheckpointError(f"{path}: unsupported {family.title} variant ({exc})") from None
-    model = family.from_config(config.to_dict())
+    model: Model = family.model(config)
     _load_strict(path, model, state)
     info = CheckpointInfo(path=str(path), format="authors-state-dict", sha256=sha, arch=family.name, trained_on=trained_on, variant=variant)
     return model.eval(), info

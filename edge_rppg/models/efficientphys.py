@@ -95,6 +95,12 @@ class FrameFSAM(nn.Module):
         return self.post_conv_block(v_hat.reshape(x.shape).to(x.dtype)), torch.dist(v, v_hat)
 
 
+def _minus_window_min(x: torch.Tensor, windows: int) -> torch.Tensor:
+    """``x`` [windows * T, C, H, W] minus each window's own minimum (the reference takes one over the batch)."""
+    v = x.reshape(windows, -1)
+    return (v - v.amin(dim=1, keepdim=True)).reshape(x.shape)
+
+
 class EfficientPhys(nn.Module):
     """Raw frames [B, C, T+1, 72, 72] (0-255) -> BVP [B, T], one 2-D network per frame plus temporal shifts."""
 
@@ -148,12 +154,9 @@ class EfficientPhys(nn.Module):
         return self.dropout_conv(self.pool(x))
 
     def _fsam(self, e: torch.Tensor, windows: int) -> torch.Tensor:
-        per_window = e.reshape(windows, -1, *e.shape[1:])
-        shifted = (per_window - per_window.amin(dim=(1, 2, 3, 4), keepdim=True)).reshape(e.shape)
+        shifted = _minus_window_min(e, windows)
         att, self.last_appx_error = self.feature_factorizer.attention(shifted, self._fsam_segment(), self.config.fsam_steps)
-        att_w = att.reshape(per_window.shape)
-        att_min = att_w.amin(dim=(1, 2, 3, 4), keepdim=True)
-        gated = excite(shifted.reshape(per_window.shape), att_w, att_min, self.config.excitation_bias).reshape(e.shape)
+        gated = excite(shifted, _minus_window_min(att, windows), self.config.excitation_bias)
         return e + self.fsam_norm(gated)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:

@@ -104,9 +104,9 @@ def fan_out_init(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / (m.weight[0, 0].numel() * m.out_channels)))
 
 
-def excite(shifted: torch.Tensor, att: torch.Tensor, att_min: torch.Tensor, bias: float) -> torch.Tensor:
-    """FSAM's gating: both factors are shifted to >= ``bias`` > 0 before they multiply."""
-    return (shifted + bias) * (att - att_min + bias)
+def excite(shifted: torch.Tensor, att_shifted: torch.Tensor, bias: float) -> torch.Tensor:
+    """FSAM's gating of min-shifted embeddings by min-shifted attention: both factors >= ``bias`` > 0."""
+    return (shifted + bias) * (att_shifted + bias)
 
 
 class FSAM(nn.Module):
@@ -134,6 +134,6 @@ class FSAM(nn.Module):
         v_hat = nmf(v, cfg.rank, cfg.steps)
         appx_error = torch.dist(v, v_hat)
         att = self.post_conv_block(from_matrix(v_hat, x.shape))
-        gated = excite(shifted, att, att.min(), cfg.excitation_bias)
+        gated = excite(shifted, att - att.min(), cfg.excitation_bias)
         z = self.norm(gated)
         return (e + z if cfg.residual else z), appx_error

@@ -35,6 +35,12 @@ class Family:
     fsam_modes: tuple[str, ...]  # NMF modes of an FSAM that stays at inference (train --fsam-mode)
     summary: str
 
+    def describe(self, model: Model) -> str:
+        """What runs, in words: "FactorizePhys (deploy, no FSAM)", "EfficientPhys + FSAM (steady NMF)"."""
+        if not self.fsam_removed_for_deploy:
+            return f"{self.title} + FSAM ({getattr(model.config, 'fsam_mode', '?')} NMF)"
+        return self.title + (" + FSAM" if model.has_fsam else " (deploy, no FSAM)")
+
     def from_config(self, config: dict[str, Any]) -> Model:
         model: Model = self.model(self.config.from_dict(config))
         return model
