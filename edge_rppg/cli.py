@@ -22,6 +22,7 @@ from edge_rppg.exporters import PRECISIONS, TARGETS
 from edge_rppg.hr import HrMethod
 from edge_rppg.models.registry import DEFAULT_FAMILY, FAMILIES
 from edge_rppg.runtimes import RUNTIMES
+from edge_rppg.runtimes.base import PRECISION_HINTS
 from edge_rppg.train.config import PRESETS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="FactorizePhys rPPG from training to the edge.")
@@ -37,6 +38,7 @@ PrecisionName = Enum("PrecisionName", {k: k for k in PRECISIONS}, type=str)  # t
 RuntimeName = Enum("RuntimeName", {k: k for k in RUNTIMES}, type=str)  # type: ignore[misc]
 BenchRuntime = Enum("BenchRuntime", {**{k: k for k in RUNTIMES}, "all": "all"}, type=str)  # type: ignore[misc]
 DatasetName = Enum("DatasetName", {k: k for k in READERS}, type=str)  # type: ignore[misc]
+PrecisionHint = Enum("PrecisionHint", {k: k for k in PRECISION_HINTS}, type=str)  # type: ignore[misc]
 DeviceName = Enum("DeviceName", {k: k for k in DEVICES}, type=str)  # type: ignore[misc]
 ArchName = Enum("ArchName", {k: k for k in FAMILIES}, type=str)  # type: ignore[misc]
 FsamModeName = Enum("FsamModeName", {m: m for f in FAMILIES.values() for m in f.fsam_modes}, type=str)  # type: ignore[misc]
@@ -278,7 +280,7 @@ def bench(
     iterations: Annotated[int, typer.Option(min=1, help="Timed runs per round per model.")] = 10,
     rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds.")] = 3,
     threads: Annotated[int | None, typer.Option(help="Threads per runtime (default: all cores).")] = None,
-    precision_hint: Annotated[str, typer.Option(help="OpenVINO CPU inference precision: f32 | bf16 | f16.")] = "f32",
+    precision_hint: Annotated[PrecisionHint, typer.Option(help="OpenVINO CPU inference precision.")] = PrecisionHint("f32"),
     device: Annotated[DeviceName, typer.Option(help="Where the PyTorch reference (and ONNX Runtime) run: compare like with like.")] = DeviceName("cpu"),
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
 ) -> None:
@@ -293,7 +295,7 @@ def bench(
     if weights is not None or not model:
         weights = _checkpoint(weights)
     report = run_bench([r.value for r in runtime], model, weights, win, lab, windows, Timing(iterations, rounds),
-                       threads=threads, precision_hint=precision_hint, device=device.value)
+                       threads=threads, precision_hint=precision_hint.value, device=device.value)
     table = Table(title=f"edge-rppg bench ({report.arch}): {report.windows} windows, {report.iterations} timed runs each, {report.threads} threads; "
                         f"HR in bpm on a {report.hr_resolution_bpm:.3f}-bpm grid")
     for col in ("runtime", "device", "precision", "model", "p50 ms", "p90 ms", "p99 ms", "frames/s", "GFLOP/s",

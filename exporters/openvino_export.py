@@ -40,15 +40,28 @@ class Int8Settings:
 
 
 INT8 = Int8Settings()
-_FIRST_NORMS = ("MVN", "BatchNormInference")  # FactorizePhys's InstanceNorm, EfficientPhys's BatchNorm
+
+
+def _norm_of_difference(model: Any) -> list[str]:
+    """The MVN that normalises the frame difference (FactorizePhys's first InstanceNorm), found by
+    following the first Subtract through layout ops; none when no MVN reads it (EfficientPhys's BatchNorm
+    is folded into multiplies and adds, and its only MVN is FSAM's, deep in the network)."""
+    ops = model.get_ordered_ops()
+    frontier = [op for op in ops if op.get_type_name() == "Subtract"][:1]
+    while frontier:
+        node = frontier.pop()
+        for target in (t.get_node() for out in node.outputs() for t in out.get_target_inputs()):
+            if target.get_type_name() == "MVN":
+                return [target.get_friendly_name()]
+            if target.get_type_name() in ("Reshape", "Transpose"):
+                frontier.append(target)
+    return []
 
 
 def quantize_int8(model, calibration: np.ndarray, settings: Int8Settings = INT8):  # type: ignore[no-untyped-def]
     nncf = require("nncf", "openvino", "INT8 export")
     dataset = nncf.Dataset(list(calibration), lambda w: np.ascontiguousarray(w[None], dtype=np.float32))
-    names: list[str] = []
-    if settings.keep_first_norm_fp32:
-        names = [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() in _FIRST_NORMS][:1]
+    names = _norm_of_difference(model) if settings.keep_first_norm_fp32 else []
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     nncf.set_log_level(logging.WARNING)

@@ -11,6 +11,9 @@ import numpy as np
 
 from edge_rppg.errors import RuntimeUnavailable
 
+# What OpenVINO's CPU plugin may compute in (INFERENCE_PRECISION_HINT).
+PRECISION_HINTS = ("f32", "bf16", "f16")
+
 
 @dataclass(frozen=True)
 class RuntimeOptions:

@@ -210,3 +210,17 @@ def test_released_checkpoint_goldens() -> None:
     assert steady[:4].tolist() == pytest.approx([0.175375, -0.433763, -1.075892, -3.169787], abs=1e-4)
     assert float(steady.sum()) == pytest.approx(-29.3591, abs=1e-3) and float(steady.std()) == pytest.approx(3.77494, abs=1e-4)
     assert first[:4].tolist() == pytest.approx([0.597064, -0.048786, -0.888115, -3.247755], abs=1e-4)
+
+
+def test_int8_keeps_fp32_only_the_norm_that_reads_the_frame_difference(ep_checkpoint: Path, openvino_fp32: Path, tmp_path: Path) -> None:
+    import openvino as ov
+
+    from edge_rppg.exporters.openvino_export import _norm_of_difference
+
+    core = ov.Core()
+    factorizephys = core.read_model(str(openvino_fp32))
+    (name,) = _norm_of_difference(factorizephys)
+    first_mvn = next(op for op in factorizephys.get_ordered_ops() if op.get_type_name() == "MVN")
+    assert name == first_mvn.get_friendly_name()
+    ep = core.read_model(export_model(ep_checkpoint, "openvino", "fp32", tmp_path / "ep.xml").path)
+    assert _norm_of_difference(ep) == [] and any(op.get_type_name() == "MVN" for op in ep.get_ordered_ops())  # FSAM's norm stays quantizable
