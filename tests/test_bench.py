@@ -69,7 +69,7 @@ def test_device_cuda_without_a_usable_gpu_is_one_line(fsam_checkpoint: Path) -> 
     import torch
 
     if torch.cuda.is_available():
-        return  # covered by the gpu test below
+        pytest.skip("CUDA is usable here: the gpu test below covers --device cuda")
     result = CliRunner().invoke(app, ["bench", "--runtime", "torch", "--weights", str(fsam_checkpoint), "--device", "cuda"])
     assert result.exit_code == 1 and "--device cuda:" in result.output and "edge-rppg check" in result.output
 
