@@ -23,7 +23,12 @@ from edge_rppg.train.loop import train
 
 def _score(weights: Path, held_out: Path) -> dict[str, float]:
     o = evaluate_dataset(held_out, "ubfc-rppg", weights, method=HrMethod.FFT_FINE, log=lambda _m: None).overall
-    return {"mae_bpm": round(o.mae, 2), "rmse_bpm": round(o.rmse, 2), "pearson": round(o.pearson, 3), "snr_db": round(o.snr, 2)}
+    return {
+        "mae_bpm": round(o.mae, 2),
+        "rmse_bpm": round(o.rmse, 2),
+        "pearson": round(o.pearson, 3),
+        "snr_db": round(o.snr, 2),
+    }
 
 
 def main() -> None:
@@ -37,8 +42,16 @@ def main() -> None:
     held_out = write_synthetic_ubfc(args.out / "held-out", subjects=6, seconds=20.0, seed=101, hard=0.5)
     scores: dict[str, dict[str, float]] = {}
     for mode in args.modes:
-        cfg = TrainConfig(arch="efficientphys", fsam_mode=mode, epochs=args.epochs, synthetic_subjects=args.subjects,
-                          synthetic_seconds=args.seconds, synthetic_hard=0.5, out=args.out / mode, val_split=(0.8, 1.0))
+        cfg = TrainConfig(
+            arch="efficientphys",
+            fsam_mode=mode,
+            epochs=args.epochs,
+            synthetic_subjects=args.subjects,
+            synthetic_seconds=args.seconds,
+            synthetic_hard=0.5,
+            out=args.out / mode,
+            val_split=(0.8, 1.0),
+        )
         result = train(cfg, log=lambda m: print(m, flush=True))
         scores[f"trained {mode}, run {mode}"] = _score(result.best, held_out)
         if mode == "segment":

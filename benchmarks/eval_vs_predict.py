@@ -42,7 +42,9 @@ def main() -> None:
         if p.hr_bpm is not None:
             diffs.append(abs(p.hr_bpm - v.hr_pred))
     if diffs:
-        print(f"|eval - predict|: median {np.median(diffs):.2f} bpm, max {np.max(diffs):.2f} bpm over {len(diffs)} videos")
+        print(
+            f"|eval - predict|: median {np.median(diffs):.2f} bpm, max {np.max(diffs):.2f} bpm over {len(diffs)} videos"
+        )
 
 
 if __name__ == "__main__":

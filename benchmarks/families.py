@@ -41,22 +41,45 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/families"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    checkpoints = {"factorizephys": resolve(args.factorizephys)[0], "efficientphys": args.efficientphys or _efficientphys(args.out)}
+    checkpoints = {
+        "factorizephys": resolve(args.factorizephys)[0],
+        "efficientphys": args.efficientphys or _efficientphys(args.out),
+    }
     rows = []
     for family, weights in checkpoints.items():
         models = []
-        for target, precision, suffix in (("onnx", "fp32", ".onnx"), ("openvino", "fp32", ".xml"), ("openvino", "int8", ".xml")):
+        for target, precision, suffix in (
+            ("onnx", "fp32", ".onnx"),
+            ("openvino", "fp32", ".xml"),
+            ("openvino", "int8", ".xml"),
+        ):
             try:
-                models.append(Path(export_model(weights, target, precision, args.out / f"{family}_{precision}{suffix}").path))
+                models.append(
+                    Path(export_model(weights, target, precision, args.out / f"{family}_{precision}{suffix}").path)
+                )
             except ExportError as exc:  # an INT8 outside its tolerance is reported, not benchmarked
                 print(f"{family} {target} {precision}: {exc}")
         report = run_bench(["all"], models, weights, n_windows=args.windows, timing=Timing(10, 3, 3))
         for r in report.results:
             if r.latency_ms:
-                rows.append((family, r.runtime, r.precision, r.latency_ms["p50"], r.speedup_vs_reference, r.gflops_per_s,
-                             r.gflops_per_s / report.matmul_gflops_per_s, r.bvp_pearson, r.hr_abs_diff_bpm, report.model_gflop_per_window))
+                rows.append(
+                    (
+                        family,
+                        r.runtime,
+                        r.precision,
+                        r.latency_ms["p50"],
+                        r.speedup_vs_reference,
+                        r.gflops_per_s,
+                        r.gflops_per_s / report.matmul_gflops_per_s,
+                        r.bvp_pearson,
+                        r.hr_abs_diff_bpm,
+                        report.model_gflop_per_window,
+                    )
+                )
         machine = report.machine
-    print(f"{machine['cpu']}, {machine['cores']} cores; matmul {report.matmul_gflops_per_s:.0f} GFLOP/s at {report.threads} threads")
+    print(
+        f"{machine['cpu']}, {machine['cores']} cores; matmul {report.matmul_gflops_per_s:.0f} GFLOP/s at {report.threads} threads"
+    )
     print("family         runtime      prec   GFLOP/win  p50 ms   x torch  GFLOP/s  of matmul  BVP r     dHR bpm")
     for f, rt, p, ms, x, g, frac, r, dhr, gw in rows:
         print(f"{f:14s} {rt:12s} {p:5s}  {gw:8.2f}  {ms:7.1f}  {x:7.2f}  {g:7.1f}  {frac:8.1%}  {r:.5f}  {dhr:.3f}")

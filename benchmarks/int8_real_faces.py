@@ -51,7 +51,9 @@ def main() -> None:
     data = write_synthetic_ubfc(work / "hard", args.subjects, args.seconds, seed=31, hard=True)
     calib_real, held = CalibrationSource(data, "ubfc-rppg", windows=64, held_out=64).draw()
     calib_synth = synthetic_windows(32, seed=7)[0]
-    print(f"calibration windows: {len(calib_real)} real-looking / {len(calib_synth)} built-in synthetic; held-out guard windows: {len(held)}")
+    print(
+        f"calibration windows: {len(calib_real)} real-looking / {len(calib_synth)} built-in synthetic; held-out guard windows: {len(held)}"
+    )
 
     model, _ = load_deploy_model(args.weights)
     torch_rt = TorchRuntime.from_model(model)
@@ -64,14 +66,23 @@ def main() -> None:
         ("int8: real-looking calibration", calib_real, INT8),
         ("int8: real-looking + synthetic calibration", np.concatenate([calib_real, calib_synth]), INT8),
         ("int8: real-looking, MEAN_QUANTILE ranges", calib_real, replace(INT8, range_estimator="MEAN_QUANTILE")),
-        ("int8: real-looking, MEAN_NO_OUTLIERS ranges", calib_real, replace(INT8, range_estimator="MEAN_NO_OUTLIERS_MINMAX")),
+        (
+            "int8: real-looking, MEAN_NO_OUTLIERS ranges",
+            calib_real,
+            replace(INT8, range_estimator="MEAN_NO_OUTLIERS_MINMAX"),
+        ),
         ("int8: real-looking, HISTOGRAM ranges", calib_real, replace(INT8, range_estimator="HISTOGRAM")),
-        ("int8: real-looking, quantile + first norm fp32", calib_real,
-         replace(INT8, range_estimator="MEAN_QUANTILE", keep_first_norm_fp32=True)),
+        (
+            "int8: real-looking, quantile + first norm fp32",
+            calib_real,
+            replace(INT8, range_estimator="MEAN_QUANTILE", keep_first_norm_fp32=True),
+        ),
     ]
     w1 = held[:1]
     t_torch = p50_ms(torch_rt.run, w1)
-    print(f"{'variant':45s} {'r (worst)':>10s} {'err/range':>10s} {'dHR max':>8s} {'dHR med':>8s} {'ms':>7s} {'x torch':>8s}  fp32 convs")
+    print(
+        f"{'variant':45s} {'r (worst)':>10s} {'err/range':>10s} {'dHR max':>8s} {'dHR med':>8s} {'ms':>7s} {'x torch':>8s}  fp32 convs"
+    )
     print(f"{'pytorch eager':45s} {'':>10s} {'':>10s} {'':>8s} {'':>8s} {t_torch:7.1f} {1.0:8.2f}")
     for name, calib, settings in variants:
         xml = work / f"{abs(hash(name))}.xml"
@@ -81,8 +92,10 @@ def main() -> None:
         a = compare(reference, out)
         ms = p50_ms(rt.run, w1)
         cov = int8_coverage(xml) if calib is not None else {"fp32_convolutions": []}
-        print(f"{name:45s} {a.bvp_pearson:10.5f} {a.max_err_of_range:10.2e} {a.hr_abs_diff_bpm:8.2f} {a.hr_abs_diff_median_bpm:8.2f} "
-              f"{ms:7.1f} {t_torch / ms:8.2f}  {len(cov['fp32_convolutions'])}")
+        print(
+            f"{name:45s} {a.bvp_pearson:10.5f} {a.max_err_of_range:10.2e} {a.hr_abs_diff_bpm:8.2f} {a.hr_abs_diff_median_bpm:8.2f} "
+            f"{ms:7.1f} {t_torch / ms:8.2f}  {len(cov['fp32_convolutions'])}"
+        )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,10 @@ def _accepts(c: Clip, threshold: float, fraction: float) -> bool:
 def _rates(clips: list[Clip], threshold: float, fraction: float) -> tuple[float, float]:
     pulseless = [c for c in clips if not c.pulse]
     pulsed = [c for c in clips if c.pulse]
-    return (float(np.mean([_accepts(c, threshold, fraction) for c in pulseless])),
-            float(np.mean([not _accepts(c, threshold, fraction) for c in pulsed])))
+    return (
+        float(np.mean([_accepts(c, threshold, fraction) for c in pulseless])),
+        float(np.mean([not _accepts(c, threshold, fraction) for c in pulsed])),
+    )
 
 
 def main() -> None:
@@ -96,11 +98,15 @@ def _held_out(runtime, videos: int, seconds: float) -> None:  # type: ignore[no-
     before = np.array([abs(c.hr_before - c.true_hr) for c in held_out if c.pulse])
     after = np.array([abs(c.hr_bpm - c.true_hr) for c in accepted if c.hr_bpm is not None])
     product_fa = np.mean([c.hr_bpm is not None for c in held_out if not c.pulse])
-    print(f"held-out set (other seeds), SQI_MIN {SQI_MIN:g}, {MIN_PASS_FRACTION:.0%} of windows: clips false-accept {product_fa:.0%} "
-          f"(grid rule {fa:.0%}), false-reject {fr:.0%}")
-    print(f"held-out pulsed clips |HR error|: before (FFT of everything) MAE {before.mean():.2f} max {before.max():.2f} bpm; "
-          f"after (passing windows) MAE {after.mean() if len(after) else float('nan'):.2f} "
-          f"max {after.max() if len(after) else float('nan'):.2f} bpm on {len(after)} of {len(before)} clips")
+    print(
+        f"held-out set (other seeds), SQI_MIN {SQI_MIN:g}, {MIN_PASS_FRACTION:.0%} of windows: clips false-accept {product_fa:.0%} "
+        f"(grid rule {fa:.0%}), false-reject {fr:.0%}"
+    )
+    print(
+        f"held-out pulsed clips |HR error|: before (FFT of everything) MAE {before.mean():.2f} max {before.max():.2f} bpm; "
+        f"after (passing windows) MAE {after.mean() if len(after) else float('nan'):.2f} "
+        f"max {after.max() if len(after) else float('nan'):.2f} bpm on {len(after)} of {len(before)} clips"
+    )
 
 
 if __name__ == "__main__":

@@ -116,7 +116,9 @@ def _plan(runtimes: list[str], models: list[Path], weights: Path) -> list[tuple[
         reason = spec.unavailable_reason()
         files = [weights] if name == REFERENCE else [m for m in models if m.suffix in spec.suffixes]
         if not files:
-            plan.append((name, None, reason or f"no model file for {name} (give --model with {'/'.join(spec.suffixes)})"))
+            plan.append(
+                (name, None, reason or f"no model file for {name} (give --model with {'/'.join(spec.suffixes)})")
+            )
         for f in files:
             plan.append((name, f, reason))
     return plan
@@ -134,7 +136,9 @@ def resolve_weights(weights: Path | None, models: list[Path]) -> Path:
             src = meta.get("source_checkpoint")
             if src and Path(src).exists():
                 return Path(src)
-    raise EdgeRppgError("bench needs the PyTorch reference: give --weights (the checkpoint the models were exported from)")
+    raise EdgeRppgError(
+        "bench needs the PyTorch reference: give --weights (the checkpoint the models were exported from)"
+    )
 
 
 def expand_runtimes(names: list[str]) -> list[str]:
@@ -159,8 +163,9 @@ class _Opened:
     out: np.ndarray  # its BVP for every window
 
 
-def _open_all(plan: list[tuple[str, Path | None, str | None]], deploy: Model, windows: np.ndarray,
-              options: RuntimeOptions) -> tuple[list[BenchResult], list[_Opened]]:
+def _open_all(
+    plan: list[tuple[str, Path | None, str | None]], deploy: Model, windows: np.ndarray, options: RuntimeOptions
+) -> tuple[list[BenchResult], list[_Opened]]:
     """Open every planned (runtime, file) and run it once on all windows; skipped and failed ones get a status."""
     results: list[BenchResult] = []
     opened: list[_Opened] = []
@@ -284,7 +289,12 @@ def run_bench(
         matmul_gflops_per_s=round(matmul_gflops(threads), 1),
         model_gflop_per_window=round(gflop, 3),
         reference_hr_mae_vs_label_bpm=ref_result.hr_mae_vs_label_bpm,
-        machine={"cpu": cpu_name(), "cores": os.cpu_count(), "gpus": [g.name for g in nvidia_gpus()], "python": platform.python_version()},
+        machine={
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "gpus": [g.name for g in nvidia_gpus()],
+            "python": platform.python_version(),
+        },
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1),
     )
 

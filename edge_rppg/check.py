@@ -18,8 +18,16 @@ from typing import Any
 
 import edge_rppg
 
-CPU_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI",
-             "avx512_bf16": "AVX-512 BF16", "amx_tile": "AMX", "amx_bf16": "AMX BF16", "amx_int8": "AMX INT8"}
+CPU_FLAGS = {
+    "avx2": "AVX2",
+    "avx512f": "AVX-512",
+    "avx512_vnni": "AVX-512 VNNI",
+    "avx_vnni": "AVX-VNNI",
+    "avx512_bf16": "AVX-512 BF16",
+    "amx_tile": "AMX",
+    "amx_bf16": "AMX BF16",
+    "amx_int8": "AMX INT8",
+}
 
 
 @dataclass(frozen=True)
@@ -34,8 +42,13 @@ def nvidia_gpus() -> list[Gpu]:
     smi = shutil.which("nvidia-smi")
     if smi:
         try:
-            out = subprocess.run([smi, "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"],
-                                 capture_output=True, text=True, timeout=20, check=True).stdout
+            out = subprocess.run(
+                [smi, "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=True,
+            ).stdout
             rows = [[c.strip() for c in line.split(",")] for line in out.splitlines() if line.strip()]
             return [Gpu(r[0], r[1] if len(r) > 1 else None, r[2] if len(r) > 2 else None) for r in rows]
         except (subprocess.SubprocessError, OSError):
@@ -115,12 +128,22 @@ def _openvino() -> Component:
 
 def _tensorrt(gpus: list[Gpu]) -> list[Component]:
     out = []
-    for module, dist, extra, needs in (("tensorrt", "tensorrt", "tensorrt", "runs engines on an NVIDIA GPU"),
-                                       ("tensorrt_rtx", "tensorrt-rtx", "tensorrt-rtx", "builds engines, runs them on an NVIDIA GPU")):
+    for module, dist, extra, needs in (
+        ("tensorrt", "tensorrt", "tensorrt", "runs engines on an NVIDIA GPU"),
+        ("tensorrt_rtx", "tensorrt-rtx", "tensorrt-rtx", "builds engines, runs them on an NVIDIA GPU"),
+    ):
         version = _version(dist) or _version(f"{dist}-cu12") or _version(f"{dist}-cu13")
         found = importlib.util.find_spec(module) is not None
         detail = needs + ("" if gpus else "; no NVIDIA GPU here: engines cannot run")
-        out.append(Component(module, version, found, detail if found else "not installed", "" if found else f"pip install 'edge-rppg[{extra}]'"))
+        out.append(
+            Component(
+                module,
+                version,
+                found,
+                detail if found else "not installed",
+                "" if found else f"pip install 'edge-rppg[{extra}]'",
+            )
+        )
     return out
 
 

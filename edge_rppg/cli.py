@@ -86,10 +86,17 @@ def user_errors(fn: F) -> F:
 @app.command()
 @user_errors
 def info(
-    weights: Annotated[Path | None, typer.Option(help="Checkpoint: ours or the authors' *_FactorizePhys_* / *_EfficientPhys_FSAM .pth.")] = None,
-    arch: Annotated[ArchName | None, typer.Option(help="Model family (default: from the checkpoint, or factorizephys).")] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoint: ours or the authors' *_FactorizePhys_* / *_EfficientPhys_FSAM .pth."),
+    ] = None,
+    arch: Annotated[
+        ArchName | None, typer.Option(help="Model family (default: from the checkpoint, or factorizephys).")
+    ] = None,
     fsam: Annotated[bool, typer.Option("--fsam", help="Summarise the network with FSAM (training form).")] = False,
-    deploy: Annotated[bool, typer.Option("--deploy", help="Summarise the deploy network (FactorizePhys: FSAM removed).")] = False,
+    deploy: Annotated[
+        bool, typer.Option("--deploy", help="Summarise the deploy network (FactorizePhys: FSAM removed).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Architecture, parameters, MACs per window, input contract, and what a checkpoint was trained on."""
@@ -105,7 +112,9 @@ def info(
     table.add_row("parameters", f"{summary.parameters:,}")
     table.add_row("MACs / window", f"{summary.macs / 1e9:.3f} G ({summary.gflops:.2f} GFLOP)")
     inp = summary.input
-    table.add_row("input", f"{inp['name']} {inp['shape']} float32 raw 0-255 ({inp['shape'][1]} channels) @ {inp['fps']:g} fps")
+    table.add_row(
+        "input", f"{inp['name']} {inp['shape']} float32 raw 0-255 ({inp['shape'][1]} channels) @ {inp['fps']:g} fps"
+    )
     table.add_row("output", f"{summary.output['name']} {summary.output['shape']}")
     table.add_row("config", ", ".join(f"{k}={v}" for k, v in summary.config.items()))
     if summary.provenance:
@@ -129,17 +138,31 @@ def check(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON o
         return
     console.print(f"edge-rppg {report.edge_rppg}, Python {report.python}, {report.platform}")
     console.print(f"CPU: {report.cpu}; {', '.join(report.cpu_flags) or 'no AVX2/AVX-512/AMX'}")
-    console.print("GPU: " + ("; ".join(f"{g.name} (compute {g.compute_capability or '?'}, driver {g.driver or '?'})"
-                                        for g in report.gpus) or "no NVIDIA GPU (driver not found)"))
+    console.print(
+        "GPU: "
+        + (
+            "; ".join(
+                f"{g.name} (compute {g.compute_capability or '?'}, driver {g.driver or '?'})" for g in report.gpus
+            )
+            or "no NVIDIA GPU (driver not found)"
+        )
+    )
     table = Table(show_header=True)
     for col in ("component", "version", "status", "to install"):
         table.add_column(col)
     for c in report.components:
-        table.add_row(c.name, c.version or "-", ("[green]ok[/green] " if c.ok else "[yellow]missing[/yellow] ") + escape(c.detail), escape(c.install))
+        table.add_row(
+            c.name,
+            c.version or "-",
+            ("[green]ok[/green] " if c.ok else "[yellow]missing[/yellow] ") + escape(c.detail),
+            escape(c.install),
+        )
     console.print(table)
 
 
-weights_app = typer.Typer(no_args_is_help=True, help="The authors' released checkpoints by name: list, pull (sha256-verified), path.")
+weights_app = typer.Typer(
+    no_args_is_help=True, help="The authors' released checkpoints by name: list, pull (sha256-verified), path."
+)
 app.add_typer(weights_app, name="weights")
 
 
@@ -156,18 +179,27 @@ def weights_list(as_json: Annotated[bool, typer.Option("--json", help="Print one
     for col in ("name", "file", "arch", "sha256", "cached"):
         table.add_column(col, no_wrap=True)
     for r in rows:
-        table.add_row(r["name"], r["file"], r["arch"] + ("" if r["supported"] else " (128x128: not loadable)"), r["sha256"][:12] + "...",
-                      "yes" if r["cached"] else "-")
+        table.add_row(
+            r["name"],
+            r["file"],
+            r["arch"] + ("" if r["supported"] else " (128x128: not loadable)"),
+            r["sha256"][:12] + "...",
+            "yes" if r["cached"] else "-",
+        )
     console.print(table)
-    console.print("edge-rppg weights pull NAME --accept-license, then --weights NAME in any command; "
-                  "the bundled model is --weights default (or no --weights at all)")
+    console.print(
+        "edge-rppg weights pull NAME --accept-license, then --weights NAME in any command; "
+        "the bundled model is --weights default (or no --weights at all)"
+    )
 
 
 @weights_app.command("pull")
 @user_errors
 def weights_pull(
     name: Annotated[str, typer.Argument(help="A name from `edge-rppg weights list` (or its file name).")],
-    accept_license: Annotated[bool, typer.Option("--accept-license", help="Accept the authors' research-only licence (remembered).")] = False,
+    accept_license: Annotated[
+        bool, typer.Option("--accept-license", help="Accept the authors' research-only licence (remembered).")
+    ] = False,
 ) -> None:
     """Download a released checkpoint into the cache, verify its sha256, write it atomically."""
     from edge_rppg.weights import pull
@@ -187,9 +219,13 @@ def weights_path(name: Annotated[str, typer.Argument(help="A weights name, or 'd
 def demo_video(
     out: Annotated[Path, typer.Argument(help="Video file to write (.avi or .mp4).")] = Path("demo.avi"),
     seconds: Annotated[float, typer.Option(min=6, help="Length.")] = 20.0,
-    hr: Annotated[float | None, typer.Option(min=40, max=180, help="Heart rate of the pulse (default: drawn from the seed).")] = None,
+    hr: Annotated[
+        float | None, typer.Option(min=40, max=180, help="Heart rate of the pulse (default: drawn from the seed).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Which synthetic subject (skin tone, face, motion).")] = 1,
-    hard: Annotated[bool, typer.Option("--hard", help="Head rotation/scale, a light step, stronger compression.")] = False,
+    hard: Annotated[
+        bool, typer.Option("--hard", help="Head rotation/scale, a light step, stronger compression.")
+    ] = False,
 ) -> None:
     """A synthetic face video with a known pulse, to try predict in a minute."""
     from edge_rppg.data.synthetic import write_demo_video
@@ -227,17 +263,33 @@ def _weights_from(run: Path | None, weights: Path | None) -> Path:
 def export(
     target: Annotated[TargetName, typer.Option(help="Export format.")] = TargetName("onnx"),
     run: Annotated[Path | None, typer.Option(help="A training run folder (uses its best checkpoint).")] = None,
-    weights: Annotated[Path | None, typer.Option(help="A checkpoint file or a weights name (edge-rppg weights list); default: the bundled model.")] = None,
-    precision: Annotated[PrecisionName, typer.Option(help="Precision; tolerances in the README.")] = PrecisionName("fp32"),
+    weights: Annotated[
+        Path | None,
+        typer.Option(help="A checkpoint file or a weights name (edge-rppg weights list); default: the bundled model."),
+    ] = None,
+    precision: Annotated[PrecisionName, typer.Option(help="Precision; tolerances in the README.")] = PrecisionName(
+        "fp32"
+    ),
     out: Annotated[Path | None, typer.Option(help="Output file (.onnx, .xml or .engine).")] = None,
     batch: Annotated[int, typer.Option(min=1, help="Static batch size.")] = 1,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Batch dimension left dynamic.")] = False,
-    calibration_data: Annotated[Path | None, typer.Option(help="INT8: dataset or folder of videos to calibrate on (default: synthetic faces).")] = None,
-    dataset: Annotated[DatasetName | None, typer.Option(help="Format of --calibration-data ('videos': a plain folder of videos).")] = None,
+    calibration_data: Annotated[
+        Path | None, typer.Option(help="INT8: dataset or folder of videos to calibrate on (default: synthetic faces).")
+    ] = None,
+    dataset: Annotated[
+        DatasetName | None, typer.Option(help="Format of --calibration-data ('videos': a plain folder of videos).")
+    ] = None,
     calibration_windows: Annotated[int, typer.Option(min=4, help="INT8 calibration windows.")] = 32,
-    held_out_windows: Annotated[int, typer.Option(min=1, help="INT8: held-out windows its accuracy guard runs on.")] = 16,
-    int8_max_hr_diff: Annotated[float | None, typer.Option(help="INT8 HR bound in bpm (default: the int8 tolerance).")] = None,
-    int8_fallback: Annotated[Fallback | None, typer.Option(help="Write the FP32 model when INT8 fails its guard (default: fail, write nothing).")] = None,
+    held_out_windows: Annotated[
+        int, typer.Option(min=1, help="INT8: held-out windows its accuracy guard runs on.")
+    ] = 16,
+    int8_max_hr_diff: Annotated[
+        float | None, typer.Option(help="INT8 HR bound in bpm (default: the int8 tolerance).")
+    ] = None,
+    int8_fallback: Annotated[
+        Fallback | None,
+        typer.Option(help="Write the FP32 model when INT8 fails its guard (default: fail, write nothing)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the export report as JSON.")] = False,
 ) -> None:
     """Export the deploy model (FactorizePhys: FSAM removed; EfficientPhys: FSAM without NMF) and verify it against PyTorch."""
@@ -247,23 +299,36 @@ def export(
         raise typer.BadParameter("--calibration-data needs --dataset (its format, or 'videos')")
     calibration = CalibrationSource(calibration_data, _value(dataset), calibration_windows, held_out_windows)
     result = export_model(
-        _weights_from(run, weights), target.value, precision.value, out, batch, dynamic_batch, calibration,
-        int8_max_hr_diff_bpm=int8_max_hr_diff, int8_fallback=_value(int8_fallback),
+        _weights_from(run, weights),
+        target.value,
+        precision.value,
+        out,
+        batch,
+        dynamic_batch,
+        calibration,
+        int8_max_hr_diff_bpm=int8_max_hr_diff,
+        int8_fallback=_value(int8_fallback),
     )
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict()) + "\n")
         return
-    console.print(f"[green]exported[/green] {result.target} {result.precision}: {', '.join(result.files)} "
-                  f"({result.size_mb:.3f} MB, {result.seconds:.1f} s)")
+    console.print(
+        f"[green]exported[/green] {result.target} {result.precision}: {', '.join(result.files)} "
+        f"({result.size_mb:.3f} MB, {result.seconds:.1f} s)"
+    )
     if result.verification:
         v = result.verification
-        console.print(f"verified vs PyTorch on {v['windows']} windows: max abs err {v['max_abs_err']:.2e} "
-                      f"({v['max_err_of_range']:.2e} of the BVP range), BVP r {v['bvp_pearson']:.6f}, "
-                      f"HR diff max {v['hr_abs_diff_bpm']:.2f} / median {v['hr_abs_diff_median_bpm']:.2f} bpm")
+        console.print(
+            f"verified vs PyTorch on {v['windows']} windows: max abs err {v['max_abs_err']:.2e} "
+            f"({v['max_err_of_range']:.2e} of the BVP range), BVP r {v['bvp_pearson']:.6f}, "
+            f"HR diff max {v['hr_abs_diff_bpm']:.2f} / median {v['hr_abs_diff_median_bpm']:.2f} bpm"
+        )
     if result.int8_coverage:
         c = result.int8_coverage
-        console.print(f"INT8: {c['int8_convolutions']}/{c['convolutions']} convolutions quantized; left in FP32: "
-                      f"{', '.join(c['fp32_convolutions']) or 'no convolution'}; {c['fp32_ops']}")
+        console.print(
+            f"INT8: {c['int8_convolutions']}/{c['convolutions']} convolutions quantized; left in FP32: "
+            f"{', '.join(c['fp32_convolutions']) or 'no convolution'}; {c['fp32_ops']}"
+        )
     if result.note:
         console.print(f"[yellow]note:[/yellow] {result.note}")
 
@@ -271,17 +336,28 @@ def export(
 @app.command()
 @user_errors
 def bench(
-    runtime: Annotated[list[BenchRuntime], typer.Option(help="Runtimes to compare (repeatable).")] = [BenchRuntime("all")],
+    runtime: Annotated[list[BenchRuntime], typer.Option(help="Runtimes to compare (repeatable).")] = [
+        BenchRuntime("all")
+    ],
     model: Annotated[list[Path], typer.Option(help="Exported model files (.onnx, .xml, .engine); repeatable.")] = [],
-    weights: Annotated[Path | None, typer.Option(help="Reference checkpoint or weights name (default: the export's source, else the bundled model).")] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            help="Reference checkpoint or weights name (default: the export's source, else the bundled model)."
+        ),
+    ] = None,
     data: Annotated[Path | None, typer.Option(help="Dataset folder: windows and ground truth from it.")] = None,
     dataset: Annotated[LabelledDataset | None, typer.Option(help="Dataset format of --data.")] = None,
     windows: Annotated[int, typer.Option(min=1, help="Windows to run (synthetic, or the first of --data).")] = 8,
     iterations: Annotated[int, typer.Option(min=1, help="Timed runs per round per model.")] = 10,
     rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds.")] = 3,
     threads: Annotated[int | None, typer.Option(help="Threads per runtime (default: all cores).")] = None,
-    precision_hint: Annotated[PrecisionHint, typer.Option(help="OpenVINO CPU inference precision.")] = PrecisionHint("f32"),
-    device: Annotated[DeviceName, typer.Option(help="Where the PyTorch reference (and ONNX Runtime) run: compare like with like.")] = DeviceName("cpu"),
+    precision_hint: Annotated[PrecisionHint, typer.Option(help="OpenVINO CPU inference precision.")] = PrecisionHint(
+        "f32"
+    ),
+    device: Annotated[
+        DeviceName, typer.Option(help="Where the PyTorch reference (and ONNX Runtime) run: compare like with like.")
+    ] = DeviceName("cpu"),
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
 ) -> None:
     """Accuracy against the PyTorch reference and latency of each runtime, side by side."""
@@ -294,78 +370,173 @@ def bench(
         win, lab = dataset_windows(data, _value(dataset), windows)
     if weights is not None or not model:
         weights = _checkpoint(weights)
-    report = run_bench([r.value for r in runtime], model, weights, win, lab, windows, Timing(iterations, rounds),
-                       threads=threads, precision_hint=precision_hint.value, device=device.value)
-    table = Table(title=f"edge-rppg bench ({report.arch}): {report.windows} windows, {report.iterations} timed runs each, {report.threads} threads; "
-                        f"HR in bpm on a {report.hr_resolution_bpm:.3f}-bpm grid")
-    for col in ("runtime", "device", "precision", "model", "p50 ms", "p90 ms", "p99 ms", "frames/s", "GFLOP/s",
-                "max err/range", "BVP r", "ΔHR max", "ΔHR med", "HR MAE", "MB"):
+    report = run_bench(
+        [r.value for r in runtime],
+        model,
+        weights,
+        win,
+        lab,
+        windows,
+        Timing(iterations, rounds),
+        threads=threads,
+        precision_hint=precision_hint.value,
+        device=device.value,
+    )
+    table = Table(
+        title=f"edge-rppg bench ({report.arch}): {report.windows} windows, {report.iterations} timed runs each, {report.threads} threads; "
+        f"HR in bpm on a {report.hr_resolution_bpm:.3f}-bpm grid"
+    )
+    for col in (
+        "runtime",
+        "device",
+        "precision",
+        "model",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "frames/s",
+        "GFLOP/s",
+        "max err/range",
+        "BVP r",
+        "ΔHR max",
+        "ΔHR med",
+        "HR MAE",
+        "MB",
+    ):
         table.add_column(col, no_wrap=True)
     fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
     for r in report.results:
         if r.status != "ok":
             continue
         lat = r.latency_ms or {}
-        table.add_row(r.runtime, r.device, r.precision, Path(r.model).name, fmt(lat.get("p50"), ".1f"), fmt(lat.get("p90"), ".1f"),
-                      fmt(lat.get("p99"), ".1f"), fmt(r.throughput_fps, ".0f"), fmt(r.gflops_per_s, ".1f"),
-                      fmt(r.max_err_of_range, ".1e"), fmt(r.bvp_pearson, ".5f"), fmt(r.hr_abs_diff_bpm, ".2f"), fmt(r.hr_abs_diff_median_bpm, ".2f"),
-                      fmt(r.hr_mae_vs_label_bpm, ".2f"), fmt(r.size_mb, ".3f"))
+        table.add_row(
+            r.runtime,
+            r.device,
+            r.precision,
+            Path(r.model).name,
+            fmt(lat.get("p50"), ".1f"),
+            fmt(lat.get("p90"), ".1f"),
+            fmt(lat.get("p99"), ".1f"),
+            fmt(r.throughput_fps, ".0f"),
+            fmt(r.gflops_per_s, ".1f"),
+            fmt(r.max_err_of_range, ".1e"),
+            fmt(r.bvp_pearson, ".5f"),
+            fmt(r.hr_abs_diff_bpm, ".2f"),
+            fmt(r.hr_abs_diff_median_bpm, ".2f"),
+            fmt(r.hr_mae_vs_label_bpm, ".2f"),
+            fmt(r.size_mb, ".3f"),
+        )
     console.print(table)
     for r in report.results:
         if r.status != "ok":
             console.print(f"[yellow]{r.runtime}[/yellow] {Path(r.model).name}: {r.status}", highlight=False)
-    console.print(f"model: {report.model_gflop_per_window:.2f} GFLOP/window; this machine's FP32 matmul: "
-                  f"{report.matmul_gflops_per_s:.0f} GFLOP/s at {report.threads} threads; peak RSS {report.peak_rss_mb:.0f} MB")
+    console.print(
+        f"model: {report.model_gflop_per_window:.2f} GFLOP/window; this machine's FP32 matmul: "
+        f"{report.matmul_gflops_per_s:.0f} GFLOP/s at {report.threads} threads; peak RSS {report.peak_rss_mb:.0f} MB"
+    )
     for r in report.results:
         if r.speedup_vs_reference is not None and r.runtime != report.reference:
-            console.print(f"  {r.runtime} {r.precision} ({r.device}): {r.speedup_vs_reference:.2f}x PyTorch eager on {report.reference_device} (p50)")
+            console.print(
+                f"  {r.runtime} {r.precision} ({r.device}): {r.speedup_vs_reference:.2f}x PyTorch eager on {report.reference_device} (p50)"
+            )
     if json_path:
         report.write_json(json_path)
         console.print(f"wrote {json_path}")
     failed = [r for r in report.results if r.status.startswith("failed")]
     if failed:
         # A model the user named that cannot open or run is an error; a runtime not installed here is only skipped.
-        raise EdgeRppgError(f"{failed[0].model}: {failed[0].runtime} {failed[0].status}"
-                            + (f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else ""))
+        raise EdgeRppgError(
+            f"{failed[0].model}: {failed[0].runtime} {failed[0].status}"
+            + (f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else "")
+        )
 
 
 @app.command()
 @user_errors
 def train(
     arch: Annotated[ArchName, typer.Option(help="Model family.")] = ArchName(DEFAULT_FAMILY),
-    preset: Annotated[PresetName | None, typer.Option(help="A named recipe (default-model: how the bundled model was made); options you give override it.")] = None,
+    preset: Annotated[
+        PresetName | None,
+        typer.Option(
+            help="A named recipe (default-model: how the bundled model was made); options you give override it."
+        ),
+    ] = None,
     data: Annotated[Path | None, typer.Option(help="Dataset folder (absent: the built-in synthetic dataset).")] = None,
     dataset: Annotated[LabelledDataset, typer.Option(help="Dataset format of --data.")] = LabelledDataset("ubfc-rppg"),
     epochs: Annotated[int, typer.Option(min=1)] = 10,
     batch_size: Annotated[int, typer.Option(min=1)] = 4,
     lr: Annotated[float, typer.Option(help="One-cycle maximum learning rate.")] = 1e-3,
-    fsam: Annotated[bool, typer.Option("--fsam/--no-fsam", help="FactorizePhys: train with FSAM (removed again for deployment).")] = True,
-    fsam_mode: Annotated[FsamModeName, typer.Option(
-        help="EfficientPhys: FSAM's NMF (steady: identity, as the released models; segment: factorise each 20-frame segment).")] = FsamModeName("steady"),
+    fsam: Annotated[
+        bool, typer.Option("--fsam/--no-fsam", help="FactorizePhys: train with FSAM (removed again for deployment).")
+    ] = True,
+    fsam_mode: Annotated[
+        FsamModeName,
+        typer.Option(
+            help="EfficientPhys: FSAM's NMF (steady: identity, as the released models; segment: factorise each 20-frame segment)."
+        ),
+    ] = FsamModeName("steady"),
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
     seed: Annotated[int, typer.Option()] = 0,
     out: Annotated[Path, typer.Option(help="Run folder: config, checkpoints, metrics, plot.")] = Path("runs/train"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")] = False,
-    loss: Annotated[Loss, typer.Option(help="pearson (per sample, along time) | pearson-reference (authors' code)")] = Loss.pearson,
+    loss: Annotated[
+        Loss, typer.Option(help="pearson (per sample, along time) | pearson-reference (authors' code)")
+    ] = Loss.pearson,
     on_no_face: Annotated[NoFace, typer.Option(help="A video where no face is found.")] = NoFace.skip,
     synthetic_subjects: Annotated[int, typer.Option(min=2, help="Subjects of the synthetic dataset.")] = 16,
     synthetic_seconds: Annotated[float, typer.Option(min=6, help="Seconds per synthetic video.")] = 27.0,
-    synthetic_hard: Annotated[float, typer.Option(min=0, max=1, help="Fraction of synthetic subjects with head motion, light steps, dark skin, MJPEG.")] = 0.0,
+    synthetic_hard: Annotated[
+        float,
+        typer.Option(
+            min=0, max=1, help="Fraction of synthetic subjects with head motion, light steps, dark skin, MJPEG."
+        ),
+    ] = 0.0,
     workers: Annotated[int | None, typer.Option(help="Parallel preprocessing processes.")] = None,
 ) -> None:
     """Train FactorizePhys or EfficientPhys with FSAM (paper recipe); on the built-in synthetic dataset when no --data."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from edge_rppg.train.config import TrainConfig
     from edge_rppg.train.loop import train as run_training
 
-    cfg = TrainConfig(arch=arch.value, data=data, dataset=dataset.value, out=out, epochs=epochs, batch_size=batch_size, lr=lr, fsam=fsam,
-                      fsam_mode=fsam_mode.value, device=device, seed=seed, loss=loss.value, on_no_face=on_no_face.value, workers=workers,
-                      synthetic_subjects=synthetic_subjects, synthetic_seconds=synthetic_seconds, synthetic_hard=synthetic_hard)
+    cfg = TrainConfig(
+        arch=arch.value,
+        data=data,
+        dataset=dataset.value,
+        out=out,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        fsam=fsam,
+        fsam_mode=fsam_mode.value,
+        device=device,
+        seed=seed,
+        loss=loss.value,
+        on_no_face=on_no_face.value,
+        workers=workers,
+        synthetic_subjects=synthetic_subjects,
+        synthetic_seconds=synthetic_seconds,
+        synthetic_hard=synthetic_hard,
+    )
     if preset is not None:
         cfg.apply_preset(preset.value)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("epoch", total=None, loss=float("nan"))
         state = {"epoch": 0}
 
@@ -379,8 +550,11 @@ def train(
     if not result.is_main:
         return
     best = result.best_epoch()
-    console.print(f"[green]done[/green]: {result.run} (best checkpoint {result.best.name}"
-                  + (f", validation HR MAE {best['val_mae_bpm']:.2f} bpm at epoch {best['epoch']}" if best else "") + ")")
+    console.print(
+        f"[green]done[/green]: {result.run} (best checkpoint {result.best.name}"
+        + (f", validation HR MAE {best['val_mae_bpm']:.2f} bpm at epoch {best['epoch']}" if best else "")
+        + ")"
+    )
 
 
 @app.command(name="eval")
@@ -388,11 +562,19 @@ def train(
 def evaluate(
     data: Annotated[Path, typer.Option(help="Dataset folder.")],
     dataset: Annotated[LabelledDataset, typer.Option(help="Dataset format of --data.")] = LabelledDataset("ubfc-rppg"),
-    weights: Annotated[Path | None, typer.Option(help="A checkpoint file or a weights name (edge-rppg weights list); default: the bundled model.")] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(help="A checkpoint file or a weights name (edge-rppg weights list); default: the bundled model."),
+    ] = None,
     model: Annotated[Path | None, typer.Option(help="An exported model (.onnx, .xml, .engine).")] = None,
     runtime: Annotated[RuntimeName | None, typer.Option(help="Runtime for --model (default: by suffix).")] = None,
     split: Annotated[tuple[float, float], typer.Option(help="Subject fraction range to evaluate.")] = (0.0, 1.0),
-    method: Annotated[HrMethod, typer.Option(help="HR estimator: fft (the paper's), fft-fine, peak (robust beats), peak-naive (the toolbox's).")] = HrMethod.FFT,
+    method: Annotated[
+        HrMethod,
+        typer.Option(
+            help="HR estimator: fft (the paper's), fft-fine, peak (robust beats), peak-naive (the toolbox's)."
+        ),
+    ] = HrMethod.FFT,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Bland–Altman plot PNG.")] = None,
     on_no_face: Annotated[NoFace, typer.Option(help="A video where no face is found.")] = NoFace.skip,
@@ -402,13 +584,26 @@ def evaluate(
 
     if weights is not None and model is not None:
         raise typer.BadParameter("give one of --weights or --model, not both")
-    report = evaluate_dataset(data, dataset.value, model or _checkpoint(weights), _value(runtime), split, method, on_no_face.value,  # type: ignore[arg-type]
-                              log=lambda m: console.print(m, highlight=False))
+    report = evaluate_dataset(
+        data,
+        dataset.value,
+        model or _checkpoint(weights),
+        _value(runtime),
+        split,
+        method,
+        on_no_face.value,  # type: ignore[arg-type]
+        log=lambda m: console.print(m, highlight=False),
+    )
     o = report.overall
     table = Table(title=f"{dataset.value}: {o.n} videos, HR by {method.value}")
     for col in ("MAE", "RMSE", "MAPE %", "Pearson", "SNR dB", "MACC"):
         table.add_column(col)
-    table.add_row(*(f"{getattr(o, k):.3f} ± {getattr(o, k + '_se'):.3f}" for k in ("mae", "rmse", "mape", "pearson", "snr", "macc")))
+    table.add_row(
+        *(
+            f"{getattr(o, k):.3f} ± {getattr(o, k + '_se'):.3f}"
+            for k in ("mae", "rmse", "mape", "pearson", "snr", "macc")
+        )
+    )
     console.print(table)
     if json_path:
         report.write_json(json_path)
@@ -419,9 +614,14 @@ def evaluate(
 @app.command()
 @user_errors
 def predict(
-    video: Annotated[Path | None, typer.Argument(help="Video file (avi, mp4, mkv, ...) or a folder of image frames.")] = None,
+    video: Annotated[
+        Path | None, typer.Argument(help="Video file (avi, mp4, mkv, ...) or a folder of image frames.")
+    ] = None,
     webcam: Annotated[int | None, typer.Option(help="Webcam index: live mode instead of a file.")] = None,
-    weights: Annotated[Path | None, typer.Option(help="A checkpoint file or a weights name (edge-rppg weights list); default: the bundled model.")] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(help="A checkpoint file or a weights name (edge-rppg weights list); default: the bundled model."),
+    ] = None,
     model: Annotated[Path | None, typer.Option(help="An exported model (.onnx, .xml, .engine).")] = None,
     runtime: Annotated[RuntimeName | None, typer.Option(help="Runtime (default: by file).")] = None,
     stride: Annotated[int, typer.Option(min=1, help="Frames between windows (30 = one estimate per second).")] = 30,
@@ -441,22 +641,39 @@ def predict(
         raise typer.BadParameter("give one of --weights or --model, not both")
     rt = resolve_runtime(None if model else _checkpoint(weights), model, _value(runtime), threads)
     on_window, on_frame = live_callbacks() if webcam is not None else (None, None)
-    result = predict_video(video if video is not None else webcam, rt, PredictOptions(stride=stride, fps=fps, threads=threads),  # type: ignore[arg-type]
-                           on_window=on_window, on_frame=on_frame)
+    result = predict_video(
+        video if video is not None else webcam,
+        rt,
+        PredictOptions(stride=stride, fps=fps, threads=threads),  # type: ignore[arg-type]
+        on_window=on_window,
+        on_frame=on_frame,
+    )
     write_outputs(result, json_path, csv_path, plot)
-    hr = f"[bold]{result.hr_bpm:.1f} bpm[/bold]" if result.hr_bpm is not None else "[bold yellow]no reliable pulse[/bold yellow]"
-    console.print(f"{hr} ({result.hr_reason}) over {result.frames} frames ({result.fps:g} fps); {result.speed_fps:.0f} frames/s "
-                  f"({result.speed_fps / result.fps:.1f}x real time) on {result.runtime}")
+    hr = (
+        f"[bold]{result.hr_bpm:.1f} bpm[/bold]"
+        if result.hr_bpm is not None
+        else "[bold yellow]no reliable pulse[/bold yellow]"
+    )
+    console.print(
+        f"{hr} ({result.hr_reason}) over {result.frames} frames ({result.fps:g} fps); {result.speed_fps:.0f} frames/s "
+        f"({result.speed_fps / result.fps:.1f}x real time) on {result.runtime}"
+    )
     if result.hrv:
         v = result.hrv
-        console.print(f"HRV from {v['beats']} beats: mean HR {v['mean_hr_bpm']:.1f} bpm, SDNN {v['sdnn_ms']:.1f} ms, "
-                      f"RMSSD {v['rmssd_ms']:.1f} ms, pNN50 {v['pnn50']:.2f}")
+        console.print(
+            f"HRV from {v['beats']} beats: mean HR {v['mean_hr_bpm']:.1f} bpm, SDNN {v['sdnn_ms']:.1f} ms, "
+            f"RMSSD {v['rmssd_ms']:.1f} ms, pNN50 {v['pnn50']:.2f}"
+        )
     r = result.respiration
-    console.print(f"breathing: {r['rate_bpm']:.1f} breaths/min (quality {r['quality']:.2f})" if r["rate_bpm"] is not None
-                  else f"breathing: not measured ({r['status']})")
+    console.print(
+        f"breathing: {r['rate_bpm']:.1f} breaths/min (quality {r['quality']:.2f})"
+        if r["rate_bpm"] is not None
+        else f"breathing: not measured ({r['status']})"
+    )
     if result.frames_without_face:
         console.print(f"[yellow]note:[/yellow] {result.frames_without_face} frames before the first face were skipped")
     if profile:
         p = result.profile_ms
-        console.print("time (ms, total / per frame): " + ", ".join(
-            f"{k} {v:.0f} / {v / result.frames:.2f}" for k, v in p.items()))
+        console.print(
+            "time (ms, total / per frame): " + ", ".join(f"{k} {v:.0f} / {v / result.frames:.2f}" for k, v in p.items())
+        )

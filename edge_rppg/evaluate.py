@@ -56,7 +56,9 @@ def predict_videos(predict: Predict, chunks: list[Chunk], batch: int = 4) -> dic
     return out
 
 
-def evaluate_chunks(predict: Predict, chunks: list[Chunk], fs: float = CONTRACT.fps, method: HrMethod | str = HrMethod.FFT) -> EvalReport:
+def evaluate_chunks(
+    predict: Predict, chunks: list[Chunk], fs: float = CONTRACT.fps, method: HrMethod | str = HrMethod.FFT
+) -> EvalReport:
     if not chunks:
         raise ValueError("no chunks to evaluate")
     videos = []
@@ -64,8 +66,10 @@ def evaluate_chunks(predict: Predict, chunks: list[Chunk], fs: float = CONTRACT.
         r = evaluate_signal(pred, label, fs, method)
         videos.append(VideoResult(name, r.hr_true, r.hr_pred, r.snr, r.macc))
     overall = dataset_metrics(
-        np.array([v.hr_pred for v in videos]), np.array([v.hr_true for v in videos]),
-        np.array([v.snr for v in videos]), np.array([v.macc for v in videos]),
+        np.array([v.hr_pred for v in videos]),
+        np.array([v.hr_true for v in videos]),
+        np.array([v.snr for v in videos]),
+        np.array([v.macc for v in videos]),
     )
     return EvalReport(overall, videos)
 
@@ -92,8 +96,14 @@ def bland_altman_png(report: EvalReport, path: Path, title: str = "") -> None:
 
 
 def evaluate_dataset(
-    data: Path, dataset: str, model_path: Path, runtime: str | None = None, split: tuple[float, float] = (0.0, 1.0),
-    method: HrMethod | str = HrMethod.FFT, on_no_face: str = "skip", log: Callable[[str], None] = print,
+    data: Path,
+    dataset: str,
+    model_path: Path,
+    runtime: str | None = None,
+    split: tuple[float, float] = (0.0, 1.0),
+    method: HrMethod | str = HrMethod.FFT,
+    on_no_face: str = "skip",
+    log: Callable[[str], None] = print,
 ) -> EvalReport:
     """Preprocess (cached) the videos of ``split``, run the model on any runtime, and score whole videos."""
     from edge_rppg.data.preprocess import preprocess_videos

@@ -55,7 +55,9 @@ def hr_resolution_bpm(fs: float = CONTRACT.fps) -> float:
     return 60.0 * fs / fine_nfft(0, fs)
 
 
-def power_spectrum(signal: np.ndarray, fs: float = CONTRACT.fps, nfft: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def power_spectrum(
+    signal: np.ndarray, fs: float = CONTRACT.fps, nfft: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Periodogram (boxcar, density, one-sided, no detrend); nfft defaults to the next power of two >= N."""
     s = np.asarray(signal, dtype=np.float64)
     return scipy.signal.periodogram(s, fs=fs, nfft=nfft or next_pow2(s.shape[-1]), detrend=False)
@@ -115,7 +117,9 @@ def _parabolic_offsets(x: np.ndarray, peaks: np.ndarray) -> np.ndarray:
     return offsets
 
 
-def beat_period_samples(y: np.ndarray, fs: float, max_hr_bpm: float, min_hr_bpm: float = HR_BAND_HZ[0] * 60) -> float | None:
+def beat_period_samples(
+    y: np.ndarray, fs: float, max_hr_bpm: float, min_hr_bpm: float = HR_BAND_HZ[0] * 60
+) -> float | None:
     """The beat period (samples) by autocorrelation: the shortest lag whose autocorrelation peak is within
     AUTOCORR_NEAR_MAX of the highest one. Harmonics (the dicrotic wave) repeat at half the period but
     with another shape, so their lag correlates less than the true period does."""

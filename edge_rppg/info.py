@@ -33,7 +33,9 @@ class ModelSummary:
         return asdict(self)
 
 
-def summarize(model: Model, checkpoint: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None) -> ModelSummary:
+def summarize(
+    model: Model, checkpoint: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None
+) -> ModelSummary:
     macs = count_macs(model)
     contract = model.contract
     return ModelSummary(
@@ -43,8 +45,14 @@ def summarize(model: Model, checkpoint: dict[str, Any] | None = None, provenance
         parameters=count_parameters(model),
         macs=macs,
         gflops=round(2 * macs / 1e9, 3),
-        input={"name": contract.input_name, "shape": ["B", *contract.input_shape(1)[1:]], "dtype": "float32",
-               "range": [contract.value_min, contract.value_max], "fps": contract.fps, "layout": contract.layout},
+        input={
+            "name": contract.input_name,
+            "shape": ["B", *contract.input_shape(1)[1:]],
+            "dtype": "float32",
+            "range": [contract.value_min, contract.value_max],
+            "fps": contract.fps,
+            "layout": contract.layout,
+        },
         output={"name": contract.output_name, "shape": ["B", contract.window]},
         checkpoint=checkpoint,
         provenance=provenance,
@@ -52,13 +60,17 @@ def summarize(model: Model, checkpoint: dict[str, Any] | None = None, provenance
     )
 
 
-def model_info(weights: Path | None = None, deploy: bool = False, fsam: bool = False, arch: str | None = None) -> ModelSummary:
+def model_info(
+    weights: Path | None = None, deploy: bool = False, fsam: bool = False, arch: str | None = None
+) -> ModelSummary:
     """Summary of a checkpoint (or of a fresh network of ``arch``); ``deploy`` gives the deployment form."""
     provenance = None
     if weights is not None:
         model, info = load_checkpoint(weights, arch)
         ckpt: dict[str, Any] | None = {k: v for k, v in asdict(info).items() if k != "train_config"}
-        provenance = info.train_config.get("provenance") or ({"train_config": info.train_config} if info.train_config else None)
+        provenance = info.train_config.get("provenance") or (
+            {"train_config": info.train_config} if info.train_config else None
+        )
     else:
         family = get_family(arch or DEFAULT_FAMILY)
         model, ckpt = family.build(fsam=fsam or not family.fsam_removed_for_deploy), None

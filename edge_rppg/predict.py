@@ -30,7 +30,15 @@ from edge_rppg.hr import find_beats
 from edge_rppg.runtimes import Runtime, RuntimeOptions, open_runtime
 from edge_rppg.signal import zscore
 from edge_rppg.streaming import WindowScheduler, overlap_add
-from edge_rppg.vitals import FrameFlags, Quality, clean_ibis, clip_heart_rate, hrv_from_beats, respiration, segment_quality
+from edge_rppg.vitals import (
+    FrameFlags,
+    Quality,
+    clean_ibis,
+    clip_heart_rate,
+    hrv_from_beats,
+    respiration,
+    segment_quality,
+)
 
 HR_SEGMENT_S = 10.0  # per-window HR from the last 10 s of BVP, as rPPG tools report it
 HR_SEGMENT_FRAMES = int(HR_SEGMENT_S * CONTRACT.fps)
@@ -119,7 +127,9 @@ def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | Non
     else:
         rt = _exported_once(source, runtime, options)
     if rt.channels != 3:
-        raise EdgeRppgError(f"{source}: this model takes {rt.channels} input channels; predict reads RGB video (3 channels)")
+        raise EdgeRppgError(
+            f"{source}: this model takes {rt.channels} input channels; predict reads RGB video (3 channels)"
+        )
     return rt
 
 
@@ -157,7 +167,9 @@ def _decode(source: Path | int, out: queue.Queue, stop: threading.Event, timing:
         out.put(_DONE)
 
 
-def _infer(runtime: Runtime, windows: queue.Queue, results: list[tuple[int, np.ndarray]], timing: dict[str, float]) -> None:
+def _infer(
+    runtime: Runtime, windows: queue.Queue, results: list[tuple[int, np.ndarray]], timing: dict[str, float]
+) -> None:
     while True:
         item = windows.get()
         if item is _DONE:
@@ -193,8 +205,14 @@ class _Run:
     error: EdgeRppgError | None
 
 
-def _run_pipeline(source: Path | int, runtime: Runtime, fps: float, options: PredictOptions,
-                  on_window: Callable[..., None] | None, on_frame: Callable[[np.ndarray, Box | None], bool] | None) -> _Run:
+def _run_pipeline(
+    source: Path | int,
+    runtime: Runtime,
+    fps: float,
+    options: PredictOptions,
+    on_window: Callable[..., None] | None,
+    on_frame: Callable[[np.ndarray, Box | None], bool] | None,
+) -> _Run:
     """Decode (thread) -> crop (here) -> infer (thread); live callbacks see each new estimate."""
     timing = {"decode": 0.0, "crop": 0.0, "infer": 0.0}
     frames_q: queue.Queue = queue.Queue(maxsize=options.queue_frames)
@@ -236,11 +254,22 @@ def _run_pipeline(source: Path | int, runtime: Runtime, fps: float, options: Pre
         stop.set()
         windows_q.put(_DONE)
         worker.join()
-    return _Run(results, track, frames, cropper.frames_without_face, cropper.box is not None, scheduler.count, timing,
-                time.perf_counter() - wall, error)
+    return _Run(
+        results,
+        track,
+        frames,
+        cropper.frames_without_face,
+        cropper.box is not None,
+        scheduler.count,
+        timing,
+        time.perf_counter() - wall,
+        error,
+    )
 
 
-def _report_live(results: list[tuple[int, np.ndarray]], track: Track, stride: int, box: Box | None, on_window: Callable[..., None]) -> None:
+def _report_live(
+    results: list[tuple[int, np.ndarray]], track: Track, stride: int, box: Box | None, on_window: Callable[..., None]
+) -> None:
     # Only the windows that reach into the last HR segment: live cost stays constant over a long session.
     recent = sorted(results[-(HR_SEGMENT_FRAMES // stride + 2) :], key=lambda r: r[0])
     origin = recent[0][0]
@@ -257,7 +286,9 @@ def _check_run(run: _Run, name: str) -> None:
     if not run.face_found:
         raise VideoError(f"{name}: no face found in any of {run.frames} frames")
     if not run.results:
-        raise VideoError(f"{name}: only {run.frames_with_face} frames with a face at {CONTRACT.fps:g} fps; one window needs {CONTRACT.frames}")
+        raise VideoError(
+            f"{name}: only {run.frames_with_face} frames with a face at {CONTRACT.fps:g} fps; one window needs {CONTRACT.frames}"
+        )
 
 
 def predict_video(
@@ -297,7 +328,9 @@ def predict_video(
         speed_fps=round(run.frames / run.elapsed, 1),
         per_window=per_window,
         hrv=asdict(hrv) if hrv else None,
-        respiration=asdict(breathing) if breathing else {"rate_bpm": None, "quality": 0.0, "status": "no reliable pulse", "modulations": {}},
+        respiration=asdict(breathing)
+        if breathing
+        else {"rate_bpm": None, "quality": 0.0, "status": "no reliable pulse", "modulations": {}},
         frames_without_face=run.frames_without_face,
         profile_ms={k: round(v * 1e3, 1) for k, v in run.timing.items()} | {"wall": round(run.elapsed * 1e3, 1)},
         bvp=bvp,
@@ -324,7 +357,9 @@ def _segment_quality(bvp: np.ndarray, offset: int, start: int, track: Track) -> 
     """Quality of the HR segment ending with the window that starts at frame ``start`` (``offset`` is
     where that window begins inside ``bvp``), its frames' flags included."""
     end = offset + CONTRACT.window
-    return segment_quality(bvp[max(0, end - HR_SEGMENT_FRAMES) : end], CONTRACT.fps, track.reasons(start, start + CONTRACT.frames))
+    return segment_quality(
+        bvp[max(0, end - HR_SEGMENT_FRAMES) : end], CONTRACT.fps, track.reasons(start, start + CONTRACT.frames)
+    )
 
 
 def _estimate(q: Quality, start: int) -> WindowEstimate:
@@ -352,8 +387,16 @@ def _series_csv(result: PredictResult) -> str:
     current: WindowEstimate | None = None
     for i, v in enumerate(result.bvp):
         current = marks.get(i, current)
-        w.writerow([i, f"{i / CONTRACT.fps:.4f}", f"{v:.6f}", _fmt_hr(current.hr_bpm) if current else "",
-                    f"{current.sqi:.3f}" if current else "", current.quality if current else ""])
+        w.writerow(
+            [
+                i,
+                f"{i / CONTRACT.fps:.4f}",
+                f"{v:.6f}",
+                _fmt_hr(current.hr_bpm) if current else "",
+                f"{current.sqi:.3f}" if current else "",
+                current.quality if current else "",
+            ]
+        )
     return buf.getvalue()
 
 

@@ -42,7 +42,13 @@ def preprocess(signal: np.ndarray, fs: float = CONTRACT.fps) -> np.ndarray:
     return bandpass(detrend(signal), fs)
 
 
-def snr_db(pred: np.ndarray, hr_bpm: float, fs: float = CONTRACT.fps, band: tuple[float, float] = HR_BAND_HZ, fine: bool = False) -> float:
+def snr_db(
+    pred: np.ndarray,
+    hr_bpm: float,
+    fs: float = CONTRACT.fps,
+    band: tuple[float, float] = HR_BAND_HZ,
+    fine: bool = False,
+) -> float:
     """Power within ±0.1 Hz of the HR and its first harmonic over the rest of the HR band (dB).
 
     ``fine`` measures on the zero-padded grid of ``fft-fine`` (the paper's evaluation uses none)."""
@@ -83,7 +89,9 @@ class SignalReport:
     macc: float
 
 
-def evaluate_signal(pred: np.ndarray, label: np.ndarray, fs: float = CONTRACT.fps, method: HrMethod | str = HrMethod.FFT) -> SignalReport:
+def evaluate_signal(
+    pred: np.ndarray, label: np.ndarray, fs: float = CONTRACT.fps, method: HrMethod | str = HrMethod.FFT
+) -> SignalReport:
     """Detrend + band-pass both, HR by ``method`` on both, SNR of pred at the label HR, MACC."""
     p = preprocess(pred, fs)
     q = preprocess(label, fs)

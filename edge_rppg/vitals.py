@@ -42,7 +42,9 @@ class FrameFlags:
     light_step: np.ndarray
 
     @classmethod
-    def from_track(cls, lost: list[bool], centres: list[tuple[float, float, float]], brightness: list[float]) -> FrameFlags:
+    def from_track(
+        cls, lost: list[bool], centres: list[tuple[float, float, float]], brightness: list[float]
+    ) -> FrameFlags:
         """``centres``: (x, y, box width) per frame; ``brightness``: mean crop intensity per frame."""
         c = np.asarray(centres, dtype=np.float64).reshape(-1, 3)
         move = np.zeros(len(c))
@@ -99,7 +101,9 @@ def segment_quality(bvp: np.ndarray, fs: float = CONTRACT.fps, flag_reasons: lis
     sqi = float((s_snr * s_agree * s_periodic) ** (1 / 3))
     reasons = list(flag_reasons or [])
     if sqi < SQI_MIN:
-        worst = min((("low snr", s_snr), ("fft and beats disagree", s_agree), ("not periodic", s_periodic)), key=lambda p: p[1])
+        worst = min(
+            (("low snr", s_snr), ("fft and beats disagree", s_agree), ("not periodic", s_periodic)), key=lambda p: p[1]
+        )
         reasons.append(f"sqi {sqi:.2f} < {SQI_MIN:g} ({worst[0]})")
     return Quality(round(sqi, 3), hr, snr, beat_hr, periodicity, reasons)
 
@@ -214,7 +218,11 @@ def respiration(bvp: np.ndarray, fs: float = CONTRACT.fps, beats: Beats | None =
     clean = clean_ibis(beats)
     # One FFT length for all three series (sized by the whole span), so that their spectra can be averaged.
     nfft = max(1024, next_pow2(int((t[-1] - t[0]) * RESP_FS) + 1))
-    series = {"baseline": (t, low[idx]), "amplitude": (t, x[idx] - troughs), "frequency": (t[1:][clean], beats.ibis_s[clean])}
+    series = {
+        "baseline": (t, low[idx]),
+        "amplitude": (t, x[idx] - troughs),
+        "frequency": (t[1:][clean], beats.ibis_s[clean]),
+    }
     spectra, rates = [], {}
     f = np.zeros(0)
     for name, (times, values) in series.items():

@@ -71,10 +71,22 @@ _FILES = {
     "iBVP_EfficientPhys_FSAM.pth": "12e253e914d3f676b8e6213dffa6181b4e59819530f1216b6c3d576149fdafea",
 }
 # Short names: <model>-<training set>; the paper's main model (FSAM with residual) is plain "factorizephys".
-_TRAIN_SETS = {"UBFC-rPPG_Intra": "ubfc-intra", "UBFC-rPPG": "ubfc", "PURE": "pure", "SCAMPS": "scamps",
-               "iBVP_RGBT": "ibvp-rgbt", "iBVP_RGB": "ibvp-rgb", "iBVP_T": "ibvp-t", "iBVP": "ibvp"}
-_MODELS = {"FactorizePhys_FSAM_Res": "factorizephys", "FactorizePhys_FSAM": "factorizephys-fsam-nores", "FactorizePhys_Base": "factorizephys-base",
-           "EfficientPhys_FSAM": "efficientphys-fsam"}
+_TRAIN_SETS = {
+    "UBFC-rPPG_Intra": "ubfc-intra",
+    "UBFC-rPPG": "ubfc",
+    "PURE": "pure",
+    "SCAMPS": "scamps",
+    "iBVP_RGBT": "ibvp-rgbt",
+    "iBVP_RGB": "ibvp-rgb",
+    "iBVP_T": "ibvp-t",
+    "iBVP": "ibvp",
+}
+_MODELS = {
+    "FactorizePhys_FSAM_Res": "factorizephys",
+    "FactorizePhys_FSAM": "factorizephys-fsam-nores",
+    "FactorizePhys_Base": "factorizephys-base",
+    "EfficientPhys_FSAM": "efficientphys-fsam",
+}
 # Files whose input size differs from the 72x72 contract: listed and pullable, not loadable here.
 UNSUPPORTED = {"HighRes": "128x128 input (FactorizePhysBig), not the 72x72 contract"}
 
@@ -93,15 +105,27 @@ class Released:
         return f"{base_url()}/{self.file}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "url": self.url, "cached": cached_path(self).exists(), "path": str(cached_path(self)),
-                "supported": not any(tag in self.file for tag in UNSUPPORTED)}
+        return {
+            **asdict(self),
+            "url": self.url,
+            "cached": cached_path(self).exists(),
+            "path": str(cached_path(self)),
+            "supported": not any(tag in self.file for tag in UNSUPPORTED),
+        }
 
 
 def _short_name(file: str) -> str:
     stem = file.removesuffix(".pth")
     train = next(t for t in _TRAIN_SETS if stem.startswith(t + "_"))
     rest = stem[len(train) + 1 :]
-    model = next((short + rest[len(long) :].lower().replace("_", "-") for long, short in _MODELS.items() if rest.startswith(long)), rest.lower())
+    model = next(
+        (
+            short + rest[len(long) :].lower().replace("_", "-")
+            for long, short in _MODELS.items()
+            if rest.startswith(long)
+        ),
+        rest.lower(),
+    )
     return f"{model}-{_TRAIN_SETS[train]}"
 
 
@@ -150,7 +174,9 @@ def accept_license() -> None:
 def _verified(entry: Released, path: Path) -> Path:
     digest = file_sha256(path)
     if digest != entry.sha256:
-        raise WeightsError(f"{path}: sha256 {digest[:16]}... is not the released {entry.file} ({entry.sha256[:16]}...); delete it and pull again")
+        raise WeightsError(
+            f"{path}: sha256 {digest[:16]}... is not the released {entry.file} ({entry.sha256[:16]}...); delete it and pull again"
+        )
     return path
 
 
@@ -165,11 +191,15 @@ def _download(entry: Released, dest: Path) -> None:
                 h.update(block)
                 out.write(block)
         if h.hexdigest() != entry.sha256:
-            raise WeightsError(f"{entry.url}: downloaded file has sha256 {h.hexdigest()[:16]}..., expected {entry.sha256[:16]}...; nothing kept")
+            raise WeightsError(
+                f"{entry.url}: downloaded file has sha256 {h.hexdigest()[:16]}..., expected {entry.sha256[:16]}...; nothing kept"
+            )
         os.replace(tmp, dest)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise WeightsError(f"{entry.url}: download failed ({reason}); offline, put the file at {dest} by hand (sha256 {entry.sha256})") from None
+        raise WeightsError(
+            f"{entry.url}: download failed ({reason}); offline, put the file at {dest} by hand (sha256 {entry.sha256})"
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -185,8 +215,10 @@ def pull(name: str, accept: bool = False) -> Path:
     if accept:
         accept_license()
     if not license_accepted():
-        raise WeightsError(f"{entry.file} is under the {LICENSE} licence (research only, {LICENSE_URL}); "
-                           f"read it, then run: edge-rppg weights pull {entry.name} --accept-license")
+        raise WeightsError(
+            f"{entry.file} is under the {LICENSE} licence (research only, {LICENSE_URL}); "
+            f"read it, then run: edge-rppg weights pull {entry.name} --accept-license"
+        )
     _download(entry, dest)
     return dest
 
@@ -207,5 +239,7 @@ def resolve(weights: str | Path | None) -> tuple[Path, str | None]:
         raise WeightsError(f"{weights}: no such file, and not a weights name (edge-rppg weights list)")
     dest = cached_path(entry)
     if not dest.exists():
-        raise WeightsError(f"{entry.name}: not downloaded yet; run: edge-rppg weights pull {entry.name} (or put {entry.file} at {dest})")
+        raise WeightsError(
+            f"{entry.name}: not downloaded yet; run: edge-rppg weights pull {entry.name} (or put {entry.file} at {dest})"
+        )
     return _verified(entry, dest), None

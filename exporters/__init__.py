@@ -164,7 +164,11 @@ def default_output(weights: Path, target: str, precision: str) -> Path:
 
 def fp32_sibling(out: Path) -> Path:
     """Where an INT8 export's FP32 fallback goes: the same name with fp32 for int8."""
-    return out.with_name(out.name.replace("int8", "fp32")) if "int8" in out.name else out.with_name(f"{out.stem}_fp32{out.suffix}")
+    return (
+        out.with_name(out.name.replace("int8", "fp32"))
+        if "int8" in out.name
+        else out.with_name(f"{out.stem}_fp32{out.suffix}")
+    )
 
 
 def reference_windows(count: int = VERIFY_WINDOWS, channels: int = 3) -> np.ndarray:
@@ -188,7 +192,9 @@ def _tolerance(precision: str, int8_max_hr_diff_bpm: float | None) -> Tolerance:
     return tolerance
 
 
-def _verify(spec: Target, job: ExportJob, staged: Path, tolerance: Tolerance, guard_windows: Callable[[], np.ndarray]) -> tuple[Agreement | None, list[str], str]:
+def _verify(
+    spec: Target, job: ExportJob, staged: Path, tolerance: Tolerance, guard_windows: Callable[[], np.ndarray]
+) -> tuple[Agreement | None, list[str], str]:
     """(agreement, tolerance violations, note). INT8 is judged on the held-out windows, never on the
     windows it was calibrated on; other precisions on fixed synthetic windows."""
     reason = get_runtime(spec.runtime).unavailable_reason()
@@ -200,7 +206,9 @@ def _verify(spec: Target, job: ExportJob, staged: Path, tolerance: Tolerance, gu
 
 
 def _move_into_place(staged: list[Path], out: Path) -> list[Path]:
-    finals = [out.parent / (out.name if i == 0 else p.name.replace(staged[0].stem, out.stem, 1)) for i, p in enumerate(staged)]
+    finals = [
+        out.parent / (out.name if i == 0 else p.name.replace(staged[0].stem, out.stem, 1)) for i, p in enumerate(staged)
+    ]
     for src, dst in zip(staged, finals):
         src.replace(dst)
     return finals
@@ -270,8 +278,14 @@ def export_model(
 
 
 def _int8_rejected(
-    weights: Path, spec: Target, out: Path, batch: int, dynamic_batch: bool, problems: list[str],
-    agreement: Agreement | None, int8_fallback: str | None,
+    weights: Path,
+    spec: Target,
+    out: Path,
+    batch: int,
+    dynamic_batch: bool,
+    problems: list[str],
+    agreement: Agreement | None,
+    int8_fallback: str | None,
 ) -> ExportResult:
     why = f"INT8 rejected on held-out windows: {'; '.join(problems)}"
     if int8_fallback != "fp32":

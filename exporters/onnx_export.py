@@ -26,13 +26,13 @@ logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(loggin
 MAX_DYNAMIC_BATCH = 64
 
 
-def export_fp32(model: Model, path: Path, metadata: dict[str, str], batch: int = 1, dynamic_batch: bool = False) -> Path:
+def export_fp32(
+    model: Model, path: Path, metadata: dict[str, str], batch: int = 1, dynamic_batch: bool = False
+) -> Path:
     """Trace the deploy model with the dynamo exporter into one self-contained .onnx file."""
     model = model.eval()
     example = torch.zeros(model.contract.input_shape(batch))
-    dynamic_shapes = (
-        {"frames": {0: torch.export.Dim("batch", min=1, max=MAX_DYNAMIC_BATCH)}} if dynamic_batch else None
-    )
+    dynamic_shapes = {"frames": {0: torch.export.Dim("batch", min=1, max=MAX_DYNAMIC_BATCH)}} if dynamic_batch else None
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
@@ -148,5 +148,9 @@ def int8_coverage(path: Path) -> dict[str, object]:
     kinds: dict[str, int] = {}
     for n in proto.graph.node:
         kinds[n.op_type] = kinds.get(n.op_type, 0) + 1
-    return {"convolutions": len(convs), "int8_convolutions": len(convs) - len(fp32), "fp32_convolutions": fp32,
-            "fp32_ops": {k: kinds[k] for k in ("InstanceNormalization", "Sub", "Tanh", "Sigmoid") if k in kinds}}
+    return {
+        "convolutions": len(convs),
+        "int8_convolutions": len(convs) - len(fp32),
+        "fp32_convolutions": fp32,
+        "fp32_ops": {k: kinds[k] for k in ("InstanceNormalization", "Sub", "Tanh", "Sigmoid") if k in kinds},
+    }

@@ -66,7 +66,8 @@ def quantize_int8(model, calibration: np.ndarray, settings: Int8Settings = INT8)
 
     nncf.set_log_level(logging.WARNING)
     advanced = nncf.AdvancedQuantizationParameters(
-        activations_range_estimator_params=getattr(RangeEstimatorParametersSet, settings.range_estimator))
+        activations_range_estimator_params=getattr(RangeEstimatorParametersSet, settings.range_estimator)
+    )
     # NNCF draws progress bars on stdout; keep stdout for results (export --json).
     with contextlib.redirect_stdout(sys.stderr):
         return nncf.quantize(
@@ -80,8 +81,14 @@ def quantize_int8(model, calibration: np.ndarray, settings: Int8Settings = INT8)
         )
 
 
-def export_ir(onnx_path: Path, xml_path: Path, metadata: dict[str, str], precision: str, calibration: np.ndarray | None,
-              int8: Int8Settings = INT8) -> Path:
+def export_ir(
+    onnx_path: Path,
+    xml_path: Path,
+    metadata: dict[str, str],
+    precision: str,
+    calibration: np.ndarray | None,
+    int8: Int8Settings = INT8,
+) -> Path:
     """fp32: weights kept FP32 (save_model compresses to FP16 by default: error 2.5e-5 -> 1.5e-3);
     fp16: weights stored FP16; int8: NNCF post-training quantization with the subtraction left in FP32."""
     ov, model = _convert(onnx_path, metadata)
@@ -119,5 +126,9 @@ def int8_coverage(xml_path: Path) -> dict[str, object]:
     kinds: dict[str, int] = {}
     for op in model.get_ordered_ops():
         kinds[op.get_type_name()] = kinds.get(op.get_type_name(), 0) + 1
-    return {"convolutions": len(convs), "int8_convolutions": len(convs) - len(fp32), "fp32_convolutions": fp32,
-            "fp32_ops": {k: kinds[k] for k in ("MVN", "Subtract", "Tanh", "Sigmoid") if k in kinds}}
+    return {
+        "convolutions": len(convs),
+        "int8_convolutions": len(convs) - len(fp32),
+        "fp32_convolutions": fp32,
+        "fp32_ops": {k: kinds[k] for k in ("MVN", "Subtract", "Tanh", "Sigmoid") if k in kinds},
+    }

@@ -18,7 +18,13 @@ from edge_rppg.runtimes.tensorrt_runtime import cuda_device_name, import_tensorr
 WORKSPACE_BYTES = 1 << 30
 
 
-def trtexec_command(onnx_path: Path, engine_path: Path, dynamic_batch: bool = False, max_batch: int = 8, contract: InputContract = CONTRACT) -> str:
+def trtexec_command(
+    onnx_path: Path,
+    engine_path: Path,
+    dynamic_batch: bool = False,
+    max_batch: int = 8,
+    contract: InputContract = CONTRACT,
+) -> str:
     """The equivalent on-device build (e.g. on a Jetson, where trtexec ships with JetPack)."""
     cmd = f"trtexec --onnx={onnx_path} --saveEngine={engine_path} --stronglyTyped --memPoolSize=workspace:{WORKSPACE_BYTES >> 20}"
     if dynamic_batch:

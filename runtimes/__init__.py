@@ -44,7 +44,9 @@ class RuntimeSpec:
         if not path.exists():
             raise EdgeRppgError(f"{path}: no such model file")
         if path.suffix not in self.suffixes:
-            raise EdgeRppgError(f"{path}: runtime {self.name} opens {', '.join(self.suffixes)} files, not {path.suffix or 'this file'}")
+            raise EdgeRppgError(
+                f"{path}: runtime {self.name} opens {', '.join(self.suffixes)} files, not {path.suffix or 'this file'}"
+            )
         module, cls = self.entry.split(":")
         return getattr(importlib.import_module(module), cls)(path, options)
 
@@ -53,11 +55,23 @@ RUNTIMES: dict[str, RuntimeSpec] = {
     spec.name: spec
     for spec in (
         RuntimeSpec("torch", (".pt", ".pth"), "edge_rppg.runtimes.torch_runtime:TorchRuntime", ("torch",), ""),
-        RuntimeSpec("onnxruntime", (".onnx",), "edge_rppg.runtimes.onnxruntime_runtime:OnnxRuntime", ("onnxruntime",), ""),
-        RuntimeSpec("openvino", (".xml", ".onnx"), "edge_rppg.runtimes.openvino_runtime:OpenVinoRuntime", ("openvino",), "openvino"),
         RuntimeSpec(
-            "tensorrt", (".engine", ".plan"), "edge_rppg.runtimes.tensorrt_runtime:TensorRtRuntime",
-            ("tensorrt", "tensorrt_rtx"), "tensorrt", needs_cuda=True,
+            "onnxruntime", (".onnx",), "edge_rppg.runtimes.onnxruntime_runtime:OnnxRuntime", ("onnxruntime",), ""
+        ),
+        RuntimeSpec(
+            "openvino",
+            (".xml", ".onnx"),
+            "edge_rppg.runtimes.openvino_runtime:OpenVinoRuntime",
+            ("openvino",),
+            "openvino",
+        ),
+        RuntimeSpec(
+            "tensorrt",
+            (".engine", ".plan"),
+            "edge_rppg.runtimes.tensorrt_runtime:TensorRtRuntime",
+            ("tensorrt", "tensorrt_rtx"),
+            "tensorrt",
+            needs_cuda=True,
         ),
     )
 }
@@ -75,7 +89,9 @@ def runtimes_for(path: str | Path) -> list[RuntimeSpec]:
     return [spec for spec in RUNTIMES.values() if Path(path).suffix in spec.suffixes]
 
 
-def open_runtime(model_path: str | Path, runtime: str | None = None, options: RuntimeOptions = RuntimeOptions()) -> Runtime:
+def open_runtime(
+    model_path: str | Path, runtime: str | None = None, options: RuntimeOptions = RuntimeOptions()
+) -> Runtime:
     """Open a model file on the named runtime, or on the first runtime that opens its suffix."""
     if runtime is not None:
         return get_runtime(runtime).open(model_path, options)

@@ -41,4 +41,8 @@ class OnnxRuntime:
         return np.asarray(out, dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:
-        return {"onnxruntime": self._ort_version, "providers": self.session.get_providers(), "threads": self._threads or "auto"}
+        return {
+            "onnxruntime": self._ort_version,
+            "providers": self.session.get_providers(),
+            "threads": self._threads or "auto",
+        }

@@ -28,7 +28,11 @@ def import_tensorrt() -> Any:
             return importlib.import_module(name)
         except ImportError as exc:
             errors.append(f"{name}: {exc}")
-    raise RuntimeUnavailable("TensorRT is not installed (" + "; ".join(errors) + "); pip install 'edge-rppg[tensorrt]' (NVIDIA GPU) or 'edge-rppg[tensorrt-rtx]'")
+    raise RuntimeUnavailable(
+        "TensorRT is not installed ("
+        + "; ".join(errors)
+        + "); pip install 'edge-rppg[tensorrt]' (NVIDIA GPU) or 'edge-rppg[tensorrt-rtx]'"
+    )
 
 
 def cuda_device_name() -> str | None:
@@ -67,7 +71,9 @@ class TensorRtRuntime:
         self._runtime = trt.Runtime(self._logger)
         self.engine = self._runtime.deserialize_cuda_engine(self.model_path.read_bytes())
         if self.engine is None:
-            raise RuntimeUnavailable(f"{self.model_path}: TensorRT could not deserialize this engine (wrong version or GPU?)")
+            raise RuntimeUnavailable(
+                f"{self.model_path}: TensorRT could not deserialize this engine (wrong version or GPU?)"
+            )
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)

@@ -44,16 +44,46 @@ def main() -> None:
         "generator_version": GENERATOR_VERSION,
         "seed": cfg["seed"],
         "data": info.trained_on,
-        "recipe": {k: cfg[k] for k in ("arch", "epochs", "batch_size", "lr", "fsam", "loss", "synthetic_subjects", "synthetic_seconds", "synthetic_hard")},
+        "recipe": {
+            k: cfg[k]
+            for k in (
+                "arch",
+                "epochs",
+                "batch_size",
+                "lr",
+                "fsam",
+                "loss",
+                "synthetic_subjects",
+                "synthetic_seconds",
+                "synthetic_hard",
+            )
+        },
         "validation": info.metrics,
-        "held_out": {"subjects": args.held_out_subjects, "seconds": 20.0, "seed": HELD_OUT_SEED, "hard": 0.5, "hr_method": "fft-fine",
-                     "mae_bpm": round(o.mae, 3), "rmse_bpm": round(o.rmse, 3), "pearson": round(o.pearson, 4), "snr_db": round(o.snr, 2)},
+        "held_out": {
+            "subjects": args.held_out_subjects,
+            "seconds": 20.0,
+            "seed": HELD_OUT_SEED,
+            "hard": 0.5,
+            "hr_method": "fft-fine",
+            "mae_bpm": round(o.mae, 3),
+            "rmse_bpm": round(o.rmse, 3),
+            "pearson": round(o.pearson, 4),
+            "snr_db": round(o.snr, 2),
+        },
         "packaged": datetime.date.today().isoformat(),
         "licence": "Apache-2.0 (trained by edge-rppg on its own synthetic data only)",
         "caveat": "synthetic faces only: accuracy on real faces has not been measured on a real dataset; not a medical device",
     }
-    save_checkpoint(args.out, model, train_config={**cfg, "provenance": provenance}, metrics=info.metrics, trained_on=info.trained_on)
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} KB); held-out MAE {o.mae:.2f} bpm, RMSE {o.rmse:.2f}, r {o.pearson:.3f}")
+    save_checkpoint(
+        args.out,
+        model,
+        train_config={**cfg, "provenance": provenance},
+        metrics=info.metrics,
+        trained_on=info.trained_on,
+    )
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} KB); held-out MAE {o.mae:.2f} bpm, RMSE {o.rmse:.2f}, r {o.pearson:.3f}"
+    )
 
 
 if __name__ == "__main__":

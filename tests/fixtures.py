@@ -27,7 +27,9 @@ def write_ubfc(root: Path, subjects: tuple[int, ...] = (1, 3), n: int = 170) -> 
         frames, ppg = clip_frames(n)
         write_video(d / "vid.avi", iter(frames), 30.0)
         t = np.arange(n) / 30
-        (d / "ground_truth.txt").write_text("\n".join(" ".join(f"{v:.6e}" for v in row) for row in (ppg, np.full(n, 72.0), t)))
+        (d / "ground_truth.txt").write_text(
+            "\n".join(" ".join(f"{v:.6e}" for v in row) for row in (ppg, np.full(n, 72.0), t))
+        )
     return root
 
 
@@ -39,9 +41,16 @@ def write_pure(root: Path, n: int = 170) -> Path:
         for i, f in enumerate(frames):
             cv2.imwrite(str(d / f"Image{1_000_000_000 + i * 33_333_333}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
         wave = np.interp(np.linspace(0, n - 1, 2 * n), np.arange(n), ppg)  # pulse oximeter at ~60 Hz
-        package = [{"Timestamp": i, "Value": {"waveform": int(100 + 50 * v), "pulseRate": 72, "o2saturation": 98, "signalStrength": 4}}
-                   for i, v in enumerate(wave)]
-        (root / name / f"{name}.json").write_text(json.dumps({"/FullPackage": package, "/Image": [{"Timestamp": i} for i in range(n)]}))
+        package = [
+            {
+                "Timestamp": i,
+                "Value": {"waveform": int(100 + 50 * v), "pulseRate": 72, "o2saturation": 98, "signalStrength": 4},
+            }
+            for i, v in enumerate(wave)
+        ]
+        (root / name / f"{name}.json").write_text(
+            json.dumps({"/FullPackage": package, "/Image": [{"Timestamp": i} for i in range(n)]})
+        )
     return root
 
 

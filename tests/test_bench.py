@@ -12,10 +12,28 @@ from edge_rppg.cli import app
 
 def test_bench_all_json_schema(fsam_checkpoint: Path, onnx_fp32: Path, openvino_fp32: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    result = CliRunner().invoke(app, [
-        "bench", "--runtime", "all", "--weights", str(fsam_checkpoint), "--model", str(onnx_fp32), "--model", str(openvino_fp32),
-        "--windows", "2", "--iterations", "2", "--rounds", "1", "--json", str(out),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "--runtime",
+            "all",
+            "--weights",
+            str(fsam_checkpoint),
+            "--model",
+            str(onnx_fp32),
+            "--model",
+            str(openvino_fp32),
+            "--windows",
+            "2",
+            "--iterations",
+            "2",
+            "--rounds",
+            "1",
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["reference"] == "torch"
@@ -23,8 +41,18 @@ def test_bench_all_json_schema(fsam_checkpoint: Path, onnx_fp32: Path, openvino_
     assert ("torch", fsam_checkpoint.name) in rows
     assert ("onnxruntime", onnx_fp32.name) in rows and ("openvino", openvino_fp32.name) in rows
     for r in report["results"]:
-        assert set(r) >= {"runtime", "precision", "model", "status", "latency_ms", "throughput_fps", "max_abs_err",
-                          "bvp_pearson", "hr_abs_diff_bpm", "size_mb"}
+        assert set(r) >= {
+            "runtime",
+            "precision",
+            "model",
+            "status",
+            "latency_ms",
+            "throughput_fps",
+            "max_abs_err",
+            "bvp_pearson",
+            "hr_abs_diff_bpm",
+            "size_mb",
+        }
         if r["status"] == "ok":
             assert set(r["latency_ms"]) == {"p50", "p90", "p99"} and r["latency_ms"]["p50"] > 0
             assert r["throughput_fps"] > 0 and r["size_mb"] > 0
@@ -44,18 +72,47 @@ def test_bench_without_reference_is_a_clear_error(tmp_path: Path) -> None:
     fake = tmp_path / "m.xml"
     fake.write_text("<net/>")
     result = CliRunner().invoke(app, ["bench", "--runtime", "openvino", "--model", str(fake)])
-    assert result.exit_code == 1 and "bench needs the PyTorch reference: give --weights" in result.output and "Traceback" not in result.output
+    assert (
+        result.exit_code == 1
+        and "bench needs the PyTorch reference: give --weights" in result.output
+        and "Traceback" not in result.output
+    )
 
 
-def test_bench_on_dataset_windows_reports_hr_mae_vs_ground_truth(fsam_checkpoint: Path, onnx_fp32: Path, tmp_path: Path) -> None:
+def test_bench_on_dataset_windows_reports_hr_mae_vs_ground_truth(
+    fsam_checkpoint: Path, onnx_fp32: Path, tmp_path: Path
+) -> None:
     from tests.fixtures import write_ubfc
 
     data = write_ubfc(tmp_path / "ubfc")
     out = tmp_path / "b.json"
-    result = CliRunner().invoke(app, [
-        "bench", "--runtime", "torch", "--runtime", "onnxruntime", "--weights", str(fsam_checkpoint), "--model", str(onnx_fp32),
-        "--data", str(data), "--dataset", "ubfc-rppg", "--windows", "2", "--iterations", "1", "--rounds", "1", "--json", str(out),
-    ], env={"EDGE_RPPG_CACHE": str(tmp_path / "cache")})
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "--runtime",
+            "torch",
+            "--runtime",
+            "onnxruntime",
+            "--weights",
+            str(fsam_checkpoint),
+            "--model",
+            str(onnx_fp32),
+            "--data",
+            str(data),
+            "--dataset",
+            "ubfc-rppg",
+            "--windows",
+            "2",
+            "--iterations",
+            "1",
+            "--rounds",
+            "1",
+            "--json",
+            str(out),
+        ],
+        env={"EDGE_RPPG_CACHE": str(tmp_path / "cache")},
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["windows"] == 2
@@ -70,17 +127,31 @@ def test_device_cuda_without_a_usable_gpu_is_one_line(fsam_checkpoint: Path) -> 
 
     if torch.cuda.is_available():
         pytest.skip("CUDA is usable here: the gpu test below covers --device cuda")
-    result = CliRunner().invoke(app, ["bench", "--runtime", "torch", "--weights", str(fsam_checkpoint), "--device", "cuda"])
+    result = CliRunner().invoke(
+        app, ["bench", "--runtime", "torch", "--weights", str(fsam_checkpoint), "--device", "cuda"]
+    )
     assert result.exit_code == 1 and "--device cuda:" in result.output and "edge-rppg check" in result.output
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device visible to torch (CPU build or no NVIDIA GPU)")
+@pytest.mark.skipif(
+    not __import__("torch").cuda.is_available(), reason="no CUDA device visible to torch (CPU build or no NVIDIA GPU)"
+)
 def test_bench_on_cuda_says_where_each_row_ran(fsam_checkpoint: Path, onnx_fp32: Path) -> None:
     from edge_rppg.bench import Timing, run_bench
 
-    report = run_bench(["torch", "onnxruntime", "openvino"], [onnx_fp32], fsam_checkpoint, n_windows=2, timing=Timing(2, 1, 1), device="cuda")
+    report = run_bench(
+        ["torch", "onnxruntime", "openvino"],
+        [onnx_fp32],
+        fsam_checkpoint,
+        n_windows=2,
+        timing=Timing(2, 1, 1),
+        device="cuda",
+    )
     rows = {r.runtime: r for r in report.results}
     assert report.reference_device.startswith("cuda") and rows["torch"].device.startswith("cuda")
     assert rows["onnxruntime"].status == "ok" and rows["openvino"].device == "cpu"
-    assert rows["onnxruntime"].bvp_pearson is not None and rows["onnxruntime"].bvp_pearson >= TOLERANCES["fp32"].min_pearson
+    assert (
+        rows["onnxruntime"].bvp_pearson is not None
+        and rows["onnxruntime"].bvp_pearson >= TOLERANCES["fp32"].min_pearson
+    )

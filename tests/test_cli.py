@@ -35,7 +35,9 @@ def test_bad_weights_is_one_line_and_nonzero(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pth"
     bad.write_text("hello")
     # A real process, so that we see exactly what a user sees on stderr.
-    proc = subprocess.run([sys.executable, "-m", "edge_rppg", "info", "--weights", str(bad)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_rppg", "info", "--weights", str(bad)], capture_output=True, text=True
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

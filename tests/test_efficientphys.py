@@ -23,12 +23,20 @@ from edge_rppg.runtimes import open_runtime
 
 def _golden(batch: int = 1) -> torch.Tensor:
     """The deterministic §11-style input: no RNG, so reference numbers can be written down."""
-    b, c, t, h, w = torch.meshgrid(*(torch.arange(n, dtype=torch.float64) for n in (batch, 3, 161, 72, 72)), indexing="ij")
-    x = 128 + 60 * torch.sin(0.11 * t + 0.05 * h + 0.07 * w + 1.3 * c + 0.5 * b) + 3 * torch.sin(2 * np.pi * 1.2 * t / 30 + 0.02 * h)
+    b, c, t, h, w = torch.meshgrid(
+        *(torch.arange(n, dtype=torch.float64) for n in (batch, 3, 161, 72, 72)), indexing="ij"
+    )
+    x = (
+        128
+        + 60 * torch.sin(0.11 * t + 0.05 * h + 0.07 * w + 1.3 * c + 0.5 * b)
+        + 3 * torch.sin(2 * np.pi * 1.2 * t / 30 + 0.02 * h)
+    )
     return x.float()
 
 
-def _authors_file(tmp_path: Path, name: str = "UBFC-rPPG_EfficientPhys_FSAM.pth", bias1: bool = False) -> tuple[Path, EfficientPhys]:
+def _authors_file(
+    tmp_path: Path, name: str = "UBFC-rPPG_EfficientPhys_FSAM.pth", bias1: bool = False
+) -> tuple[Path, EfficientPhys]:
     """A state dict in the authors' released layout: DataParallel prefix, BatchNorm stats, num_batches_tracked."""
     torch.manual_seed(3)
     model = get_family("efficientphys").build()
@@ -63,7 +71,9 @@ def test_authors_layout_loads_strictly_and_reproduces_outputs(tmp_path: Path) ->
         assert torch.equal(model(x), original(x))
     del state["module.final_dense_2.bias"]
     torch.save(state, path)
-    with pytest.raises(CheckpointError, match=r"not a valid EfficientPhys checkpoint: missing keys \[final_dense_2.bias\]"):
+    with pytest.raises(
+        CheckpointError, match=r"not a valid EfficientPhys checkpoint: missing keys \[final_dense_2.bias\]"
+    ):
         load_checkpoint(path)
 
 
@@ -150,8 +160,26 @@ def test_thermal_and_rgbt_factorizephys_load_export_and_bench(tmp_path: Path, ch
     assert loaded.config.in_channels == channels and info.trained_on == f"iBVP_{'T' if channels == 1 else 'RGBT'}"
     result = export_model(tmp_path / name, "onnx", "fp32", tmp_path / "m.onnx")
     assert result.verification is not None and result.verification["bvp_pearson"] > 0.99999
-    out = CliRunner().invoke(app, ["bench", "--runtime", "onnxruntime", "--model", str(tmp_path / "m.onnx"), "--weights", str(tmp_path / name),
-                                   "--windows", "2", "--iterations", "1", "--rounds", "1", "--json", str(tmp_path / "b.json")])
+    out = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "--runtime",
+            "onnxruntime",
+            "--model",
+            str(tmp_path / "m.onnx"),
+            "--weights",
+            str(tmp_path / name),
+            "--windows",
+            "2",
+            "--iterations",
+            "1",
+            "--rounds",
+            "1",
+            "--json",
+            str(tmp_path / "b.json"),
+        ],
+    )
     assert out.exit_code == 0, out.output
     rows = {r["runtime"]: r for r in json.loads((tmp_path / "b.json").read_text())["results"]}
     assert rows["onnxruntime"]["status"] == "ok" and rows["onnxruntime"]["bvp_pearson"] > 0.99999
@@ -162,11 +190,31 @@ def test_one_epoch_training_then_predict(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setenv("EDGE_RPPG_CACHE", str(tmp_path / "cache"))
     run = tmp_path / "run"
-    out = CliRunner().invoke(app, ["train", "--arch", "efficientphys", "--epochs", "1", "--synthetic-subjects", "2",
-                                   "--synthetic-seconds", "8", "--workers", "1", "--out", str(run)])
+    out = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--arch",
+            "efficientphys",
+            "--epochs",
+            "1",
+            "--synthetic-subjects",
+            "2",
+            "--synthetic-seconds",
+            "8",
+            "--workers",
+            "1",
+            "--out",
+            str(run),
+        ],
+    )
     assert out.exit_code == 0, out.output
     model, info = load_checkpoint(run / "best.pt")
-    assert info.arch == "efficientphys" and info.train_config["fsam_mode"] == "steady" and model.config.fsam_mode == "steady"
+    assert (
+        info.arch == "efficientphys"
+        and info.train_config["fsam_mode"] == "steady"
+        and model.config.fsam_mode == "steady"
+    )
     video = tmp_path / "demo.avi"
     write_demo_video(video, 12.0, hr_bpm=80.0)
     j = tmp_path / "p.json"
@@ -189,7 +237,11 @@ def test_info_reports_the_family() -> None:
     out = CliRunner().invoke(app, ["info", "--arch", "efficientphys", "--json"])
     assert out.exit_code == 0, out.output
     summary = json.loads(out.output)
-    assert summary["parameters"] == 140_655 and summary["arch"] == "efficientphys" and summary["input"]["shape"][1:] == [3, 161, 72, 72]
+    assert (
+        summary["parameters"] == 140_655
+        and summary["arch"] == "efficientphys"
+        and summary["input"]["shape"][1:] == [3, 161, 72, 72]
+    )
     assert set(FAMILIES) == {"factorizephys", "efficientphys"}
 
 
@@ -208,11 +260,15 @@ def test_released_checkpoint_goldens() -> None:
     with torch.no_grad():
         first, steady = reference(_golden())[0], model(_golden())[0]
     assert steady[:4].tolist() == pytest.approx([0.175375, -0.433763, -1.075892, -3.169787], abs=1e-4)
-    assert float(steady.sum()) == pytest.approx(-29.3591, abs=1e-3) and float(steady.std()) == pytest.approx(3.77494, abs=1e-4)
+    assert float(steady.sum()) == pytest.approx(-29.3591, abs=1e-3) and float(steady.std()) == pytest.approx(
+        3.77494, abs=1e-4
+    )
     assert first[:4].tolist() == pytest.approx([0.597064, -0.048786, -0.888115, -3.247755], abs=1e-4)
 
 
-def test_int8_keeps_fp32_only_the_norm_that_reads_the_frame_difference(ep_checkpoint: Path, openvino_fp32: Path, tmp_path: Path) -> None:
+def test_int8_keeps_fp32_only_the_norm_that_reads_the_frame_difference(
+    ep_checkpoint: Path, openvino_fp32: Path, tmp_path: Path
+) -> None:
     import openvino as ov
 
     from edge_rppg.exporters.openvino_export import _norm_of_difference
@@ -223,4 +279,6 @@ def test_int8_keeps_fp32_only_the_norm_that_reads_the_frame_difference(ep_checkp
     first_mvn = next(op for op in factorizephys.get_ordered_ops() if op.get_type_name() == "MVN")
     assert name == first_mvn.get_friendly_name()
     ep = core.read_model(export_model(ep_checkpoint, "openvino", "fp32", tmp_path / "ep.xml").path)
-    assert _norm_of_difference(ep) == [] and any(op.get_type_name() == "MVN" for op in ep.get_ordered_ops())  # FSAM's norm stays quantizable
+    assert _norm_of_difference(ep) == [] and any(
+        op.get_type_name() == "MVN" for op in ep.get_ordered_ops()
+    )  # FSAM's norm stays quantizable

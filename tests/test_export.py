@@ -102,7 +102,9 @@ def test_int8_rejected_writes_nothing_unless_asked_and_never_overwrites_fp32(tmp
     with pytest.raises(EdgeRppgError, match="INT8 rejected on held-out windows.*nothing written"):
         export_model(TRAINED, "openvino", "int8", out, calibration=small, int8_max_hr_diff_bpm=-1)
     assert list(tmp_path.iterdir()) == []
-    result = export_model(TRAINED, "openvino", "int8", out, calibration=small, int8_max_hr_diff_bpm=-1, int8_fallback="fp32")
+    result = export_model(
+        TRAINED, "openvino", "int8", out, calibration=small, int8_max_hr_diff_bpm=-1, int8_fallback="fp32"
+    )
     assert result.precision == "fp32" and "INT8 rejected" in result.note and result.int8_guard is not None
     assert not out.exists() and Path(result.path).name == "m_fp32.xml"
     before = (tmp_path / "m_fp32.bin").read_bytes()
@@ -140,9 +142,28 @@ def test_int8_calibration_data_from_a_dataset_through_the_cli(tmp_path: Path) ->
     calib, held = CalibrationSource(data, "ubfc-rppg", windows=8, held_out=8).draw()
     assert calib.shape[1:] == held.shape[1:] == (3, 161, 72, 72) and len(calib) == 2 and len(held) == 1  # by video
     out = tmp_path / "m_int8.xml"
-    result = CliRunner().invoke(app, ["export", "--weights", str(TRAINED), "--target", "openvino", "--precision", "int8",
-                                      "--calibration-data", str(data), "--dataset", "ubfc-rppg", "--int8-fallback", "fp32",
-                                      "--out", str(out), "--json"], env=env)
+    result = CliRunner().invoke(
+        app,
+        [
+            "export",
+            "--weights",
+            str(TRAINED),
+            "--target",
+            "openvino",
+            "--precision",
+            "int8",
+            "--calibration-data",
+            str(data),
+            "--dataset",
+            "ubfc-rppg",
+            "--int8-fallback",
+            "fp32",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        env=env,
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["verification"]["windows"] == 1  # the held-out video's window
@@ -184,7 +205,9 @@ def test_targets_table_names_a_runtime_for_each_target() -> None:
 
 def test_cli_export_json(fsam_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli.onnx"
-    result = CliRunner().invoke(app, ["export", "--weights", str(fsam_checkpoint), "--target", "onnx", "--out", str(out), "--json"])
+    result = CliRunner().invoke(
+        app, ["export", "--weights", str(fsam_checkpoint), "--target", "onnx", "--out", str(out), "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["path"] == str(out) and not TOLERANCES["fp32"].violations(Agreement(**report["verification"]))

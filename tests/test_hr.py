@@ -5,13 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_rppg.hr import HrMethod, fft_hr, find_beats, fine_fft_hr, heart_rate, hr_resolution_bpm, naive_peak_hr, window_hr
+from edge_rppg.hr import (
+    HrMethod,
+    fft_hr,
+    find_beats,
+    fine_fft_hr,
+    heart_rate,
+    hr_resolution_bpm,
+    naive_peak_hr,
+    window_hr,
+)
 from edge_rppg.signal import preprocess
 
 FS = 30.0
 
 
-def ppg_with_beats(bpm: float, seconds: float, seed: int, hrv: float = 0.05, noise: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+def ppg_with_beats(
+    bpm: float, seconds: float, seed: int, hrv: float = 0.05, noise: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
     """A PPG sampled at 30 fps from beats at known (continuous) times: systolic peak, dicrotic wave,
     beat-to-beat variability, sensor noise and respiratory baseline wander. Returns (signal, beat times)."""
     rng = np.random.default_rng(seed)

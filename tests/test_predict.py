@@ -60,15 +60,21 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from edge_rppg.exporters import export_model
 
     d = tmp_path_factory.mktemp("exp")
-    return {"onnxruntime": export_model(ASSET, "onnx", "fp32", d / "m.onnx").path,  # type: ignore[dict-item]
-            "openvino": export_model(ASSET, "openvino", "fp32", d / "m.xml").path}  # type: ignore[dict-item]
+    return {
+        "onnxruntime": export_model(ASSET, "onnx", "fp32", d / "m.onnx").path,  # type: ignore[dict-item]
+        "openvino": export_model(ASSET, "openvino", "fp32", d / "m.xml").path,
+    }  # type: ignore[dict-item]
 
 
 def test_known_pulse_through_three_runtimes(pulse_video: tuple[Path, float], exported: dict[str, Path]) -> None:
     path, true_hr = pulse_video
     hrs = {}
     for name in ("torch", "onnxruntime", "openvino"):
-        rt = resolve_runtime(ASSET, None, "torch", 2) if name == "torch" else resolve_runtime(None, Path(exported[name]), name, 2)
+        rt = (
+            resolve_runtime(ASSET, None, "torch", 2)
+            if name == "torch"
+            else resolve_runtime(None, Path(exported[name]), name, 2)
+        )
         result = predict_video(path, rt)
         assert result.frames == 450 and result.windows >= 9
         hrs[name] = result.hr_bpm
@@ -79,12 +85,37 @@ def test_known_pulse_through_three_runtimes(pulse_video: tuple[Path, float], exp
 def test_cli_outputs(pulse_video: tuple[Path, float], tmp_path: Path) -> None:
     path, true_hr = pulse_video
     j, c, p = tmp_path / "s.json", tmp_path / "s.csv", tmp_path / "s.png"
-    result = CliRunner().invoke(app, ["predict", str(path), "--weights", str(ASSET), "--json", str(j), "--csv", str(c),
-                                      "--plot", str(p), "--profile"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(path),
+            "--weights",
+            str(ASSET),
+            "--json",
+            str(j),
+            "--csv",
+            str(c),
+            "--plot",
+            str(p),
+            "--profile",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(j.read_text())
-    assert {"hr_bpm", "hr_status", "hr_reason", "fps", "frames", "windows", "windows_passed", "per_window", "speed_fps",
-            "hrv", "respiration"} <= set(summary)
+    assert {
+        "hr_bpm",
+        "hr_status",
+        "hr_reason",
+        "fps",
+        "frames",
+        "windows",
+        "windows_passed",
+        "per_window",
+        "speed_fps",
+        "hrv",
+        "respiration",
+    } <= set(summary)
     assert summary["hr_status"] == "ok" and abs(summary["hr_bpm"] - true_hr) <= 1 and summary["speed_fps"] > 0
     assert {"hr_bpm", "sqi", "snr_db", "quality", "reasons"} <= set(summary["per_window"][0])
     assert summary["respiration"]["rate_bpm"] is None  # a 15-s clip: breathing needs 30 s, and says so
@@ -114,9 +145,15 @@ def _noise_video(path: Path, n: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case,message", [
-    ("text", "not a video OpenCV can decode"), ("empty", "not a video OpenCV can decode"), ("short", "one window needs 161"), ("noface", "no face found"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("text", "not a video OpenCV can decode"),
+        ("empty", "not a video OpenCV can decode"),
+        ("short", "one window needs 161"),
+        ("noface", "no face found"),
+    ],
+)
 def test_bad_input_is_one_line_and_nonzero(tmp_path: Path, case: str, message: str) -> None:
     path = tmp_path / "bad.avi"
     if case == "text":
@@ -135,7 +172,10 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path: Path, case: str, message: s
 def test_face_lost_for_a_while_marks_windows_and_still_writes(tmp_path: Path) -> None:
     clip = synthetic_clip(seed=4242, n_frames=420)
     rng = np.random.default_rng(1)
-    frames = [f if not (150 <= i < 240) else rng.uniform(0, 255, f.shape).astype(np.uint8) for i, f in enumerate(clip.frames(SIZE))]
+    frames = [
+        f if not (150 <= i < 240) else rng.uniform(0, 255, f.shape).astype(np.uint8)
+        for i, f in enumerate(clip.frames(SIZE))
+    ]
     path = tmp_path / "lost.avi"
     write_video(path, iter(frames), 30.0)
     out = tmp_path / "lost.json"
@@ -150,7 +190,9 @@ def test_live_mode_reports_each_new_window(pulse_video: tuple[Path, float]) -> N
     """The live callbacks (webcam path) fire as windows arrive and already give the right HR."""
     path, true_hr = pulse_video
     seen: list = []
-    result = predict_video(path, resolve_runtime(ASSET, None, "torch", 2), on_window=lambda est, trace, box: seen.append((est, trace, box)))
+    result = predict_video(
+        path, resolve_runtime(ASSET, None, "torch", 2), on_window=lambda est, trace, box: seen.append((est, trace, box))
+    )
     assert 1 <= len(seen) <= result.windows
     starts = [e.start_frame for e, _, _ in seen]
     assert starts == sorted(starts) and set(starts) <= {w.start_frame for w in result.per_window}

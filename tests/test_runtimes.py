@@ -16,8 +16,12 @@ def windows() -> np.ndarray:
     return synthetic_windows(2, seed=11)[0]
 
 
-@pytest.mark.parametrize("name,fixture", [("onnxruntime", "onnx_fp32"), ("openvino", "openvino_fp32"), ("openvino", "onnx_fp32")])
-def test_runtime_agrees_with_torch(name: str, fixture: str, request: pytest.FixtureRequest, fsam_checkpoint: Path, windows: np.ndarray) -> None:
+@pytest.mark.parametrize(
+    "name,fixture", [("onnxruntime", "onnx_fp32"), ("openvino", "openvino_fp32"), ("openvino", "onnx_fp32")]
+)
+def test_runtime_agrees_with_torch(
+    name: str, fixture: str, request: pytest.FixtureRequest, fsam_checkpoint: Path, windows: np.ndarray
+) -> None:
     model_path = request.getfixturevalue(fixture)
     reference = open_runtime(fsam_checkpoint, "torch").run(windows)
     runtime = get_runtime(name).open(model_path, RuntimeOptions(threads=2))

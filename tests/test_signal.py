@@ -15,7 +15,12 @@ FS = 30.0
 def _golden_pair() -> tuple[np.ndarray, np.ndarray]:
     t = np.arange(900) / FS
     label = np.sin(2 * np.pi * 1.2 * t + 0.3)
-    pred = np.sin(2 * np.pi * 1.25 * t) + 0.4 * np.sin(2 * np.pi * 2.5 * t + 1.0) + 0.3 * np.sin(2 * np.pi * 0.9 * t) + 0.05 * t
+    pred = (
+        np.sin(2 * np.pi * 1.25 * t)
+        + 0.4 * np.sin(2 * np.pi * 2.5 * t + 1.0)
+        + 0.3 * np.sin(2 * np.pi * 0.9 * t)
+        + 0.05 * t
+    )
     return pred, label
 
 

@@ -15,9 +15,13 @@ HAS_BUILDER = any(importlib.util.find_spec(m) for m in ("tensorrt", "tensorrt_rt
 GPU_REASON = get_runtime("tensorrt").unavailable_reason()
 
 
-@pytest.mark.skipif(not HAS_BUILDER, reason="neither tensorrt nor tensorrt_rtx is installed (pip install edge-rppg[tensorrt-rtx])")
+@pytest.mark.skipif(
+    not HAS_BUILDER, reason="neither tensorrt nor tensorrt_rtx is installed (pip install edge-rppg[tensorrt-rtx])"
+)
 @pytest.mark.parametrize("dynamic", [False, True])
-def test_engine_builds_from_the_onnx_graph(onnx_fp32: Path, fsam_checkpoint: Path, tmp_path: Path, dynamic: bool) -> None:
+def test_engine_builds_from_the_onnx_graph(
+    onnx_fp32: Path, fsam_checkpoint: Path, tmp_path: Path, dynamic: bool
+) -> None:
     from edge_rppg.exporters import export_model
     from edge_rppg.exporters.tensorrt_export import build_engine
 
@@ -26,7 +30,9 @@ def test_engine_builds_from_the_onnx_graph(onnx_fp32: Path, fsam_checkpoint: Pat
         source = tmp_path / "dyn.onnx"
         export_model(fsam_checkpoint, "onnx", "fp32", source, dynamic_batch=True)
     engine = tmp_path / "m.engine"
-    sidecar = build_engine(source, engine, dynamic_batch=dynamic, timing_cache=tmp_path / "t.cache", metadata={"precision": "fp32"})
+    sidecar = build_engine(
+        source, engine, dynamic_batch=dynamic, timing_cache=tmp_path / "t.cache", metadata={"precision": "fp32"}
+    )
     assert engine.stat().st_size > 100_000
     on_disk = json.loads((tmp_path / "m.engine.json").read_text())
     assert on_disk == sidecar and sidecar["precision"] == "fp32" and sidecar["layers"] > 24

@@ -34,16 +34,39 @@ def test_reference_loss_is_constant_at_batch_one() -> None:
 
 
 def _tiny(tmp_path: Path, **kw: object) -> TrainConfig:
-    settings: dict[str, object] = {"epochs": 1, "batch_size": 2, "synthetic_subjects": 4, "synthetic_seconds": 6.0, "workers": 1, **kw}
+    settings: dict[str, object] = {
+        "epochs": 1,
+        "batch_size": 2,
+        "synthetic_subjects": 4,
+        "synthetic_seconds": 6.0,
+        "workers": 1,
+        **kw,
+    }
     return TrainConfig(out=tmp_path / "run", cache=tmp_path / "cache", **settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("train")
-    result = CliRunner().invoke(app, ["train", "--out", str(tmp / "run"), "--epochs", "1", "--batch-size", "2",
-                                      "--synthetic-subjects", "4", "--synthetic-seconds", "6", "--workers", "1"],
-                                env={"EDGE_RPPG_CACHE": str(tmp / "cache")})
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--out",
+            str(tmp / "run"),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--synthetic-subjects",
+            "4",
+            "--synthetic-seconds",
+            "6",
+            "--workers",
+            "1",
+        ],
+        env={"EDGE_RPPG_CACHE": str(tmp / "cache")},
+    )
     assert result.exit_code == 0, result.output
     return tmp / "run"
 
@@ -91,8 +114,23 @@ def test_resume_without_a_run_is_a_clear_error(tmp_path: Path) -> None:
 def test_eval_and_export_from_a_run(trained: Path, tmp_path: Path) -> None:
     data = next((trained.parent / "cache").glob("synthetic-*"))
     out_json, plot = tmp_path / "eval.json", tmp_path / "ba.png"
-    result = CliRunner().invoke(app, ["eval", "--data", str(data), "--dataset", "ubfc-rppg", "--weights", str(trained / "best.pt"),
-                                      "--json", str(out_json), "--plot", str(plot)], env={"EDGE_RPPG_CACHE": str(trained.parent / "cache")})
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--data",
+            str(data),
+            "--dataset",
+            "ubfc-rppg",
+            "--weights",
+            str(trained / "best.pt"),
+            "--json",
+            str(out_json),
+            "--plot",
+            str(plot),
+        ],
+        env={"EDGE_RPPG_CACHE": str(trained.parent / "cache")},
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(out_json.read_text())
     for key in ("mae", "rmse", "mape", "pearson", "snr", "macc"):
@@ -103,8 +141,11 @@ def test_eval_and_export_from_a_run(trained: Path, tmp_path: Path) -> None:
     exp = CliRunner().invoke(app, ["export", "--run", str(trained), "--target", "onnx", "--out", str(onnx)])
     assert exp.exit_code == 0, exp.output and onnx.exists()
     # The exported model evaluates like the checkpoint.
-    result2 = CliRunner().invoke(app, ["eval", "--data", str(data), "--model", str(onnx), "--json", str(tmp_path / "e2.json")],
-                                 env={"EDGE_RPPG_CACHE": str(trained.parent / "cache")})
+    result2 = CliRunner().invoke(
+        app,
+        ["eval", "--data", str(data), "--model", str(onnx), "--json", str(tmp_path / "e2.json")],
+        env={"EDGE_RPPG_CACHE": str(trained.parent / "cache")},
+    )
     assert result2.exit_code == 0, result2.output
     a = [v["hr_pred"] for v in report["videos"]]
     b = [v["hr_pred"] for v in json.loads((tmp_path / "e2.json").read_text())["videos"]]
@@ -122,9 +163,31 @@ def test_torchrun_two_processes_train_one_run(tmp_path: Path) -> None:
     assert torchrun is not None
     env = {**os.environ, "EDGE_RPPG_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [torchrun, "--nproc_per_node=2", "-m", "edge_rppg", "train", "--device", "cpu", "--epochs", "1", "--batch-size", "2",
-         "--synthetic-subjects", "4", "--synthetic-seconds", "12", "--workers", "1", "--out", str(tmp_path / "run")],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            torchrun,
+            "--nproc_per_node=2",
+            "-m",
+            "edge_rppg",
+            "train",
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--synthetic-subjects",
+            "4",
+            "--synthetic-seconds",
+            "12",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "device cpu x2" in proc.stdout and proc.stdout.count("epoch 1/1") == 1
@@ -134,13 +197,17 @@ def test_torchrun_two_processes_train_one_run(tmp_path: Path) -> None:
 
 def test_bad_dataset_leaves_no_run_folder(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "empty"), "--dataset", "pure", "--out", str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        app, ["train", "--data", str(tmp_path / "empty"), "--dataset", "pure", "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 1 and "SS-TT" in result.output
     assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch (CPU build or no NVIDIA GPU)")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device visible to torch (CPU build or no NVIDIA GPU)"
+)
 def test_cuda_amp_training_resumes(tmp_path: Path) -> None:
     first = train(_tiny(tmp_path, device="cuda", epochs=2), log=lambda m: None)
     assert first.history[-1]["epoch"] == 2
@@ -159,9 +226,29 @@ def test_nccl_ddp_two_gpus(tmp_path: Path) -> None:
 
     torchrun = shutil.which("torchrun") or f"{sys.executable} -m torch.distributed.run"
     proc = subprocess.run(
-        [*torchrun.split(), "--nproc_per_node=2", "-m", "edge_rppg", "train", "--device", "cuda", "--epochs", "1", "--batch-size", "2",
-         "--synthetic-subjects", "4", "--synthetic-seconds", "8", "--out", str(tmp_path / "run")],
-        capture_output=True, text=True, timeout=900, env={**__import__("os").environ, "EDGE_RPPG_CACHE": str(tmp_path / "cache")},
+        [
+            *torchrun.split(),
+            "--nproc_per_node=2",
+            "-m",
+            "edge_rppg",
+            "train",
+            "--device",
+            "cuda",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--synthetic-subjects",
+            "4",
+            "--synthetic-seconds",
+            "8",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**__import__("os").environ, "EDGE_RPPG_CACHE": str(tmp_path / "cache")},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "x2" in proc.stdout
@@ -169,7 +256,10 @@ def test_nccl_ddp_two_gpus(tmp_path: Path) -> None:
 
 def test_resume_refuses_options_that_contradict_the_saved_recipe(tmp_path: Path) -> None:
     train(_tiny(tmp_path), log=lambda m: None)
-    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "run"), "--resume", "--epochs", "3", "--lr", "0.01"],
-                                env={"EDGE_RPPG_CACHE": str(tmp_path / "cache")})
+    result = CliRunner().invoke(
+        app,
+        ["train", "--out", str(tmp_path / "run"), "--resume", "--epochs", "3", "--lr", "0.01"],
+        env={"EDGE_RPPG_CACHE": str(tmp_path / "cache")},
+    )
     assert result.exit_code == 1
     assert "--epochs 3 (the run has 1)" in result.output and "--lr 0.01 (the run has 0.001)" in result.output

@@ -11,7 +11,9 @@ from edge_rppg.vitals import SQI_MIN, Quality, clip_heart_rate, hrv_from_beats, 
 FS = 30.0
 
 
-def ppg_from_ibis(ibis_s: np.ndarray, seed: int = 0, noise: float = 0.03, resp_hz: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def ppg_from_ibis(
+    ibis_s: np.ndarray, seed: int = 0, noise: float = 0.03, resp_hz: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """A PPG at 30 fps whose systolic peaks sit at the given IBIs; breathing modulates baseline and amplitude."""
     rng = np.random.default_rng(seed)
     times = 0.5 + np.concatenate([[0.0], np.cumsum(ibis_s)])
@@ -25,7 +27,9 @@ def ppg_from_ibis(ibis_s: np.ndarray, seed: int = 0, noise: float = 0.03, resp_h
     return x, times
 
 
-def _known_ibis(n: int, seed: int, mean_s: float = 0.85, ectopic_at: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+def _known_ibis(
+    n: int, seed: int, mean_s: float = 0.85, ectopic_at: tuple[int, ...] = ()
+) -> tuple[np.ndarray, np.ndarray]:
     """(IBIs with ectopic beats inserted, mask of the normal-to-normal IBIs that the truth is computed on)."""
     rng = np.random.default_rng(seed)
     rr = mean_s + 0.04 * np.sin(2 * np.pi * np.arange(n) / 4.5) + 0.025 * rng.standard_normal(n)

@@ -29,7 +29,9 @@ def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     torch.save(state, folder / FILE)
     digest = hashlib.sha256((folder / FILE).read_bytes()).hexdigest()
     entry = weights_mod.RELEASED[NAME]
-    monkeypatch.setitem(weights_mod.RELEASED, NAME, weights_mod.Released(entry.name, entry.file, digest, entry.arch, entry.trained_on))
+    monkeypatch.setitem(
+        weights_mod.RELEASED, NAME, weights_mod.Released(entry.name, entry.file, digest, entry.arch, entry.trained_on)
+    )
     monkeypatch.setenv(weights_mod.URL_ENV, folder.as_uri())
     monkeypatch.setenv("EDGE_RPPG_CACHE", str(tmp_path / "cache"))
     return folder
@@ -52,7 +54,12 @@ def test_list_has_every_released_file_with_hash_and_licence() -> None:
 def test_licence_is_required_once_then_the_hash_is_checked(mirror: Path) -> None:
     runner = CliRunner()
     out = runner.invoke(app, ["weights", "pull", NAME])
-    assert out.exit_code == 1 and "RESEARCH-ONLY" in out.output and "--accept-license" in out.output and not _cached().exists()
+    assert (
+        out.exit_code == 1
+        and "RESEARCH-ONLY" in out.output
+        and "--accept-license" in out.output
+        and not _cached().exists()
+    )
     out = runner.invoke(app, ["weights", "pull", NAME, "--accept-license"])
     assert out.exit_code == 0, out.output
     assert _cached().read_bytes() == (mirror / FILE).read_bytes()
@@ -63,7 +70,9 @@ def test_licence_is_required_once_then_the_hash_is_checked(mirror: Path) -> None
 
 def test_wrong_hash_leaves_nothing_in_the_cache(mirror: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     entry = weights_mod.RELEASED[NAME]
-    monkeypatch.setitem(weights_mod.RELEASED, NAME, weights_mod.Released(entry.name, entry.file, "0" * 64, entry.arch, entry.trained_on))
+    monkeypatch.setitem(
+        weights_mod.RELEASED, NAME, weights_mod.Released(entry.name, entry.file, "0" * 64, entry.arch, entry.trained_on)
+    )
     out = CliRunner().invoke(app, ["weights", "pull", NAME, "--accept-license"])
     assert out.exit_code == 1 and "expected 0000" in out.output and "nothing kept" in out.output
     assert list(weights_mod.weights_dir().iterdir()) == [weights_mod.weights_dir() / ".license-accepted"]
@@ -85,9 +94,26 @@ def test_a_file_put_by_hand_is_verified_and_used_everywhere(mirror: Path, tmp_pa
     out = runner.invoke(app, ["info", "--weights", NAME])
     assert out.exit_code == 1 and "is not the released" in out.output
     _cached().write_bytes((mirror / FILE).read_bytes())
-    for args in (["info", "--weights", NAME], ["export", "--weights", NAME, "--out", str(tmp_path / "m.onnx")],
-                 ["bench", "--runtime", "onnxruntime", "--weights", NAME, "--model", str(tmp_path / "m.onnx"), "--windows", "1",
-                  "--iterations", "1", "--rounds", "1"], ["weights", "path", NAME]):
+    for args in (
+        ["info", "--weights", NAME],
+        ["export", "--weights", NAME, "--out", str(tmp_path / "m.onnx")],
+        [
+            "bench",
+            "--runtime",
+            "onnxruntime",
+            "--weights",
+            NAME,
+            "--model",
+            str(tmp_path / "m.onnx"),
+            "--windows",
+            "1",
+            "--iterations",
+            "1",
+            "--rounds",
+            "1",
+        ],
+        ["weights", "path", NAME],
+    ):
         out = runner.invoke(app, args)
         assert out.exit_code == 0, (args, out.output)
 

@@ -76,12 +76,19 @@ def prepare_data(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[list[Chu
         from edge_rppg.data.synthetic import GENERATOR_VERSION, write_synthetic_ubfc
 
         hard = f"-hard{cfg.synthetic_hard:g}" if cfg.synthetic_hard else ""
-        root = cache / f"synthetic-ubfc-v{GENERATOR_VERSION}-s{cfg.seed}-n{cfg.synthetic_subjects}-{cfg.synthetic_seconds:g}s{hard}"
+        root = (
+            cache
+            / f"synthetic-ubfc-v{GENERATOR_VERSION}-s{cfg.seed}-n{cfg.synthetic_subjects}-{cfg.synthetic_seconds:g}s{hard}"
+        )
         log(f"built-in synthetic dataset: {cfg.synthetic_subjects} subjects x {cfg.synthetic_seconds:g} s in {root}")
-        write_synthetic_ubfc(root, cfg.synthetic_subjects, cfg.synthetic_seconds, seed=cfg.seed, hard=cfg.synthetic_hard)
+        write_synthetic_ubfc(
+            root, cfg.synthetic_subjects, cfg.synthetic_seconds, seed=cfg.seed, hard=cfg.synthetic_hard
+        )
         dataset = "ubfc-rppg"
-        trained_on = (f"synthetic (generator v{GENERATOR_VERSION}, seed {cfg.seed}, {cfg.synthetic_subjects} subjects x "
-                      f"{cfg.synthetic_seconds:g} s, {cfg.synthetic_hard:.0%} hard)")
+        trained_on = (
+            f"synthetic (generator v{GENERATOR_VERSION}, seed {cfg.seed}, {cfg.synthetic_subjects} subjects x "
+            f"{cfg.synthetic_seconds:g} s, {cfg.synthetic_hard:.0%} hard)"
+        )
     else:
         root, dataset, trained_on = cfg.data, cfg.dataset, cfg.dataset
     items = read_dataset(root, dataset)
@@ -89,8 +96,15 @@ def prepare_data(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[list[Chu
     val_items = split_by_subject(items, *cfg.val_split)
     if not train_items:
         raise DatasetError(f"{root}: no videos in the training split {cfg.train_split}")
-    chunks = preprocess_videos(train_items + val_items, dataset, root, cache_root=cache, workers=cfg.workers,
-                               on_no_face=cfg.on_no_face, log=log)
+    chunks = preprocess_videos(
+        train_items + val_items,
+        dataset,
+        root,
+        cache_root=cache,
+        workers=cfg.workers,
+        on_no_face=cfg.on_no_face,
+        log=log,
+    )
     val_names = {i.name for i in val_items}
     return [c for c in chunks if c.video not in val_names], [c for c in chunks if c.video in val_names], trained_on
 
@@ -147,10 +161,15 @@ def _adopt_saved_recipe(cfg: TrainConfig, saved: dict[str, Any], run: Path) -> N
     """A resumed run keeps the recipe it started with (the one-cycle schedule depends on it). An option
     given now that contradicts it is refused by name, not silently replaced."""
     default = TrainConfig()
-    conflicts = [f"--{k.replace('_', '-')} {getattr(cfg, k)} (the run has {saved[k]})" for k in RESUMED_KEYS
-                 if k in saved and getattr(cfg, k) != saved[k] and getattr(cfg, k) != getattr(default, k)]
+    conflicts = [
+        f"--{k.replace('_', '-')} {getattr(cfg, k)} (the run has {saved[k]})"
+        for k in RESUMED_KEYS
+        if k in saved and getattr(cfg, k) != saved[k] and getattr(cfg, k) != getattr(default, k)
+    ]
     if conflicts:
-        raise CheckpointError(f"{run}: --resume continues the saved recipe; these options contradict it: {'; '.join(conflicts)}")
+        raise CheckpointError(
+            f"{run}: --resume continues the saved recipe; these options contradict it: {'; '.join(conflicts)}"
+        )
     for key in RESUMED_KEYS:
         if key in saved:
             setattr(cfg, key, saved[key])
@@ -162,7 +181,9 @@ def build_for_training(cfg: TrainConfig) -> Model:
     family = get_family(cfg.arch)
     if family.fsam_modes:
         return family.build(fsam=cfg.fsam_mode)
-    return family.build(fsam=FSAMConfig(residual=cfg.fsam_residual, rank=cfg.fsam_rank, steps=cfg.fsam_steps) if cfg.fsam else False)
+    return family.build(
+        fsam=FSAMConfig(residual=cfg.fsam_residual, rank=cfg.fsam_rank, steps=cfg.fsam_steps) if cfg.fsam else False
+    )
 
 
 @dataclass
@@ -207,7 +228,9 @@ def _resume_state(cfg: TrainConfig) -> dict[str, Any]:
     return state
 
 
-def _data(cfg: TrainConfig, dist: distributed.DistInfo, log: Callable[[str], None]) -> tuple[list[Chunk], list[Chunk], str]:
+def _data(
+    cfg: TrainConfig, dist: distributed.DistInfo, log: Callable[[str], None]
+) -> tuple[list[Chunk], list[Chunk], str]:
     if dist.is_main:
         # Data first: a dataset error must not leave a run folder behind.
         train_chunks, val_chunks, trained_on = prepare_data(cfg, log)
@@ -221,20 +244,39 @@ def _data(cfg: TrainConfig, dist: distributed.DistInfo, log: Callable[[str], Non
     return train_chunks, val_chunks, trained_on
 
 
-def _session(cfg: TrainConfig, device: torch.device, dist: distributed.DistInfo, train_chunks: list[Chunk],
-             state: dict[str, Any] | None, log: Callable[[str], None]) -> _Session:
+def _session(
+    cfg: TrainConfig,
+    device: torch.device,
+    dist: distributed.DistInfo,
+    train_chunks: list[Chunk],
+    state: dict[str, Any] | None,
+    log: Callable[[str], None],
+) -> _Session:
     model = build_for_training(cfg).to(device)
     train_set = ChunkDataset(train_chunks)
-    sampler: DistributedSampler | None = DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if dist.enabled else None
+    sampler: DistributedSampler | None = (
+        DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if dist.enabled else None
+    )
     generator = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                        drop_last=len(train_chunks) > cfg.batch_size, num_workers=0, generator=generator)
+    loader = DataLoader(
+        train_set,
+        batch_size=cfg.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        drop_last=len(train_chunks) > cfg.batch_size,
+        num_workers=0,
+        generator=generator,
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=len(loader))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=len(loader)
+    )
     cuda = device.type == "cuda"
     amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=cuda and amp_dtype == torch.float16)
-    s = _Session(cfg, device, dist, model, model, loader, sampler, generator, optimizer, scheduler, scaler, amp_dtype, [])
+    s = _Session(
+        cfg, device, dist, model, model, loader, sampler, generator, optimizer, scheduler, scaler, amp_dtype, []
+    )
     if state is not None:
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
@@ -272,13 +314,26 @@ def _train_epoch(s: _Session, epoch: int, progress: Callable[[int, int, float], 
         if progress and s.dist.is_main:
             progress(step + 1, len(s.loader), float(np.mean(losses)))
     train_loss = distributed.mean_across_ranks(float(np.mean(losses)), s.dist, s.device)
-    return {"epoch": epoch + 1, "train_loss": round(train_loss, 5),
-            "fsam_appx_error": round(float(np.mean(errors)), 3) if errors else None,
-            "lr": s.scheduler.get_last_lr()[0], "seconds": round(time.perf_counter() - t0, 1),
-            "val_loss": None, "val_mae_bpm": None, "val_rmse_bpm": None}
+    return {
+        "epoch": epoch + 1,
+        "train_loss": round(train_loss, 5),
+        "fsam_appx_error": round(float(np.mean(errors)), 3) if errors else None,
+        "lr": s.scheduler.get_last_lr()[0],
+        "seconds": round(time.perf_counter() - t0, 1),
+        "val_loss": None,
+        "val_mae_bpm": None,
+        "val_rmse_bpm": None,
+    }
 
 
-def _end_epoch(s: _Session, epoch: int, record: dict[str, Any], val_chunks: list[Chunk], trained_on: str, log: Callable[[str], None]) -> None:
+def _end_epoch(
+    s: _Session,
+    epoch: int,
+    record: dict[str, Any],
+    val_chunks: list[Chunk],
+    trained_on: str,
+    log: Callable[[str], None],
+) -> None:
     """Validate, then write the best and last checkpoints and the metrics, each atomically."""
     cfg, run = s.cfg, s.cfg.out
     if val_chunks:
@@ -289,19 +344,41 @@ def _end_epoch(s: _Session, epoch: int, record: dict[str, Any], val_chunks: list
     if score <= s.best_val:
         s.best_val = score
         save_checkpoint(run / run_dir.BEST, s.model, train_config=cfg.to_dict(), metrics=metrics, trained_on=trained_on)
-    save_checkpoint(run / run_dir.LAST, s.model, train_config=cfg.to_dict(), metrics=metrics, trained_on=trained_on, extra={
-        "epoch": epoch, "best_val": s.best_val, "history": s.history, "optimizer": s.optimizer.state_dict(),
-        "scheduler": s.scheduler.state_dict(), "scaler": s.scaler.state_dict(), "rng": _rng_state(),
-        "loader_rng": s.generator.get_state(),
-    })
+    save_checkpoint(
+        run / run_dir.LAST,
+        s.model,
+        train_config=cfg.to_dict(),
+        metrics=metrics,
+        trained_on=trained_on,
+        extra={
+            "epoch": epoch,
+            "best_val": s.best_val,
+            "history": s.history,
+            "optimizer": s.optimizer.state_dict(),
+            "scheduler": s.scheduler.state_dict(),
+            "scaler": s.scaler.state_dict(),
+            "rng": _rng_state(),
+            "loader_rng": s.generator.get_state(),
+        },
+    )
     _write_metrics(run, s.history)
-    log(f"epoch {epoch + 1}/{cfg.epochs}: train loss {record['train_loss']:.4f}"
-        + (f", val loss {record['val_loss']:.4f}, val HR MAE {record['val_mae_bpm']:.2f} bpm" if record["val_loss"] is not None else "")
-        + f" ({record['seconds']:.0f} s)")
+    log(
+        f"epoch {epoch + 1}/{cfg.epochs}: train loss {record['train_loss']:.4f}"
+        + (
+            f", val loss {record['val_loss']:.4f}, val HR MAE {record['val_mae_bpm']:.2f} bpm"
+            if record["val_loss"] is not None
+            else ""
+        )
+        + f" ({record['seconds']:.0f} s)"
+    )
 
 
-def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = print,
-          progress: Callable[[int, int, float], None] | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> TrainResult:
     """Train per ``cfg``; with ``resume``, continue the run in ``cfg.out`` from its last checkpoint."""
     device, dist = _devices(cfg)
     if not dist.is_main:  # one voice per run, not one per process
@@ -309,8 +386,10 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
     state = _resume_state(cfg) if resume else None
     _seed_all(cfg.seed + dist.rank)
     train_chunks, val_chunks, trained_on = _data(cfg, dist, log)
-    log(f"{get_family(cfg.arch).title}: train chunks {len(train_chunks)}, validation chunks {len(val_chunks)}, device {device}"
-        + (f" x{dist.world_size}" if dist.enabled else ""))
+    log(
+        f"{get_family(cfg.arch).title}: train chunks {len(train_chunks)}, validation chunks {len(val_chunks)}, device {device}"
+        + (f" x{dist.world_size}" if dist.enabled else "")
+    )
     s = _session(cfg, device, dist, train_chunks, state, log)
     for epoch in range(s.start_epoch, cfg.epochs):
         record = _train_epoch(s, epoch, progress)
@@ -336,5 +415,8 @@ def _validate(model: torch.nn.Module, chunks: list[Chunk], device: torch.device,
         yt = torch.from_numpy(y[None])
         losses.append(float(loss_fn(p, (yt - yt.mean()) / (yt.std() + 1e-8))))
     report = evaluate_chunks(predict, chunks, method=HrMethod.FFT_FINE)  # a fine grid, so validation MAE can move
-    return {"val_loss": round(float(np.mean(losses)), 5), "val_mae_bpm": round(report.overall.mae, 3),
-            "val_rmse_bpm": round(report.overall.rmse, 3)}
+    return {
+        "val_loss": round(float(np.mean(losses)), 5),
+        "val_mae_bpm": round(report.overall.mae, 3),
+        "val_rmse_bpm": round(report.overall.rmse, 3),
+    }

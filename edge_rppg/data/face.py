@@ -124,8 +124,11 @@ def crop_resize(rgb: np.ndarray, box: Box, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(rgb[y : y + h, x : x + w], size, interpolation=cv2.INTER_AREA)
 
 
-DETECTORS: dict[str, Callable[[], FaceDetector]] = {"haar": HaarFaceDetector, "haar-clahe": EqualizedHaarFaceDetector,
-                                                   "haar+clahe": FallbackHaarFaceDetector}
+DETECTORS: dict[str, Callable[[], FaceDetector]] = {
+    "haar": HaarFaceDetector,
+    "haar-clahe": EqualizedHaarFaceDetector,
+    "haar+clahe": FallbackHaarFaceDetector,
+}
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,9 @@ class PreprocessSettings:
     chunk: int = CONTRACT.window
 
     def key(self, dataset: str, root: Path) -> str:
-        blob = json.dumps({**asdict(self), "dataset": dataset, "root": str(root.resolve()), "v": CACHE_VERSION}, sort_keys=True)
+        blob = json.dumps(
+            {**asdict(self), "dataset": dataset, "root": str(root.resolve()), "v": CACHE_VERSION}, sort_keys=True
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -84,7 +86,9 @@ def preprocess_video(item: VideoItem, settings: PreprocessSettings, out: Path) -
             buf[filled] = np.clip(np.rint(step.crop), 0, 255)
             k = min(int(step.position), len(frame_labels) - 1)
             a = step.position - k
-            chunk_labels[filled] = frame_labels[k] + a * (frame_labels[min(k + 1, len(frame_labels) - 1)] - frame_labels[k])
+            chunk_labels[filled] = frame_labels[k] + a * (
+                frame_labels[min(k + 1, len(frame_labels) - 1)] - frame_labels[k]
+            )
             filled += 1
             if filled == settings.chunk:
                 _save(out / f"{item.name}_input{chunks}.npy", buf)
@@ -149,7 +153,10 @@ def preprocess_videos(
             log(f"skipped: {error}")
             continue
         assert manifest is not None
-        chunks += [Chunk(name, k, out / f"{name}_input{k}.npy", out / f"{name}_label{k}.npy") for k in range(manifest["chunks"])]
+        chunks += [
+            Chunk(name, k, out / f"{name}_input{k}.npy", out / f"{name}_label{k}.npy")
+            for k in range(manifest["chunks"])
+        ]
     return chunks
 
 

@@ -82,8 +82,17 @@ def read_ubfc(root: Path) -> list[VideoItem]:
     for d in sorted(dirs, key=lambda p: int(p.name[7:])):
         video = _require(d / "vid.avi", "vid.avi")
         gt = _require(d / "ground_truth.txt", "ground_truth.txt")
-        items.append(VideoItem(d.name, d.name, video, 30.0, partial(iter_frames, video), partial(_count_frames, video),
-                               partial(_ubfc_labels, gt)))
+        items.append(
+            VideoItem(
+                d.name,
+                d.name,
+                video,
+                30.0,
+                partial(iter_frames, video),
+                partial(_count_frames, video),
+                partial(_ubfc_labels, gt),
+            )
+        )
     return items
 
 
@@ -109,8 +118,17 @@ def read_pure(root: Path) -> list[VideoItem]:
     for d in sorted(dirs):
         frames_dir = _require(d / d.name, "frame folder")
         js = _require(d / f"{d.name}.json", f"{d.name}.json")
-        items.append(VideoItem(d.name, d.name[:2], frames_dir, 30.0, partial(iter_frames, frames_dir),
-                               partial(_count_images, frames_dir), partial(_pure_labels, js)))
+        items.append(
+            VideoItem(
+                d.name,
+                d.name[:2],
+                frames_dir,
+                30.0,
+                partial(iter_frames, frames_dir),
+                partial(_count_images, frames_dir),
+                partial(_pure_labels, js),
+            )
+        )
     return items
 
 
@@ -123,7 +141,9 @@ def _ibvp_labels(csv_path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
     try:
         table = np.array([[float(r[0]), float(r[3])] for r in rows[1:] if r], dtype=np.float64)
     except (ValueError, IndexError) as exc:
-        raise DatasetError(f"{csv_path}: expected a header row, then BVP in column 0 and quality in column 3 ({exc})") from None
+        raise DatasetError(
+            f"{csv_path}: expected a header row, then BVP in column 0 and quality in column 3 ({exc})"
+        ) from None
     if len(table) < 2:
         raise DatasetError(f"{csv_path}: no BVP samples")
     bvp, quality = resample_to(table[:, 0], n), resample_to(table[:, 1], n)
@@ -138,8 +158,17 @@ def read_ibvp(root: Path) -> list[VideoItem]:
     for d in sorted(dirs):
         rgb = _require(d / f"{d.name}_rgb", f"{d.name}_rgb folder")
         bvp = _require(d / f"{d.name}_bvp.csv", f"{d.name}_bvp.csv")
-        items.append(VideoItem(d.name, d.name.split("_")[0], rgb, 30.0, partial(iter_frames, rgb),
-                               partial(_count_images, rgb), partial(_ibvp_labels, bvp)))
+        items.append(
+            VideoItem(
+                d.name,
+                d.name.split("_")[0],
+                rgb,
+                30.0,
+                partial(iter_frames, rgb),
+                partial(_count_images, rgb),
+                partial(_ibvp_labels, bvp),
+            )
+        )
     return items
 
 
@@ -157,8 +186,6 @@ def _scamps_open(mat: Path):  # type: ignore[no-untyped-def]
         f.close()
         raise DatasetError(f"{mat}: missing 'Xsub' or 'd_ppg'")
     return f
-
-
 
 
 def _scamps_frames(mat: Path) -> Iterator[np.ndarray]:
@@ -186,8 +213,16 @@ def read_scamps(root: Path) -> list[VideoItem]:
     if not files:
         raise DatasetError(f"{root}: no .mat files (SCAMPS layout: P000001.mat with Xsub and d_ppg)")
     return [
-        VideoItem(m.stem, m.stem, m, 30.0, partial(_scamps_frames, m), partial(_scamps_count, m), partial(_scamps_labels, m),
-                  face_cropped=True)
+        VideoItem(
+            m.stem,
+            m.stem,
+            m,
+            30.0,
+            partial(_scamps_frames, m),
+            partial(_scamps_count, m),
+            partial(_scamps_labels, m),
+            face_cropped=True,
+        )
         for m in files
     ]
 
@@ -206,7 +241,9 @@ def read_video_folder(root: Path) -> list[VideoItem]:
     if not files:
         raise DatasetError(f"{root}: no video files ({', '.join(VIDEO_SUFFIXES)})")
     return [
-        VideoItem(f.stem, f.stem, f, probe(f).fps or 30.0, partial(iter_frames, f), partial(_count_frames, f), _no_labels)
+        VideoItem(
+            f.stem, f.stem, f, probe(f).fps or 30.0, partial(iter_frames, f), partial(_count_frames, f), _no_labels
+        )
         for f in files
     ]
 

@@ -90,7 +90,9 @@ def sample_subject(rng: np.random.Generator, seed: int, hard: bool = False) -> S
     )
 
 
-def ppg_waveform(n: int, fs: float, hr_bpm: float, hrv_depth: float, resp_hz: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def ppg_waveform(
+    n: int, fs: float, hr_bpm: float, hrv_depth: float, resp_hz: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """PPG (zero mean, unit std) with systolic peak, dicrotic notch and wave, and the instantaneous HR (bpm).
 
     Heart rate varies with respiration (sinus arrhythmia) and a slow random drift.
@@ -98,7 +100,9 @@ def ppg_waveform(n: int, fs: float, hr_bpm: float, hrv_depth: float, resp_hz: fl
     t = np.arange(n) / fs
     drift = np.cumsum(rng.normal(0, 1, n))
     drift = drift / (np.abs(drift).max() + 1e-9)
-    inst_hr = hr_bpm * (1 + hrv_depth * np.sin(2 * np.pi * resp_hz * t + rng.uniform(0, 2 * np.pi)) + 0.5 * hrv_depth * drift)
+    inst_hr = hr_bpm * (
+        1 + hrv_depth * np.sin(2 * np.pi * resp_hz * t + rng.uniform(0, 2 * np.pi)) + 0.5 * hrv_depth * drift
+    )
     phase = np.cumsum(inst_hr / 60.0 / fs) + rng.uniform()
     beat = phase % 1.0
     # Systolic upstroke/peak and a smaller, wider diastolic wave; the trough between them is the notch.
@@ -117,7 +121,9 @@ def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(base + rng.uniform(5, 30) * texture + ramp, 0, 255)
 
 
-def _face(h: int, w: int, spec: SubjectSpec, face_frac: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _face(
+    h: int, w: int, spec: SubjectSpec, face_frac: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Face albedo image, alpha mask and skin mask, centred in an h×w canvas."""
     fh = face_frac * h
     fw = fh / spec.face_aspect
@@ -172,7 +178,9 @@ class SyntheticClip:
         motion = self.spec.motion_px * h
         walk = np.cumsum(rng.normal(0, 1, (n, 2)), axis=0)
         walk = walk / (np.abs(walk).max(axis=0) + 1e-9)
-        sway = np.stack([np.sin(2 * np.pi * rng.uniform(0.05, 0.4) * t), np.sin(2 * np.pi * rng.uniform(0.05, 0.4) * t)], 1)
+        sway = np.stack(
+            [np.sin(2 * np.pi * rng.uniform(0.05, 0.4) * t), np.sin(2 * np.pi * rng.uniform(0.05, 0.4) * t)], 1
+        )
         shift = motion * (0.6 * walk + 0.4 * sway) + rng.uniform(-0.08, 0.08, 2) * np.array([w, h])
         light = 1 + self.spec.light_drift * np.sin(2 * np.pi * rng.uniform(0.01, 0.1) * t + rng.uniform(0, 6.3))
         light += self.spec.light_flicker * np.sin(2 * np.pi * rng.choice([0.0, 9.7, 12.3]) * t)
@@ -180,7 +188,9 @@ class SyntheticClip:
         turn = np.random.default_rng(self.spec.seed + 2).uniform(0.05, 0.3, 2)  # own stream: easy clips unchanged
         angle = self.spec.rotation_deg * np.sin(2 * np.pi * turn[0] * t)
         zoom = 1 + self.spec.scale_amp * np.sin(2 * np.pi * turn[1] * t)
-        pulse = (-self.spec.pulse_amplitude * self.ppg[:, None] * PBV_WEIGHTS[None, :] / PBV_WEIGHTS.max()).astype(np.float32)
+        pulse = (-self.spec.pulse_amplitude * self.ppg[:, None] * PBV_WEIGHTS[None, :] / PBV_WEIGHTS.max()).astype(
+            np.float32
+        )
         face32, skin32, alpha32, bg32 = (a.astype(np.float32) for a in (face, skin[..., None], alpha, bg))
         noise_shape = (h, w, 3)
         for i in range(n):
@@ -194,8 +204,14 @@ class SyntheticClip:
             yield np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def synthetic_clip(seed: int, n_frames: int, fps: float = CONTRACT.fps, hard: bool = False, pulse: bool = True,
-                   hr_bpm: float | None = None) -> SyntheticClip:
+def synthetic_clip(
+    seed: int,
+    n_frames: int,
+    fps: float = CONTRACT.fps,
+    hard: bool = False,
+    pulse: bool = True,
+    hr_bpm: float | None = None,
+) -> SyntheticClip:
     """A subject and its PPG; ``pulse=False`` renders the same face with no pulse at all (labels are kept
     as the PPG it would have had, so that a pulseless video can be told apart from a pulsed one).
     ``hr_bpm`` sets the mean heart rate instead of drawing it."""
@@ -226,7 +242,12 @@ def synthetic_windows(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 
 def write_synthetic_ubfc(
-    root: Path, subjects: int = 20, seconds: float = 30.0, size: tuple[int, int] = (320, 240), seed: int = 0, fps: float = CONTRACT.fps,
+    root: Path,
+    subjects: int = 20,
+    seconds: float = 30.0,
+    size: tuple[int, int] = (320, 240),
+    seed: int = 0,
+    fps: float = CONTRACT.fps,
     hard: float = 0.0,
 ) -> Path:
     """Write a synthetic dataset in the UBFC-rPPG layout (subjectN/vid.avi + ground_truth.txt).
@@ -237,8 +258,17 @@ def write_synthetic_ubfc(
     """
     root.mkdir(parents=True, exist_ok=True)
     # ``hard``: the fraction of subjects drawn from the harder variants, spread evenly over the subjects.
-    jobs = [(root / f"subject{k}", seed * 10_007 + k, int(round(seconds * fps)), size, fps, int(k * hard) != int((k - 1) * hard))
-            for k in range(1, subjects + 1)]
+    jobs = [
+        (
+            root / f"subject{k}",
+            seed * 10_007 + k,
+            int(round(seconds * fps)),
+            size,
+            fps,
+            int(k * hard) != int((k - 1) * hard),
+        )
+        for k in range(1, subjects + 1)
+    ]
     workers = max(1, min(os.cpu_count() or 1, len(jobs)))
     if workers == 1:
         for job in jobs:
@@ -267,8 +297,15 @@ def _write_subject(folder: Path, seed: int, n: int, size: tuple[int, int], fps: 
 DEMO_PULSE_AMPLITUDE = 0.012
 
 
-def write_demo_video(path: Path, seconds: float = 20.0, hr_bpm: float | None = None, seed: int = 0, hard: bool = False,
-                     size: tuple[int, int] = (320, 240), fps: float = CONTRACT.fps) -> float:
+def write_demo_video(
+    path: Path,
+    seconds: float = 20.0,
+    hr_bpm: float | None = None,
+    seed: int = 0,
+    hard: bool = False,
+    size: tuple[int, int] = (320, 240),
+    fps: float = CONTRACT.fps,
+) -> float:
     """A synthetic face video with a known pulse (``edge-rppg demo-video``); returns its mean heart rate."""
     from edge_rppg.data.video import CODECS, write_video_atomic
     from edge_rppg.errors import VideoError
@@ -277,6 +314,8 @@ def write_demo_video(path: Path, seconds: float = 20.0, hr_bpm: float | None = N
         raise VideoError(f"{path}: write the demo video as {', '.join(CODECS)}")
     clip = synthetic_clip(seed, int(round(seconds * fps)), fps, hard, hr_bpm=hr_bpm)
     if not hard:  # a first try should show a typical pulse, not the weakest the training set holds
-        clip = replace(clip, spec=replace(clip.spec, pulse_amplitude=max(clip.spec.pulse_amplitude, DEMO_PULSE_AMPLITUDE)))
+        clip = replace(
+            clip, spec=replace(clip.spec, pulse_amplitude=max(clip.spec.pulse_amplitude, DEMO_PULSE_AMPLITUDE))
+        )
     write_video_atomic(path, clip.frames(size), fps, quality=clip.spec.jpeg_quality)
     return float(clip.hr_bpm.mean())

@@ -74,7 +74,9 @@ def iter_frames(source: Path | int) -> Iterator[np.ndarray]:
         cap.release()
 
 
-def write_video(path: Path, frames: Iterator[np.ndarray], fps: float, codec: str = "MJPG", quality: int | None = None) -> int:
+def write_video(
+    path: Path, frames: Iterator[np.ndarray], fps: float, codec: str = "MJPG", quality: int | None = None
+) -> int:
     """Write RGB frames with OpenCV; returns the frame count. ``quality`` (0-100) sets MJPEG compression."""
     writer: cv2.VideoWriter | None = None
     n = 0

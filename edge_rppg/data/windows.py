@@ -76,7 +76,9 @@ class CalibrationSource:
         if self.data is None:
             from edge_rppg.data.synthetic import synthetic_windows
 
-            return synthetic_windows(self.windows, seed=CALIBRATION_SEED)[0], synthetic_windows(self.held_out, seed=HELD_OUT_SEED)[0]
+            return synthetic_windows(self.windows, seed=CALIBRATION_SEED)[0], synthetic_windows(
+                self.held_out, seed=HELD_OUT_SEED
+            )[0]
         chunks = _chunks(self.data, self.dataset)
         videos = list(dict.fromkeys(c.video for c in chunks))
         if len(videos) >= 2:

@@ -33,7 +33,9 @@ def factorizephys_from_name(path: Path, keys: set[str], in_channels: int) -> tup
     return ModelConfig(in_channels=in_channels, fsam=fsam), trained_on, variant or "FSAM_Res"
 
 
-def efficientphys_from_name(path: Path, keys: set[str], in_channels: int) -> tuple[EfficientPhysConfig, str | None, str]:
+def efficientphys_from_name(
+    path: Path, keys: set[str], in_channels: int
+) -> tuple[EfficientPhysConfig, str | None, str]:
     match = _EFFICIENTPHYS_NAME.match(path.stem)
     # The released numbers come from the steady state (the reference's NMF after its first call).
     return EfficientPhysConfig(in_channels=in_channels), match.group("train") if match else None, "FSAM"

@@ -78,8 +78,10 @@ def _read(path: Path) -> Any:
     except Exception as exc:  # torch raises many types for corrupt/foreign files
         if path.name == run_dir.LAST and (path.parent / run_dir.BEST).is_file():
             # A run's last.pt also holds optimizer and RNG state, which weights-only loading refuses.
-            raise CheckpointError(f"{path}: a training state for --resume, not weights; give {path.parent / run_dir.BEST} "
-                                  f"(or --run {path.parent})") from None
+            raise CheckpointError(
+                f"{path}: a training state for --resume, not weights; give {path.parent / run_dir.BEST} "
+                f"(or --run {path.parent})"
+            ) from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
 
@@ -113,13 +115,17 @@ def _short(items: list[str], limit: int = 4) -> str:
 def _family_check(path: Path, found: Family, arch: str | None) -> None:
     if arch is not None and arch != found.name:
         wanted = get_family(arch).title
-        raise CheckpointError(f"{path}: this checkpoint is {found.title}, not {wanted} (--arch {arch}); leave --arch out or give a {wanted} file")
+        raise CheckpointError(
+            f"{path}: this checkpoint is {found.title}, not {wanted} (--arch {arch}); leave --arch out or give a {wanted} file"
+        )
 
 
 def _load_ours(path: Path, raw: dict[str, Any], sha: str, arch: str | None) -> tuple[Model, CheckpointInfo]:
     family = FAMILIES.get(raw.get("arch", DEFAULT_FAMILY))
     if family is None:
-        raise CheckpointError(f"{path}: model family {raw.get('arch')!r} is not one of {', '.join(FAMILIES)} (a newer edge-rppg?)")
+        raise CheckpointError(
+            f"{path}: model family {raw.get('arch')!r} is not one of {', '.join(FAMILIES)} (a newer edge-rppg?)"
+        )
     _family_check(path, family, arch)
     try:
         model = family.from_config(raw["model_config"])
@@ -127,8 +133,14 @@ def _load_ours(path: Path, raw: dict[str, Any], sha: str, arch: str | None) -> t
         raise CheckpointError(f"{path}: corrupt edge-rppg checkpoint ({exc})") from None
     _load_strict(path, model, raw["state_dict"])
     info = CheckpointInfo(
-        path=str(path), format=FORMAT, sha256=sha, arch=family.name, trained_on=raw.get("trained_on"),
-        variant="FSAM" if model.has_fsam else "Base", train_config=raw.get("train_config", {}), metrics=raw.get("metrics", {}),
+        path=str(path),
+        format=FORMAT,
+        sha256=sha,
+        arch=family.name,
+        trained_on=raw.get("trained_on"),
+        variant="FSAM" if model.has_fsam else "Base",
+        train_config=raw.get("train_config", {}),
+        metrics=raw.get("metrics", {}),
     )
     return model.eval(), info
 
@@ -139,7 +151,9 @@ def _load_authors(path: Path, raw: dict[str, torch.Tensor], sha: str, arch: str 
     if family is None:
         names = " or ".join(f.title for f in FAMILIES.values())
         known = ", ".join(f.first_conv for f in FAMILIES.values())
-        raise CheckpointError(f"{path}: not a {names} state dict: its keys {_short(sorted(state))} hold none of their first convolutions ({known})")
+        raise CheckpointError(
+            f"{path}: not a {names} state dict: its keys {_short(sorted(state))} hold none of their first convolutions ({known})"
+        )
     _family_check(path, family, arch)
     # The reference's CPU-trained models registered the excitation bias; we treat it as the constant 1.0.
     for key in [k for k in state if k == "bias1" or k.endswith(".bias1")]:
@@ -153,7 +167,14 @@ def _load_authors(path: Path, raw: dict[str, torch.Tensor], sha: str, arch: str 
         raise CheckpointError(f"{path}: unsupported {family.title} variant ({exc})") from None
     model: Model = family.model(config)
     _load_strict(path, model, state)
-    info = CheckpointInfo(path=str(path), format="authors-state-dict", sha256=sha, arch=family.name, trained_on=trained_on, variant=variant)
+    info = CheckpointInfo(
+        path=str(path),
+        format="authors-state-dict",
+        sha256=sha,
+        arch=family.name,
+        trained_on=trained_on,
+        variant=variant,
+    )
     return model.eval(), info
 
 

@@ -81,10 +81,14 @@ class FrameFSAM(nn.Module):
     def __init__(self, channels: int, align_channels: int) -> None:
         super().__init__()
         self.pre_conv_block = nn.Sequential(nn.Conv2d(channels, align_channels, 1, bias=True), nn.ReLU())
-        self.post_conv_block = nn.Sequential(ConvReLU(align_channels, align_channels, nn.Conv2d), nn.Conv2d(align_channels, channels, 1, bias=False))
+        self.post_conv_block = nn.Sequential(
+            ConvReLU(align_channels, align_channels, nn.Conv2d), nn.Conv2d(align_channels, channels, 1, bias=False)
+        )
         fan_out_init(self)
 
-    def attention(self, shifted: torch.Tensor, segment: int | None, steps: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def attention(
+        self, shifted: torch.Tensor, segment: int | None, steps: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attention for shifted embeddings [N, C, H, W]; ``segment=None`` is the steady state (identity NMF)."""
         x = self.pre_conv_block(shifted)
         if segment is None:
@@ -155,7 +159,9 @@ class EfficientPhys(nn.Module):
 
     def _fsam(self, e: torch.Tensor, windows: int) -> torch.Tensor:
         shifted = _minus_window_min(e, windows)
-        att, self.last_appx_error = self.feature_factorizer.attention(shifted, self._fsam_segment(), self.config.fsam_steps)
+        att, self.last_appx_error = self.feature_factorizer.attention(
+            shifted, self._fsam_segment(), self.config.fsam_steps
+        )
         gated = excite(shifted, _minus_window_min(att, windows), self.config.excitation_bias)
         return e + self.fsam_norm(gated)
 
@@ -170,7 +176,9 @@ class EfficientPhys(nn.Module):
         return self.final_dense_2(y).reshape(b, -1)
 
 
-def build_efficientphys(fsam: bool | str = True, in_channels: int = CONTRACT.channels, **overrides: Any) -> EfficientPhys:
+def build_efficientphys(
+    fsam: bool | str = True, in_channels: int = CONTRACT.channels, **overrides: Any
+) -> EfficientPhys:
     """EfficientPhys + FSAM; ``fsam`` may name the NMF mode. FSAM is part of this network in every mode."""
     mode = fsam if isinstance(fsam, str) else "steady"
     return EfficientPhys(EfficientPhysConfig(in_channels=in_channels, fsam_mode=mode, **overrides))  # type: ignore[arg-type]

@@ -37,7 +37,9 @@ class ModelConfig:
 class ConvBlock3D(nn.Sequential):
     """Conv3d (no bias) -> Tanh -> InstanceNorm3d (no affine); the activation comes before the norm."""
 
-    def __init__(self, channels_in: int, channels_out: int, stride: tuple[int, int, int], padding: tuple[int, int, int]):
+    def __init__(
+        self, channels_in: int, channels_out: int, stride: tuple[int, int, int], padding: tuple[int, int, int]
+    ):
         super().__init__()
         self.conv_block_3d = nn.Sequential(
             nn.Conv3d(channels_in, channels_out, 3, stride=stride, padding=padding, bias=False),

@@ -88,7 +88,9 @@ def nmf(v: torch.Tensor, rank: int = 1, steps: int = 4) -> torch.Tensor:
 class ConvReLU(nn.Module):
     """Named like the reference's ConvBNReLU (no BN) so state-dict keys match (``post_conv_block.0.conv``)."""
 
-    def __init__(self, channels_in: int, channels_out: int, conv: type[nn.Conv2d] | type[nn.Conv3d] = nn.Conv3d) -> None:
+    def __init__(
+        self, channels_in: int, channels_out: int, conv: type[nn.Conv2d] | type[nn.Conv3d] = nn.Conv3d
+    ) -> None:
         super().__init__()
         self.conv = conv(channels_in, channels_out, 1, bias=False)
         self.act = nn.ReLU()

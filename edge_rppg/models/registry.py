@@ -17,7 +17,13 @@ from torch import nn
 
 from edge_rppg.errors import CheckpointError
 from edge_rppg.models.authors import efficientphys_from_name, factorizephys_from_name
-from edge_rppg.models.efficientphys import FSAM_MODES, EfficientPhys, EfficientPhysConfig, build_efficientphys, efficientphys_deploy
+from edge_rppg.models.efficientphys import (
+    FSAM_MODES,
+    EfficientPhys,
+    EfficientPhysConfig,
+    build_efficientphys,
+    efficientphys_deploy,
+)
 from edge_rppg.models.factorizephys import FactorizePhys, ModelConfig, build_model, to_deploy
 
 
@@ -49,12 +55,32 @@ class Family:
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("factorizephys", "FactorizePhys", FactorizePhys, ModelConfig, build_model, to_deploy,
-               "rppg_feature_extractor.FeatureExtractor.0.conv_block_3d.0.weight", factorizephys_from_name, True, (),
-               "3-D CNN, ~52 k parameters; FSAM trains it and is removed for deployment"),
-        Family("efficientphys", "EfficientPhys", EfficientPhys, EfficientPhysConfig, build_efficientphys, efficientphys_deploy,
-               "motion_conv1.weight", efficientphys_from_name, False, FSAM_MODES,
-               "2-D CNN + temporal shift, 140,655 parameters; FSAM stays, with an identity NMF in its steady state"),
+        Family(
+            "factorizephys",
+            "FactorizePhys",
+            FactorizePhys,
+            ModelConfig,
+            build_model,
+            to_deploy,
+            "rppg_feature_extractor.FeatureExtractor.0.conv_block_3d.0.weight",
+            factorizephys_from_name,
+            True,
+            (),
+            "3-D CNN, ~52 k parameters; FSAM trains it and is removed for deployment",
+        ),
+        Family(
+            "efficientphys",
+            "EfficientPhys",
+            EfficientPhys,
+            EfficientPhysConfig,
+            build_efficientphys,
+            efficientphys_deploy,
+            "motion_conv1.weight",
+            efficientphys_from_name,
+            False,
+            FSAM_MODES,
+            "2-D CNN + temporal shift, 140,655 parameters; FSAM stays, with an identity NMF in its steady state",
+        ),
     )
 }
 DEFAULT_FAMILY = "factorizephys"
@@ -90,7 +116,9 @@ def count_macs(model: Model) -> int:
         total += output.numel() * module.weight[0].numel()  # type: ignore[index]
 
     probe = family_of(model).from_config(model.config.to_dict()).to("meta").eval()
-    handles = [m.register_forward_hook(hook) for m in probe.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear))]
+    handles = [
+        m.register_forward_hook(hook) for m in probe.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear))
+    ]
     try:
         with torch.no_grad():
             probe(torch.empty(model.contract.input_shape(1), device="meta"))
