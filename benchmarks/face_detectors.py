@@ -42,7 +42,8 @@ def main() -> None:
     print(f"{total} frames (640x480) of {args.subjects} subjects, {dark_total} of darker skin")
     for name in detectors:
         print(
-            f"{name:10s} missed {misses[name]['all'] / total:6.1%} of all frames, {misses[name]['dark'] / max(dark_total, 1):6.1%} "
+            f"{name:10s} missed {misses[name]['all'] / total:6.1%} of all frames, "
+            f"{misses[name]['dark'] / max(dark_total, 1):6.1%} "
             f"of darker-skin frames; {1e3 * seconds[name] / total:.1f} ms per detection"
         )
 

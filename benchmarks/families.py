@@ -78,7 +78,8 @@ def main() -> None:
                 )
         machine = report.machine
     print(
-        f"{machine['cpu']}, {machine['cores']} cores; matmul {report.matmul_gflops_per_s:.0f} GFLOP/s at {report.threads} threads"
+        f"{machine['cpu']}, {machine['cores']} cores; matmul {report.matmul_gflops_per_s:.0f} GFLOP/s at "
+        f"{report.threads} threads"
     )
     print("family         runtime      prec   GFLOP/win  p50 ms   x torch  GFLOP/s  of matmul  BVP r     dHR bpm")
     for f, rt, p, ms, x, g, frac, r, dhr, gw in rows:

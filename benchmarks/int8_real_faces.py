@@ -52,7 +52,8 @@ def main() -> None:
     calib_real, held = CalibrationSource(data, "ubfc-rppg", windows=64, held_out=64).draw()
     calib_synth = synthetic_windows(32, seed=7)[0]
     print(
-        f"calibration windows: {len(calib_real)} real-looking / {len(calib_synth)} built-in synthetic; held-out guard windows: {len(held)}"
+        f"calibration windows: {len(calib_real)} real-looking / {len(calib_synth)} built-in synthetic; "
+        f"held-out guard windows: {len(held)}"
     )
 
     model, _ = load_deploy_model(args.weights)
@@ -81,7 +82,8 @@ def main() -> None:
     w1 = held[:1]
     t_torch = p50_ms(torch_rt.run, w1)
     print(
-        f"{'variant':45s} {'r (worst)':>10s} {'err/range':>10s} {'dHR max':>8s} {'dHR med':>8s} {'ms':>7s} {'x torch':>8s}  fp32 convs"
+        f"{'variant':45s} {'r (worst)':>10s} {'err/range':>10s} {'dHR max':>8s} {'dHR med':>8s} {'ms':>7s} "
+        f"{'x torch':>8s}  fp32 convs"
     )
     print(f"{'pytorch eager':45s} {'':>10s} {'':>10s} {'':>8s} {'':>8s} {t_torch:7.1f} {1.0:8.2f}")
     for name, calib, settings in variants:
@@ -93,7 +95,8 @@ def main() -> None:
         ms = p50_ms(rt.run, w1)
         cov = int8_coverage(xml) if calib is not None else {"fp32_convolutions": []}
         print(
-            f"{name:45s} {a.bvp_pearson:10.5f} {a.max_err_of_range:10.2e} {a.hr_abs_diff_bpm:8.2f} {a.hr_abs_diff_median_bpm:8.2f} "
+            f"{name:45s} {a.bvp_pearson:10.5f} {a.max_err_of_range:10.2e} {a.hr_abs_diff_bpm:8.2f} "
+            f"{a.hr_abs_diff_median_bpm:8.2f} "
             f"{ms:7.1f} {t_torch / ms:8.2f}  {len(cov['fp32_convolutions'])}"
         )
 

@@ -99,11 +99,13 @@ def _held_out(runtime, videos: int, seconds: float) -> None:  # type: ignore[no-
     after = np.array([abs(c.hr_bpm - c.true_hr) for c in accepted if c.hr_bpm is not None])
     product_fa = np.mean([c.hr_bpm is not None for c in held_out if not c.pulse])
     print(
-        f"held-out set (other seeds), SQI_MIN {SQI_MIN:g}, {MIN_PASS_FRACTION:.0%} of windows: clips false-accept {product_fa:.0%} "
+        f"held-out set (other seeds), SQI_MIN {SQI_MIN:g}, {MIN_PASS_FRACTION:.0%} of windows: clips "
+        f"false-accept {product_fa:.0%} "
         f"(grid rule {fa:.0%}), false-reject {fr:.0%}"
     )
     print(
-        f"held-out pulsed clips |HR error|: before (FFT of everything) MAE {before.mean():.2f} max {before.max():.2f} bpm; "
+        f"held-out pulsed clips |HR error|: before (FFT of everything) MAE {before.mean():.2f} max "
+        f"{before.max():.2f} bpm; "
         f"after (passing windows) MAE {after.mean() if len(after) else float('nan'):.2f} "
         f"max {after.max() if len(after) else float('nan'):.2f} bpm on {len(after)} of {len(before)} clips"
     )

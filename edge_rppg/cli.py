@@ -292,7 +292,9 @@ def export(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the export report as JSON.")] = False,
 ) -> None:
-    """Export the deploy model (FactorizePhys: FSAM removed; EfficientPhys: FSAM without NMF) and verify it against PyTorch."""
+    """Export the deploy model and verify it against PyTorch.
+
+    FactorizePhys: FSAM removed; EfficientPhys: FSAM without NMF."""
     from edge_rppg.exporters import CalibrationSource, export_model
 
     if calibration_data is not None and dataset is None:
@@ -383,7 +385,8 @@ def bench(
         device=device.value,
     )
     table = Table(
-        title=f"edge-rppg bench ({report.arch}): {report.windows} windows, {report.iterations} timed runs each, {report.threads} threads; "
+        title=f"edge-rppg bench ({report.arch}): {report.windows} windows, {report.iterations} timed runs "
+        f"each, {report.threads} threads; "
         f"HR in bpm on a {report.hr_resolution_bpm:.3f}-bpm grid"
     )
     for col in (
@@ -437,7 +440,8 @@ def bench(
     for r in report.results:
         if r.speedup_vs_reference is not None and r.runtime != report.reference:
             console.print(
-                f"  {r.runtime} {r.precision} ({r.device}): {r.speedup_vs_reference:.2f}x PyTorch eager on {report.reference_device} (p50)"
+                f"  {r.runtime} {r.precision} ({r.device}): {r.speedup_vs_reference:.2f}x PyTorch eager on "
+                f"{report.reference_device} (p50)"
             )
     if json_path:
         report.write_json(json_path)
@@ -472,7 +476,8 @@ def train(
     fsam_mode: Annotated[
         FsamModeName,
         typer.Option(
-            help="EfficientPhys: FSAM's NMF (steady: identity, as the released models; segment: factorise each 20-frame segment)."
+            help="EfficientPhys: FSAM's NMF (steady: identity, as the released models; segment: factorise each "
+            "20-frame segment)."
         ),
     ] = FsamModeName("steady"),
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
@@ -493,7 +498,9 @@ def train(
     ] = 0.0,
     workers: Annotated[int | None, typer.Option(help="Parallel preprocessing processes.")] = None,
 ) -> None:
-    """Train FactorizePhys or EfficientPhys with FSAM (paper recipe); on the built-in synthetic dataset when no --data."""
+    """Train FactorizePhys or EfficientPhys with FSAM (paper recipe).
+
+    On the built-in synthetic dataset when no --data."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

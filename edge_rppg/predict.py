@@ -287,7 +287,8 @@ def _check_run(run: _Run, name: str) -> None:
         raise VideoError(f"{name}: no face found in any of {run.frames} frames")
     if not run.results:
         raise VideoError(
-            f"{name}: only {run.frames_with_face} frames with a face at {CONTRACT.fps:g} fps; one window needs {CONTRACT.frames}"
+            f"{name}: only {run.frames_with_face} frames with a face at {CONTRACT.fps:g} fps; one window needs "
+            f"{CONTRACT.frames}"
         )
 
 
@@ -349,7 +350,9 @@ def _good_part(bvp: np.ndarray, per_window: list[WindowEstimate]) -> np.ndarray:
 
 
 def _reassemble(results: list[tuple[int, np.ndarray]]) -> np.ndarray:
-    """One continuous BVP from windows sorted by start: each z-scored (the model's scale is per window), then overlap-added."""
+    """One continuous BVP from windows sorted by start.
+
+    Each window is z-scored (the model's scale is per window), then they are overlap-added."""
     return overlap_add([zscore(b) for _, b in results], [s for s, _ in results])
 
 

@@ -22,7 +22,8 @@ AGREE_BPM = 6.0  # FFT and beat HR this far apart score exp(-1)
 SQI_MIN = 0.5
 MOTION_OF_BOX = 0.08  # box centre moving more than this share of the box width in one frame
 LIGHT_STEP = 0.04  # crop brightness changing by more than this fraction in one frame
-MIN_PASS_FRACTION = 0.5  # calibrated: 0.3 let 25 % of pulseless clips through, 0.5 12 %, pulsed clips all kept (benchmarks/sqi_calibration.py)
+# Calibrated: 0.3 let 25 % of pulseless clips through, 0.5 12 %, pulsed clips all kept (benchmarks/sqi_calibration.py)
+MIN_PASS_FRACTION = 0.5
 MIN_PASSING_WINDOWS = 3
 
 IBI_RANGE_S = (60.0 / 200.0, 60.0 / 35.0)

@@ -50,10 +50,10 @@ _FILES = {
     "UBFC-rPPG_FactorizePhys_FSAM_Res_K-TAB.pth": "8861c4863e1d5c7fe48a5c60f7bb6264e3e8f3467020f1e90ba630c329dc7a76",
     "UBFC-rPPG_FactorizePhys_FSAM_Res_T-KAB.pth": "47091ae6e9af570d3cedfa8b5fff6c562fa06e874c5aa5ad4e1ffcf98fa68ee2",
     "UBFC-rPPG_FactorizePhys_FSAM_Res_TK-AB.pth": "8ed0708de6b4ac30be5e73fdf632c2304a6c47600834f7010fa58d2b8ce86ce4",
-    "UBFC-rPPG_Intra_FactorizePhys_Base_HighRes.pth": "aaf50627de17ba830bb10a3ab9de6c7aa0bf51a11112f738834899d0a9ed6e51",
+    "UBFC-rPPG_Intra_FactorizePhys_Base_HighRes.pth": "aaf50627de17ba830bb10a3ab9de6c7aa0bf51a11112f738834899d0a9ed6e51",  # noqa: E501
     "UBFC-rPPG_Intra_FactorizePhys_FSAM_Res.pth": "a449d64800a97b0f5d213e0552643265d056d9a54fa812ffb253af32492cd410",
-    "UBFC-rPPG_Intra_FactorizePhys_FSAM_Res_HighRes.pth": "f64140e0c9b31b7ef6012c0bbb33fb5973d8a90c718c47115927fd43bf379157",
-    "UBFC-rPPG_Intra_FactorizePhys_FSAM_Res_HighSpatialRes.pth": "0518b3e5cf8fcbb9224c800f675c2187e76193d8d11664f4b8145ca9f3cda909",
+    "UBFC-rPPG_Intra_FactorizePhys_FSAM_Res_HighRes.pth": "f64140e0c9b31b7ef6012c0bbb33fb5973d8a90c718c47115927fd43bf379157",  # noqa: E501
+    "UBFC-rPPG_Intra_FactorizePhys_FSAM_Res_HighSpatialRes.pth": "0518b3e5cf8fcbb9224c800f675c2187e76193d8d11664f4b8145ca9f3cda909",  # noqa: E501
     "iBVP_FactorizePhys_Base.pth": "8e0269d24ba643135911d9eb5fbf043eee45e541f28fd634be5be76c833b966c",
     "iBVP_FactorizePhys_FSAM.pth": "652054e0621c7a96431f459d6096fa4853980381dcf3f2f3e017b2327e5c100d",
     "iBVP_FactorizePhys_FSAM_Res.pth": "21e20ea54498adcf4b4238cc49d407c807df08e2cf8c0e5cf8c6518ab463bf27",
@@ -175,7 +175,8 @@ def _verified(entry: Released, path: Path) -> Path:
     digest = file_sha256(path)
     if digest != entry.sha256:
         raise WeightsError(
-            f"{path}: sha256 {digest[:16]}... is not the released {entry.file} ({entry.sha256[:16]}...); delete it and pull again"
+            f"{path}: sha256 {digest[:16]}... is not the released {entry.file} ({entry.sha256[:16]}...); "
+            "delete it and pull again"
         )
     return path
 
@@ -192,7 +193,8 @@ def _download(entry: Released, dest: Path) -> None:
                 out.write(block)
         if h.hexdigest() != entry.sha256:
             raise WeightsError(
-                f"{entry.url}: downloaded file has sha256 {h.hexdigest()[:16]}..., expected {entry.sha256[:16]}...; nothing kept"
+                f"{entry.url}: downloaded file has sha256 {h.hexdigest()[:16]}..., expected "
+                f"{entry.sha256[:16]}...; nothing kept"
             )
         os.replace(tmp, dest)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
@@ -240,6 +242,7 @@ def resolve(weights: str | Path | None) -> tuple[Path, str | None]:
     dest = cached_path(entry)
     if not dest.exists():
         raise WeightsError(
-            f"{entry.name}: not downloaded yet; run: edge-rppg weights pull {entry.name} (or put {entry.file} at {dest})"
+            f"{entry.name}: not downloaded yet; run: edge-rppg weights pull {entry.name} (or put {entry.file} "
+            f"at {dest})"
         )
     return _verified(entry, dest), None

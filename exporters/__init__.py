@@ -1,7 +1,7 @@
 """Export targets: one table drives ``edge-rppg export``, its verification and ``bench``.
 
-Every export starts from the family's deploy model (FactorizePhys: FSAM removed), goes through one FP32 ONNX graph, and is
-verified against the PyTorch deploy model right after it is made; an export that disagrees beyond the
+Every export starts from the family's deploy model (FactorizePhys: FSAM removed), goes through one FP32 ONNX
+graph, and is verified against the PyTorch deploy model right after it is made; an export that disagrees beyond the
 tolerance of its precision is deleted and reported.
 """
 
@@ -107,7 +107,8 @@ def _build_tensorrt(job: ExportJob) -> list[Path]:
     if reason:
         raise RuntimeUnavailable(
             f"cannot build a TensorRT engine here: {reason}. Build it on the target instead: "
-            f"edge-rppg export --weights {job.checkpoint.path} --target onnx --precision {job.precision} --out {onnx_out}, "
+            f"edge-rppg export --weights {job.checkpoint.path} --target onnx --precision {job.precision} --out "
+            f"{onnx_out}, "
             f"then: {trtexec_command(onnx_out, job.out, job.dynamic_batch, contract=job.model.contract)}"
         )
     (staged_onnx,) = _build_onnx(replace(job, out=onnx_out))

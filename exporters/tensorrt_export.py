@@ -26,7 +26,8 @@ def trtexec_command(
     contract: InputContract = CONTRACT,
 ) -> str:
     """The equivalent on-device build (e.g. on a Jetson, where trtexec ships with JetPack)."""
-    cmd = f"trtexec --onnx={onnx_path} --saveEngine={engine_path} --stronglyTyped --memPoolSize=workspace:{WORKSPACE_BYTES >> 20}"
+    cmd = f"trtexec --onnx={onnx_path} --saveEngine={engine_path} --stronglyTyped"
+    cmd += f" --memPoolSize=workspace:{WORKSPACE_BYTES >> 20}"
     if dynamic_batch:
         shape = "x".join(str(d) for d in contract.input_shape(1)[1:])
         name = contract.input_name

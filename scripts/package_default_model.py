@@ -72,7 +72,8 @@ def main() -> None:
         },
         "packaged": datetime.date.today().isoformat(),
         "licence": "Apache-2.0 (trained by edge-rppg on its own synthetic data only)",
-        "caveat": "synthetic faces only: accuracy on real faces has not been measured on a real dataset; not a medical device",
+        "caveat": "synthetic faces only: accuracy on real faces has not been measured on a real dataset; not a "
+        "medical device",
     }
     save_checkpoint(
         args.out,
@@ -82,7 +83,8 @@ def main() -> None:
         trained_on=info.trained_on,
     )
     print(
-        f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} KB); held-out MAE {o.mae:.2f} bpm, RMSE {o.rmse:.2f}, r {o.pearson:.3f}"
+        f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} KB); held-out MAE {o.mae:.2f} bpm, RMSE "
+        f"{o.rmse:.2f}, r {o.pearson:.3f}"
     )
 
 

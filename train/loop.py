@@ -1,4 +1,6 @@
-"""The training loop for every model family (FactorizePhys or EfficientPhys, with FSAM): Adam with one-cycle LR, negative Pearson loss.
+"""The training loop for every model family (FactorizePhys or EfficientPhys, with FSAM).
+
+Adam with one-cycle LR, negative Pearson loss.
 
 CUDA with mixed precision when there is a GPU, CPU otherwise, several GPUs under ``torchrun``.
 Each epoch ends with a validation (loss and whole-video HR MAE) and atomic checkpoints, so a killed
@@ -76,10 +78,9 @@ def prepare_data(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[list[Chu
         from edge_rppg.data.synthetic import GENERATOR_VERSION, write_synthetic_ubfc
 
         hard = f"-hard{cfg.synthetic_hard:g}" if cfg.synthetic_hard else ""
-        root = (
-            cache
-            / f"synthetic-ubfc-v{GENERATOR_VERSION}-s{cfg.seed}-n{cfg.synthetic_subjects}-{cfg.synthetic_seconds:g}s{hard}"
-        )
+        size = f"n{cfg.synthetic_subjects}-{cfg.synthetic_seconds:g}s{hard}"
+        name = f"synthetic-ubfc-v{GENERATOR_VERSION}-s{cfg.seed}-{size}"
+        root = cache / name
         log(f"built-in synthetic dataset: {cfg.synthetic_subjects} subjects x {cfg.synthetic_seconds:g} s in {root}")
         write_synthetic_ubfc(
             root, cfg.synthetic_subjects, cfg.synthetic_seconds, seed=cfg.seed, hard=cfg.synthetic_hard
@@ -387,8 +388,8 @@ def train(
     _seed_all(cfg.seed + dist.rank)
     train_chunks, val_chunks, trained_on = _data(cfg, dist, log)
     log(
-        f"{get_family(cfg.arch).title}: train chunks {len(train_chunks)}, validation chunks {len(val_chunks)}, device {device}"
-        + (f" x{dist.world_size}" if dist.enabled else "")
+        f"{get_family(cfg.arch).title}: train chunks {len(train_chunks)}, validation chunks {len(val_chunks)}, "
+        f"device {device}" + (f" x{dist.world_size}" if dist.enabled else "")
     )
     s = _session(cfg, device, dist, train_chunks, state, log)
     for epoch in range(s.start_epoch, cfg.epochs):

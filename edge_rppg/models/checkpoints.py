@@ -116,7 +116,8 @@ def _family_check(path: Path, found: Family, arch: str | None) -> None:
     if arch is not None and arch != found.name:
         wanted = get_family(arch).title
         raise CheckpointError(
-            f"{path}: this checkpoint is {found.title}, not {wanted} (--arch {arch}); leave --arch out or give a {wanted} file"
+            f"{path}: this checkpoint is {found.title}, not {wanted} (--arch {arch}); leave --arch out or give "
+            f"a {wanted} file"
         )
 
 
@@ -152,7 +153,8 @@ def _load_authors(path: Path, raw: dict[str, torch.Tensor], sha: str, arch: str 
         names = " or ".join(f.title for f in FAMILIES.values())
         known = ", ".join(f.first_conv for f in FAMILIES.values())
         raise CheckpointError(
-            f"{path}: not a {names} state dict: its keys {_short(sorted(state))} hold none of their first convolutions ({known})"
+            f"{path}: not a {names} state dict: its keys {_short(sorted(state))} hold none of their first "
+            f"convolutions ({known})"
         )
     _family_check(path, family, arch)
     # The reference's CPU-trained models registered the excitation bias; we treat it as the constant 1.0.
