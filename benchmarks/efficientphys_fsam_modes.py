@@ -22,7 +22,7 @@ from edge_rppg.train.loop import train
 
 
 def _score(weights: Path, held_out: Path) -> dict[str, float]:
-    o = evaluate_dataset(held_out, "ubfc-rppg", weights, method=HrMethod.FFT_FINE, log=lambda _m: None).overall
+    o = evaluate_dataset(held_out, "ubfc-rppg", weights, hr_method=HrMethod.FFT_FINE, log=lambda _m: None).overall
     return {
         "mae_bpm": round(o.mae, 2),
         "rmse_bpm": round(o.rmse, 2),

@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     args = ap.parse_args()
     root = write_synthetic_ubfc(Path(tempfile.mkdtemp()) / "moving", args.subjects, args.seconds, seed=53, hard=True)
-    report = evaluate_dataset(root, "ubfc-rppg", args.weights, method=HrMethod.FFT_FINE, log=lambda m: None)
+    report = evaluate_dataset(root, "ubfc-rppg", args.weights, hr_method=HrMethod.FFT_FINE, log=lambda m: None)
     runtime = resolve_runtime(args.weights, None, "torch", None)
     print(f"{'video':10s} {'true':>7s} {'eval':>7s} {'predict':>8s}")
     diffs = []

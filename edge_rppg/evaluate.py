@@ -98,14 +98,16 @@ def bland_altman_png(report: EvalReport, path: Path, title: str = "") -> None:
 def evaluate_dataset(
     data: Path,
     dataset: str,
-    model_path: Path,
+    model_path: Path | None,
     runtime: str | None = None,
     split: tuple[float, float] = (0.0, 1.0),
-    method: HrMethod | str = HrMethod.FFT,
+    hr_method: HrMethod | str = HrMethod.FFT,
     on_no_face: str = "skip",
     log: Callable[[str], None] = print,
+    method: str = "model",
 ) -> EvalReport:
-    """Preprocess (cached) the videos of ``split``, run the model on any runtime, and score whole videos."""
+    """Preprocess (cached) the videos of ``split``, run the model on any runtime (or a classic ``method``
+    on the same crops), and score whole videos."""
     from edge_rppg.data.preprocess import preprocess_videos
     from edge_rppg.data.readers import read_dataset, split_by_subject
     from edge_rppg.errors import DatasetError
@@ -115,5 +117,17 @@ def evaluate_dataset(
     chunks = preprocess_videos(items, dataset, data, on_no_face=on_no_face, log=log)
     if not chunks:
         raise DatasetError(f"{data}: no video gave a full {CONTRACT.window}-frame chunk to evaluate")
-    rt = open_runtime(model_path, runtime)
-    return evaluate_chunks(rt.run, chunks, method=method)
+    if method == "model":
+        assert model_path is not None
+        return evaluate_chunks(open_runtime(model_path, runtime).run, chunks, method=hr_method)
+    from edge_rppg.classic import ClassicRuntime
+
+    return evaluate_chunks(ClassicRuntime(method).run, chunks, method=hr_method)
+
+
+def write_reports(reports: dict[str, EvalReport], path: Path) -> None:
+    """The first method's report at the top level (as a single-method eval writes it), every one under
+    ``methods``."""
+    first = next(iter(reports))
+    body = reports[first].to_dict() | {"method": first, "methods": {k: r.to_dict() for k, r in reports.items()}}
+    write_text_atomic(path, json.dumps(body, indent=2) + "\n")

@@ -37,7 +37,7 @@ def main() -> None:
         raise SystemExit(f"{best}: not trained with --preset default-model")
     with tempfile.TemporaryDirectory() as tmp:
         data = write_synthetic_ubfc(Path(tmp) / "held-out", args.held_out_subjects, 20.0, seed=HELD_OUT_SEED, hard=0.5)
-        report = evaluate_dataset(data, "ubfc-rppg", best, method=HrMethod.FFT_FINE, log=lambda _m: None)
+        report = evaluate_dataset(data, "ubfc-rppg", best, hr_method=HrMethod.FFT_FINE, log=lambda _m: None)
     o = report.overall
     provenance = {
         "command": "edge-rppg train --preset default-model",
