@@ -1,0 +1,76 @@
+"""The face box follows the face and not the detector: optical flow between detections, a glide toward the
+median of recent detections, motion measured on the face. On a real portrait (public domain, from
+scikit-image) moved by known amounts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_rppg.data.face import CropSettings, FaceCropper, HaarFaceDetector
+
+skimage = pytest.importorskip("skimage", reason="the portrait ships with scikit-image (the dev extra)")
+
+
+def portrait_frames(n: int, dx_per_frame: float = 0.0, size: tuple[int, int] = (640, 480)) -> list[np.ndarray]:
+    photo = cv2.imread(str(Path(skimage.__file__).parent / "data" / "astronaut.png"))
+    photo = cv2.cvtColor(photo, cv2.COLOR_BGR2RGB)
+    frames = []
+    for i in range(n):
+        m = np.float32([[1.2, 0, 60 + dx_per_frame * i], [0, 1.2, -40]])
+        frames.append(cv2.warpAffine(photo, m, size, borderMode=cv2.BORDER_REPLICATE))
+    return frames
+
+
+class JitteryHaar(HaarFaceDetector):
+    """The real cascade, its boxes moved and resized by a seeded few per cent, as Haar does between frames."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rng = np.random.default_rng(0)
+
+    def detect(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+        out = []
+        for x, y, w, h in super().detect(rgb):
+            j = self.rng.uniform(-0.04, 0.04, 3) * w
+            out.append((int(x + j[0]), int(y + j[1]), int(w + j[2]), int(h + j[2])))
+        return out
+
+
+def _boxes(frames: list[np.ndarray], settings: CropSettings, detector: HaarFaceDetector | None = None) -> np.ndarray:
+    cropper = FaceCropper(settings, 30.0)
+    if detector is not None:
+        cropper.tracker.detector = detector
+    boxes = []
+    for f in frames:
+        cropper.push(f)
+        boxes.append(cropper.box)
+    return np.array(boxes, dtype=np.float64)
+
+
+def test_the_box_glides_where_a_held_box_jumps_with_detector_jitter() -> None:
+    frames = portrait_frames(150)
+    glide = _boxes(frames, CropSettings(), JitteryHaar())
+    held = _boxes(frames, CropSettings(tracking="hold", box_smoothing=0.0), JitteryHaar())
+    # A still face: the held box jumps at every detection (every 30 frames), the flow box barely moves.
+    assert np.abs(np.diff(held[:, 0])).max() >= 3
+    assert np.abs(np.diff(held[:, 2])).max() >= 3
+    assert np.abs(np.diff(glide[:, :3], axis=0)).max() <= 1  # position and size change by a pixel at most
+
+
+def test_the_box_follows_a_moving_face_and_motion_is_measured_on_it() -> None:
+    frames = portrait_frames(120, dx_per_frame=1.5)
+    cropper = FaceCropper(CropSettings(), 30.0)
+    speeds, xs = [], []
+    for f in frames:
+        steps = cropper.push(f)
+        speeds += [s.motion for s in steps]
+        xs.append(cropper.box[0])
+    width = cropper.box[2]
+    # The face moves 1.5 px per frame: the box keeps up between detections (no lag of a whole interval)...
+    assert np.median(np.diff(xs[40:])) == pytest.approx(1.5, abs=0.5)
+    # ...and the measured speed is that motion in face widths per second.
+    assert np.median(speeds[5:]) == pytest.approx(1.5 * 30 / width, rel=0.25)
