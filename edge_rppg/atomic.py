@@ -45,3 +45,24 @@ def save_figure(fig: object, target: str | os.PathLike[str], dpi: int = 100) -> 
     with atomic_path(target) as tmp:
         fig.savefig(tmp, dpi=dpi, format=target.suffix.lstrip(".") or "png")  # type: ignore[attr-defined]
     plt.close(fig)  # type: ignore[arg-type]
+
+
+def check_writable(target: str | os.PathLike[str], suffixes: tuple[str, ...] | None = None) -> None:
+    """Fail before any work when an output could not be written at the end: a folder in its place, a
+    read-only or missing parent, a suffix the writer does not make."""
+    from edge_rppg.errors import EdgeRppgError
+
+    target = Path(target)
+    if target.is_dir():
+        raise EdgeRppgError(f"{target}: is a folder; give a file name")
+    if suffixes is not None and target.suffix.lower() not in suffixes:
+        raise EdgeRppgError(
+            f"{target}: written as {', '.join(suffixes)}, not {target.suffix or 'a file without suffix'}"
+        )
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise EdgeRppgError(f"{target}: cannot write there ({parent} is not a writable folder)")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise EdgeRppgError(f"{target}: is read-only")

@@ -16,12 +16,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from edge_rppg.bench import DEVICES
+from edge_rppg.classic import METHODS
 from edge_rppg.data.readers import READERS, UNLABELLED
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.exporters import PRECISIONS, TARGETS
 from edge_rppg.hr import HrMethod
 from edge_rppg.models.registry import DEFAULT_FAMILY, FAMILIES
-from edge_rppg.runtimes import RUNTIMES
+from edge_rppg.runtimes import RUNTIMES, Runtime
 from edge_rppg.runtimes.base import PRECISION_HINTS
 from edge_rppg.train.config import PRESETS
 
@@ -43,6 +44,8 @@ DeviceName = Enum("DeviceName", {k: k for k in DEVICES}, type=str)  # type: igno
 ArchName = Enum("ArchName", {k: k for k in FAMILIES}, type=str)  # type: ignore[misc]
 FsamModeName = Enum("FsamModeName", {m: m for f in FAMILIES.values() for m in f.fsam_modes}, type=str)  # type: ignore[misc]
 PresetName = Enum("PresetName", {k: k for k in PRESETS}, type=str)  # type: ignore[misc]
+# "model": the deep model (--weights/--model); the others run with no model at all (edge_rppg/classic.py).
+MethodName = Enum("MethodName", {k: k for k in ("model", *METHODS)}, type=str)  # type: ignore[misc]
 LabelledDataset = Enum("LabelledDataset", {k: k for k in READERS if k not in UNLABELLED}, type=str)  # type: ignore[misc]
 
 
@@ -77,7 +80,8 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except EdgeRppgError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            # User text (paths, key lists, "[tensorrt]" in install hints) is escaped, never read as markup.
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -238,6 +242,18 @@ def main() -> None:  # pragma: no cover
     app()
 
 
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def _outputs_writable(**paths: Path | None) -> None:
+    """Every output a command will write, checked before it computes anything."""
+    from edge_rppg.atomic import check_writable
+
+    for kind, path in paths.items():
+        if path is not None:
+            check_writable(path, PLOT_SUFFIXES if kind == "plot" else None)
+
+
 def _checkpoint(weights: Path | None) -> Path:
     """--weights as given (a file, a released name, ``default``), or the bundled default model, said in one line."""
     from edge_rppg.weights import resolve
@@ -365,6 +381,7 @@ def bench(
     """Accuracy against the PyTorch reference and latency of each runtime, side by side."""
     from edge_rppg.bench import Timing, run_bench
 
+    _outputs_writable(json=json_path)
     win = lab = None
     if data is not None:
         from edge_rppg.data.windows import dataset_windows
@@ -458,6 +475,7 @@ def bench(
 @app.command()
 @user_errors
 def train(
+    ctx: typer.Context,
     arch: Annotated[ArchName, typer.Option(help="Model family.")] = ArchName(DEFAULT_FAMILY),
     preset: Annotated[
         PresetName | None,
@@ -469,7 +487,7 @@ def train(
     dataset: Annotated[LabelledDataset, typer.Option(help="Dataset format of --data.")] = LabelledDataset("ubfc-rppg"),
     epochs: Annotated[int, typer.Option(min=1)] = 10,
     batch_size: Annotated[int, typer.Option(min=1)] = 4,
-    lr: Annotated[float, typer.Option(help="One-cycle maximum learning rate.")] = 1e-3,
+    lr: Annotated[float, typer.Option(min=1e-9, help="One-cycle maximum learning rate.")] = 1e-3,
     fsam: Annotated[
         bool, typer.Option("--fsam/--no-fsam", help="FactorizePhys: train with FSAM (removed again for deployment).")
     ] = True,
@@ -531,6 +549,7 @@ def train(
         synthetic_subjects=synthetic_subjects,
         synthetic_seconds=synthetic_seconds,
         synthetic_hard=synthetic_hard,
+        given=frozenset(k for k in ctx.params if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"),
     )
     if preset is not None:
         cfg.apply_preset(preset.value)
@@ -577,45 +596,59 @@ def evaluate(
     runtime: Annotated[RuntimeName | None, typer.Option(help="Runtime for --model (default: by suffix).")] = None,
     split: Annotated[tuple[float, float], typer.Option(help="Subject fraction range to evaluate.")] = (0.0, 1.0),
     method: Annotated[
+        list[MethodName],
+        typer.Option(help="rPPG method: model (--weights/--model) or a classic one; repeat for a side-by-side table."),
+    ] = [MethodName("model")],
+    hr_method: Annotated[
         HrMethod,
         typer.Option(
             help="HR estimator: fft (the paper's), fft-fine, peak (robust beats), peak-naive (the toolbox's)."
         ),
     ] = HrMethod.FFT,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON here.")] = None,
-    plot: Annotated[Path | None, typer.Option(help="Bland–Altman plot PNG.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Bland–Altman plot PNG (the first method).")] = None,
     on_no_face: Annotated[NoFace, typer.Option(help="A video where no face is found.")] = NoFace.skip,
 ) -> None:
     """Whole-video evaluation with the paper's metrics (MAE, RMSE, MAPE, Pearson, SNR, MACC ± SE)."""
-    from edge_rppg.evaluate import bland_altman_png, evaluate_dataset
+    from edge_rppg.evaluate import bland_altman_png, evaluate_dataset, write_reports
 
     if weights is not None and model is not None:
         raise typer.BadParameter("give one of --weights or --model, not both")
-    report = evaluate_dataset(
-        data,
-        dataset.value,
-        model or _checkpoint(weights),
-        _value(runtime),
-        split,
-        method,
-        on_no_face.value,  # type: ignore[arg-type]
-        log=lambda m: console.print(m, highlight=False),
-    )
-    o = report.overall
-    table = Table(title=f"{dataset.value}: {o.n} videos, HR by {method.value}")
-    for col in ("MAE", "RMSE", "MAPE %", "Pearson", "SNR dB", "MACC"):
+    if not 0.0 <= split[0] < split[1] <= 1.0:
+        raise typer.BadParameter(f"--split {split[0]:g} {split[1]:g}: give 0 <= FROM < TO <= 1 (an empty split)")
+    _outputs_writable(json=json_path, plot=plot)
+    names = list(dict.fromkeys(m.value for m in method))
+    source = (model or _checkpoint(weights)) if "model" in names else None
+    reports = {
+        name: evaluate_dataset(
+            data,
+            dataset.value,
+            source if name == "model" else None,
+            _value(runtime),
+            split,
+            hr_method,
+            on_no_face.value,
+            log=lambda m: console.print(m, highlight=False),
+            method=name,
+        )
+        for name in names
+    }
+    first = reports[names[0]].overall
+    table = Table(title=f"{dataset.value}: {first.n} videos, HR by {hr_method.value}")
+    for col in ("method", "MAE", "RMSE", "MAPE %", "Pearson", "SNR dB", "MACC"):
         table.add_column(col)
-    table.add_row(
-        *(
+    for name, report in reports.items():
+        o = report.overall
+        cells = (
             f"{getattr(o, k):.3f} ± {getattr(o, k + '_se'):.3f}"
             for k in ("mae", "rmse", "mape", "pearson", "snr", "macc")
         )
-    )
+        table.add_row(name, *cells)
     console.print(table)
     if json_path:
-        report.write_json(json_path)
+        write_reports(reports, json_path)
     if plot:
-        bland_altman_png(report, plot)
+        bland_altman_png(reports[names[0]], plot)
 
 
 @app.command()
@@ -630,10 +663,15 @@ def predict(
         typer.Option(help="A checkpoint file or a weights name (edge-rppg weights list); default: the bundled model."),
     ] = None,
     model: Annotated[Path | None, typer.Option(help="An exported model (.onnx, .xml, .engine).")] = None,
+    method: Annotated[
+        MethodName, typer.Option(help="rPPG method: model (the default) or a classic one, which needs no model.")
+    ] = MethodName("model"),
     runtime: Annotated[RuntimeName | None, typer.Option(help="Runtime (default: by file).")] = None,
     stride: Annotated[int, typer.Option(min=1, help="Frames between windows (30 = one estimate per second).")] = 30,
-    fps: Annotated[float | None, typer.Option(help="Frame rate, when the file does not say (image folders).")] = None,
-    threads: Annotated[int | None, typer.Option(help="Inference threads.")] = None,
+    fps: Annotated[
+        float | None, typer.Option(min=1, max=240, help="Frame rate, when the file does not say (image folders).")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="Inference threads.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Summary JSON.")] = None,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="BVP and HR time series CSV.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Plot PNG: BVP, HR over time, quality.")] = None,
@@ -646,12 +684,29 @@ def predict(
         raise typer.BadParameter("give a VIDEO or --webcam INDEX")
     if weights is not None and model is not None:
         raise typer.BadParameter("give one of --weights or --model, not both")
-    rt = resolve_runtime(None if model else _checkpoint(weights), model, _value(runtime), threads)
+    _outputs_writable(json=json_path, csv=csv_path, plot=plot)
+    if fps is not None and video is not None and video.is_file():
+        from edge_rppg.data.video import probe
+
+        own = probe(video).fps
+        if own is not None and abs(own - fps) > 1e-3:
+            err_console.print(
+                f"[dim]{video}: --fps {fps:g} overrides the file's own {own:g} fps[/dim]", highlight=False
+            )
+    if method.value != "model":
+        if weights is not None or model is not None:
+            raise typer.BadParameter(f"--method {method.value} runs without a model; leave out --weights/--model")
+        from edge_rppg.classic import ClassicRuntime
+
+        rt: Runtime = ClassicRuntime(method.value)
+    else:
+        rt = resolve_runtime(None if model else _checkpoint(weights), model, _value(runtime), threads)
     on_window, on_frame = live_callbacks() if webcam is not None else (None, None)
+    source: Path | int = video if video is not None else (webcam or 0)
     result = predict_video(
-        video if video is not None else webcam,
+        source,
         rt,
-        PredictOptions(stride=stride, fps=fps, threads=threads),  # type: ignore[arg-type]
+        PredictOptions(stride=stride, fps=fps, threads=threads),
         on_window=on_window,
         on_frame=on_frame,
     )
@@ -677,6 +732,8 @@ def predict(
         if r["rate_bpm"] is not None
         else f"breathing: not measured ({r['status']})"
     )
+    if result.input_error:
+        console.print(f"[yellow]warning:[/yellow] the input ended early: {escape(result.input_error)}")
     if result.frames_without_face:
         console.print(f"[yellow]note:[/yellow] {result.frames_without_face} frames before the first face were skipped")
     if profile:

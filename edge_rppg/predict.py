@@ -22,17 +22,20 @@ from typing import Any
 import numpy as np
 
 from edge_rppg.atomic import save_figure, write_text_atomic
+from edge_rppg.classic import METHODS, run_method
 from edge_rppg.contract import CONTRACT
-from edge_rppg.data.face import Box, CropSettings, FaceCropper
+from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper
 from edge_rppg.data.video import iter_frames, probe
 from edge_rppg.errors import EdgeRppgError, VideoError
-from edge_rppg.hr import find_beats
+from edge_rppg.hr import find_beats, fine_fft_hr
+from edge_rppg.paths import cache_root
 from edge_rppg.runtimes import Runtime, RuntimeOptions, open_runtime
+from edge_rppg.signal import preprocess as bvp_filters
 from edge_rppg.signal import zscore
 from edge_rppg.streaming import WindowScheduler, overlap_add
 from edge_rppg.vitals import (
-    FrameFlags,
     Quality,
+    SceneMeasures,
     clean_ibis,
     clip_heart_rate,
     hrv_from_beats,
@@ -42,6 +45,7 @@ from edge_rppg.vitals import (
 
 HR_SEGMENT_S = 10.0  # per-window HR from the last 10 s of BVP, as rPPG tools report it
 HR_SEGMENT_FRAMES = int(HR_SEGMENT_S * CONTRACT.fps)
+WITNESS = "pos"  # the classic method whose HR on the same crops cross-checks each segment
 _DONE = object()
 
 
@@ -54,6 +58,10 @@ class WindowEstimate:
     snr_db: float
     quality: str  # "ok" or "low: <reasons>"
     reasons: list[str] = field(default_factory=list)
+    motion: float = 0.0  # the face's speed, face widths per second (95th percentile over the segment)
+    light_step: float = 0.0  # largest change of the inner face's log-brightness within 0.2 s
+    witness_hr_bpm: float | None = None  # POS on the same crops
+    segment_hr_bpm: float | None = None  # the segment's HR whether or not it passed (for calibration)
 
 
 @dataclass
@@ -63,6 +71,8 @@ class PredictResult:
     hr_bpm: float | None
     hr_status: str  # "ok" | "no reliable pulse"
     hr_reason: str
+    hr_spread_bpm: list[float] | None  # 10th and 90th percentile of the passing windows' HR
+    input_error: str | None  # the input ended early on this error (results cover what came before it)
     fps: float
     frames: int
     windows: int
@@ -95,24 +105,37 @@ class PredictOptions:
 
 @dataclass
 class Track:
-    """Per model frame (30 fps): what the quality flags are computed from."""
+    """Per model frame (30 fps): what the quality measures and the POS witness are computed from."""
 
     lost: list[bool] = field(default_factory=list)
-    centres: list[tuple[float, float, float]] = field(default_factory=list)
-    brightness: list[float] = field(default_factory=list)
+    speed: list[float] = field(default_factory=list)  # face widths per second
+    brightness: list[float] = field(default_factory=list)  # inner face, where box jitter changes little
+    rgb: list[np.ndarray] = field(default_factory=list)  # spatial mean of the crop, as classic methods read it
 
-    def add(self, lost: bool, box: Box | None, crop: np.ndarray) -> None:
-        x, y, w, h = box if box is not None else (0, 0, 1, 1)
-        self.lost.append(lost)
-        self.centres.append((x + w / 2, y + h / 2, float(w)))
-        self.brightness.append(float(crop.mean()))
+    def add(self, step: CropStep) -> None:
+        crop = step.crop
+        q = crop.shape[0] // 4
+        self.lost.append(step.face_lost)
+        self.speed.append(step.motion)
+        self.brightness.append(float(crop[q:-q, q:-q].mean()))
+        self.rgb.append(crop.reshape(-1, 3).mean(axis=0))
 
-    def reasons(self, start: int, stop: int) -> list[str]:
-        """Flags of frames [start, stop), computed on that span only (plus one frame before it for the
-        frame-to-frame changes): live mode stays constant-cost however long the session runs."""
-        lo = max(start - 1, 0)
-        flags = FrameFlags.from_track(self.lost[lo:stop], self.centres[lo:stop], self.brightness[lo:stop])
-        return flags.reasons(start - lo, stop - lo)
+    def scene(self, start: int, stop: int) -> SceneMeasures:
+        """Measures over frames [start, stop) only: live mode stays constant-cost however long it runs."""
+        lo = max(start, 0)
+        return SceneMeasures.from_track(
+            np.array(self.lost[lo:stop]),
+            np.array(self.speed[lo:stop]),
+            np.array(self.brightness[lo:stop]),
+            CONTRACT.fps,
+        )
+
+    def witness_hr(self, start: int, stop: int) -> float | None:
+        """POS's HR over frames [start, stop), on the same crops as the model's."""
+        rgb = np.array(self.rgb[max(start, 0) : stop])
+        if len(rgb) < METHODS[WITNESS].min_frames:
+            return None
+        return fine_fft_hr(bvp_filters(run_method(WITNESS, rgb, CONTRACT.fps), CONTRACT.fps), CONTRACT.fps)
 
 
 def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | None, threads: int | None) -> Runtime:
@@ -135,12 +158,11 @@ def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | Non
 
 def _exported_once(weights: Path, runtime: str, options: RuntimeOptions) -> Runtime:
     """The checkpoint exported to the runtime's target once, cached by the checkpoint's hash."""
-    from edge_rppg.data.preprocess import default_cache_root
     from edge_rppg.exporters import TARGETS, export_model
     from edge_rppg.models.checkpoints import file_sha256
 
     target = next((t for t in TARGETS.values() if t.runtime == runtime), TARGETS["onnx"])
-    cache = default_cache_root() / "exports" / file_sha256(weights)[:16]
+    cache = cache_root() / "exports" / file_sha256(weights)[:16]
     path = cache / f"model_fp32{target.suffix}"
     if not path.exists():
         export_model(weights, target.name, "fp32", path)
@@ -168,17 +190,41 @@ def _decode(source: Path | int, out: queue.Queue, stop: threading.Event, timing:
 
 
 def _infer(
-    runtime: Runtime, windows: queue.Queue, results: list[tuple[int, np.ndarray]], timing: dict[str, float]
+    runtime: Runtime,
+    windows: queue.Queue,
+    results: list[tuple[int, np.ndarray]],
+    timing: dict[str, float],
+    failure: list[Exception],
 ) -> None:
+    """Run windows until _DONE. A failure is kept for the main thread, which stops feeding when it sees
+    it; windows still queued are drained, so that nobody blocks on a full queue."""
     while True:
         item = windows.get()
         if item is _DONE:
             return
+        if failure:
+            continue
         start, window = item
         t = time.perf_counter()
-        bvp = runtime.run(window[None])[0]
+        try:
+            bvp = np.asarray(runtime.run(window[None]))
+            if bvp.shape != CONTRACT.output_shape(1):
+                raise EdgeRppgError(f"the model gives {list(bvp.shape)}, not the contract's {CONTRACT.output_shape(1)}")
+        except Exception as exc:  # noqa: BLE001  # any runtime error ends the run with one line
+            failure.append(exc)
+            continue
         timing["infer"] += time.perf_counter() - t
-        results.append((start, bvp))
+        results.append((start, bvp[0]))
+
+
+def _put(q: queue.Queue, item: object, failure: list[Exception]) -> None:
+    """Queue a window unless inference has failed (then the run stops instead of waiting forever)."""
+    while not failure:
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
 
 
 def _source_fps(source: Path | int, override: float | None) -> float:
@@ -220,7 +266,8 @@ def _run_pipeline(
     stop = threading.Event()
     results: list[tuple[int, np.ndarray]] = []
     decoder = threading.Thread(target=_decode, args=(source, frames_q, stop, timing), daemon=True)
-    worker = threading.Thread(target=_infer, args=(runtime, windows_q, results, timing), daemon=True)
+    failure: list[Exception] = []
+    worker = threading.Thread(target=_infer, args=(runtime, windows_q, results, timing, failure), daemon=True)
     cropper = FaceCropper(options.crop, fps)
     scheduler = WindowScheduler(options.stride)
     track = Track()
@@ -243,10 +290,12 @@ def _run_pipeline(
             if on_frame is not None and not on_frame(item, cropper.box):
                 break
             for step in steps:
-                track.add(step.face_lost, cropper.box, step.crop)
+                track.add(step)
                 due = scheduler.push(step.crop)
                 if due is not None:
-                    windows_q.put(due)
+                    _put(windows_q, due, failure)
+            if failure:
+                break
             if on_window is not None and len(results) > reported:
                 reported = len(results)
                 _report_live(results, track, options.stride, cropper.box, on_window)
@@ -254,6 +303,9 @@ def _run_pipeline(
         stop.set()
         windows_q.put(_DONE)
         worker.join()
+    if failure:
+        name = getattr(runtime, "name", "the runtime")
+        raise EdgeRppgError(f"{source}: inference failed on {name}: {str(failure[0]).splitlines()[0][:300]}")
     return _Run(
         results,
         track,
@@ -305,23 +357,29 @@ def predict_video(
     """
     fps = _source_fps(source, options.fps)
     run = _run_pipeline(source, runtime, fps, options, on_window, on_frame)
-    name = str(source)
-    _check_run(run, name)
+    _check_run(run, str(source))
+    return read_vitals(run, getattr(runtime, "name", "?"), fps, str(source))
+
+
+def read_vitals(run: _Run, runtime_name: str, fps: float, name: str) -> PredictResult:
+    """What the windows' BVP says: per-window quality, the clip HR (or a refusal), beats, HRV, breathing."""
     run.results.sort(key=lambda r: r[0])
     bvp = _reassemble(run.results)
     qualities = [_segment_quality(bvp, s, s, run.track) for s, _ in run.results]
     per_window = [_estimate(q, s) for q, (s, _) in zip(qualities, run.results)]
     good = _good_part(bvp, per_window)
-    clip = clip_heart_rate(qualities, good, CONTRACT.fps)
+    clip = clip_heart_rate(qualities)
     beats = find_beats(good, CONTRACT.fps)
     hrv = hrv_from_beats(beats) if clip.hr_bpm is not None else None
     breathing = respiration(bvp, CONTRACT.fps, beats) if clip.hr_bpm is not None else None
     return PredictResult(
         source=name,
-        runtime=getattr(runtime, "name", "?"),
+        runtime=runtime_name,
         hr_bpm=clip.hr_bpm,
         hr_status=clip.status,
         hr_reason=clip.reason,
+        hr_spread_bpm=list(clip.spread_bpm) if clip.spread_bpm else None,
+        input_error=None if run.error is None else str(run.error),
         fps=fps,
         frames=run.frames,
         windows=len(run.results),
@@ -358,10 +416,13 @@ def _reassemble(results: list[tuple[int, np.ndarray]]) -> np.ndarray:
 
 def _segment_quality(bvp: np.ndarray, offset: int, start: int, track: Track) -> Quality:
     """Quality of the HR segment ending with the window that starts at frame ``start`` (``offset`` is
-    where that window begins inside ``bvp``), its frames' flags included."""
+    where that window begins inside ``bvp``): its BVP, the scene over the same frames, POS's reading."""
     end = offset + CONTRACT.window
+    segment = bvp[max(0, end - HR_SEGMENT_FRAMES) : end]
+    stop = start + CONTRACT.frames
+    first = stop - len(segment) - 1
     return segment_quality(
-        bvp[max(0, end - HR_SEGMENT_FRAMES) : end], CONTRACT.fps, track.reasons(start, start + CONTRACT.frames)
+        segment, CONTRACT.fps, scene=track.scene(first, stop), witness_hr_bpm=track.witness_hr(first, stop)
     )
 
 
@@ -375,6 +436,10 @@ def _estimate(q: Quality, start: int) -> WindowEstimate:
         snr_db=round(q.snr_db, 2),
         quality="ok" if q.ok else "low: " + ", ".join(q.reasons),
         reasons=q.reasons,
+        motion=q.scene.motion if q.scene else 0.0,
+        light_step=q.scene.light_step if q.scene else 0.0,
+        witness_hr_bpm=None if q.witness_hr_bpm is None else round(q.witness_hr_bpm, 2),
+        segment_hr_bpm=round(q.hr_bpm, 2) if np.isfinite(q.hr_bpm) else None,
     )
 
 

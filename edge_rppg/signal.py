@@ -48,6 +48,7 @@ def snr_db(
     fs: float = CONTRACT.fps,
     band: tuple[float, float] = HR_BAND_HZ,
     fine: bool = False,
+    half_width_hz: float = SNR_HALF_WIDTH_HZ,
 ) -> float:
     """Power within ±0.1 Hz of the HR and its first harmonic over the rest of the HR band (dB).
 
@@ -55,7 +56,7 @@ def snr_db(
     pred = np.asarray(pred, dtype=np.float64)
     freqs, power = power_spectrum(pred, fs, fine_nfft(pred.shape[-1], fs) if fine else None)
     f1 = hr_bpm / 60.0
-    harmonics = (np.abs(freqs - f1) <= SNR_HALF_WIDTH_HZ) | (np.abs(freqs - 2 * f1) <= SNR_HALF_WIDTH_HZ)
+    harmonics = (np.abs(freqs - f1) <= half_width_hz) | (np.abs(freqs - 2 * f1) <= half_width_hz)
     in_band = (freqs >= band[0]) & (freqs <= band[1])
     signal_power = power[harmonics].sum()
     noise_power = power[in_band & ~harmonics].sum()

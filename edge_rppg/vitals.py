@@ -6,22 +6,27 @@ refused (``None``) rather than guessed when too few windows pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.signal
 
 from edge_rppg.contract import CONTRACT
 from edge_rppg.hr import Beats, find_beats, fine_fft_hr, next_pow2
-from edge_rppg.signal import preprocess, snr_db
+from edge_rppg.signal import preprocess as bvp_filters
+from edge_rppg.signal import snr_db
 
 # SQI: three label-free measures, each mapped to [0, 1], combined by geometric mean. The threshold was
 # calibrated on synthetic videos with and without a pulse (benchmarks/sqi_calibration.py; rates in README).
 SNR_DB_RANGE = (-6.0, 6.0)  # SNR at or below the first scores 0, at or above the second scores 1
 AGREE_BPM = 6.0  # FFT and beat HR this far apart score exp(-1)
 SQI_MIN = 0.5
-MOTION_OF_BOX = 0.08  # box centre moving more than this share of the box width in one frame
-LIGHT_STEP = 0.04  # crop brightness changing by more than this fraction in one frame
+SQI_SNR_HALF_WIDTH_HZ = 0.1  # the SNR's signal band round the HR and its harmonic
+MOTION_MAX = 1.0  # face widths per second (95th percentile of the segment's face speed)
+LIGHT_STEP_MAX = 0.06  # change of the inner face's log-brightness within LIGHT_SPAN_S
+LIGHT_SPAN_S = 0.2
+WITNESS_AGREE_BPM = 5.0  # the deep HR and POS's on the same crops agree within this
+WITNESS_DISAGREE_FACTOR = 0.7  # a segment whose witness disagrees keeps this share of its SQI
 # Calibrated: 0.3 let 25 % of pulseless clips through, 0.5 12 %, pulsed clips all kept (benchmarks/sqi_calibration.py)
 MIN_PASS_FRACTION = 0.5
 MIN_PASSING_WINDOWS = 3
@@ -29,40 +34,43 @@ MIN_PASSING_WINDOWS = 3
 IBI_RANGE_S = (60.0 / 200.0, 60.0 / 35.0)
 IBI_MAX_DEVIATION = 0.2  # an IBI more than this share away from the median of its neighbours is an artefact
 HRV_MIN_IBIS = 10
+HRV_FS = 4.0  # the IBI series is resampled at this rate for its spectrum
+HRV_BANDS_HZ = {"lf": (0.04, 0.15), "hf": (0.15, 0.4)}
+HRV_LF_MIN_S = 50.0  # two cycles of the lowest LF frequency
+HRV_HF_MIN_S = 15.0
 RESP_BAND_HZ = (0.1, 0.5)  # 6-30 breaths/min
 RESP_MIN_S = 30.0
 RESP_FS = 4.0
 
 
 @dataclass(frozen=True)
-class FrameFlags:
-    """Per model frame (30 fps): the face was lost, the box jumped, the light stepped."""
+class SceneMeasures:
+    """What the camera saw over one HR segment, measured on the face and not on the detector's box.
 
-    face_lost: np.ndarray
-    motion: np.ndarray
-    light_step: np.ndarray
+    ``motion``: the face's fastest movement (95th percentile of its optical-flow speed), in face widths
+    per second; ``light_step``: the largest change of the inner face's log-brightness over LIGHT_SPAN_S,
+    which a sudden light changes and a slow drift, a pulse or a gliding box do not."""
+
+    face_lost: bool
+    motion: float
+    light_step: float
 
     @classmethod
-    def from_track(
-        cls, lost: list[bool], centres: list[tuple[float, float, float]], brightness: list[float]
-    ) -> FrameFlags:
-        """``centres``: (x, y, box width) per frame; ``brightness``: mean crop intensity per frame."""
-        c = np.asarray(centres, dtype=np.float64).reshape(-1, 3)
-        move = np.zeros(len(c))
-        if len(c) > 1:
-            move[1:] = np.hypot(*np.diff(c[:, :2], axis=0).T) / np.maximum(c[1:, 2], 1.0)
-        b = np.asarray(brightness, dtype=np.float64)
-        step = np.zeros(len(b))
-        if len(b) > 1:
-            step[1:] = np.abs(np.diff(b)) / np.maximum(b[:-1], 1.0)
-        return cls(np.asarray(lost, dtype=bool), move > MOTION_OF_BOX, step > LIGHT_STEP)
+    def from_track(cls, lost: np.ndarray, speed: np.ndarray, brightness: np.ndarray, fs: float) -> SceneMeasures:
+        log_b = np.log(np.maximum(np.asarray(brightness, dtype=np.float64), 1.0))
+        span = max(1, int(round(LIGHT_SPAN_S * fs)))
+        step = float(np.abs(log_b[span:] - log_b[:-span]).max()) if len(log_b) > span else 0.0
+        motion = float(np.percentile(speed, 95)) if len(speed) else 0.0
+        return cls(bool(np.any(lost)), round(motion, 4), round(step, 4))
 
-    def reasons(self, start: int, stop: int) -> list[str]:
-        out = []
-        for name, flags in (("face lost", self.face_lost), ("motion", self.motion), ("light step", self.light_step)):
-            if flags[start:stop].any():
-                out.append(name)
-        return out
+    def reasons(self) -> list[str]:
+        """The measures that fail a segment outright."""
+        checks = (
+            ("face lost", self.face_lost),
+            (f"motion {self.motion:.2f} face widths/s", self.motion > MOTION_MAX),
+            (f"light step {self.light_step:.1%}", self.light_step > LIGHT_STEP_MAX),
+        )
+        return [name for name, failed in checks if failed]
 
 
 @dataclass(frozen=True)
@@ -73,10 +81,18 @@ class Quality:
     beat_hr_bpm: float
     periodicity: float
     reasons: list[str] = field(default_factory=list)
+    scene: SceneMeasures | None = None
+    witness_hr_bpm: float | None = None  # POS on the same crops: an independent reading of the same segment
 
     @property
     def ok(self) -> bool:
         return not self.reasons
+
+    @property
+    def witness_agrees(self) -> bool | None:
+        if self.witness_hr_bpm is None or not np.isfinite(self.witness_hr_bpm):
+            return None
+        return abs(self.hr_bpm - self.witness_hr_bpm) <= WITNESS_AGREE_BPM
 
 
 def _periodicity(x: np.ndarray, period_samples: float) -> float:
@@ -89,24 +105,46 @@ def _periodicity(x: np.ndarray, period_samples: float) -> float:
     return float((a * b).sum() / denom) if denom > 0 else 0.0
 
 
-def segment_quality(bvp: np.ndarray, fs: float = CONTRACT.fps, flag_reasons: list[str] | None = None) -> Quality:
-    """SQI in [0, 1] of a BVP segment from its spectrum, its beats and its periodicity; flags fail it outright."""
-    x = preprocess(bvp, fs)
-    hr = fine_fft_hr(x, fs)
-    snr = snr_db(x, hr, fs, fine=True)
+def sqi_scores(
+    x: np.ndarray, hr: float, fs: float, snr_half_width_hz: float = SQI_SNR_HALF_WIDTH_HZ
+) -> tuple[float, float, dict[str, float]]:
+    """(SNR dB, beat HR, the three SQI scores in [0, 1]) of a conditioned segment."""
+    snr = snr_db(x, hr, fs, fine=True, half_width_hz=snr_half_width_hz)
     beat_hr = find_beats(x, fs).hr_bpm
     periodicity = _periodicity(x, 60.0 * fs / hr) if np.isfinite(hr) else 0.0
-    s_snr = float(np.clip((snr - SNR_DB_RANGE[0]) / (SNR_DB_RANGE[1] - SNR_DB_RANGE[0]), 0, 1))
-    s_agree = float(np.exp(-(((hr - beat_hr) / AGREE_BPM) ** 2))) if np.isfinite(beat_hr) else 0.0
-    s_periodic = float(np.clip(periodicity, 0, 1))
-    sqi = float((s_snr * s_agree * s_periodic) ** (1 / 3))
-    reasons = list(flag_reasons or [])
+    scores = {
+        "low snr": float(np.clip((snr - SNR_DB_RANGE[0]) / (SNR_DB_RANGE[1] - SNR_DB_RANGE[0]), 0, 1)),
+        "fft and beats disagree": float(np.exp(-(((hr - beat_hr) / AGREE_BPM) ** 2))) if np.isfinite(beat_hr) else 0.0,
+        "not periodic": float(np.clip(periodicity, 0, 1)),
+    }
+    return snr, beat_hr, scores
+
+
+def segment_quality(
+    bvp: np.ndarray,
+    fs: float = CONTRACT.fps,
+    flag_reasons: list[str] | None = None,
+    scene: SceneMeasures | None = None,
+    witness_hr_bpm: float | None = None,
+) -> Quality:
+    """SQI in [0, 1] of a BVP segment from its spectrum, its beats and its periodicity.
+
+    The scene's failing measures and ``flag_reasons`` fail it outright. A witness HR (POS on the same
+    crops) that disagrees by more than WITNESS_AGREE_BPM scales the SQI by WITNESS_DISAGREE_FACTOR."""
+    x = bvp_filters(bvp, fs)
+    hr = fine_fft_hr(x, fs)
+    snr, beat_hr, scores = sqi_scores(x, hr, fs)
+    sqi = float(np.prod(list(scores.values())) ** (1 / 3))
+    reasons = list(flag_reasons or []) + (scene.reasons() if scene is not None else [])
+    quality = Quality(0.0, hr, snr, beat_hr, 0.0, [], scene, witness_hr_bpm)
+    if quality.witness_agrees is False:
+        sqi *= WITNESS_DISAGREE_FACTOR
     if sqi < SQI_MIN:
-        worst = min(
-            (("low snr", s_snr), ("fft and beats disagree", s_agree), ("not periodic", s_periodic)), key=lambda p: p[1]
-        )
-        reasons.append(f"sqi {sqi:.2f} < {SQI_MIN:g} ({worst[0]})")
-    return Quality(round(sqi, 3), hr, snr, beat_hr, periodicity, reasons)
+        worst = min(scores.items(), key=lambda p: p[1])[0]
+        if quality.witness_agrees is False and sqi / WITNESS_DISAGREE_FACTOR >= SQI_MIN:
+            worst = f"POS reads {witness_hr_bpm:.0f} bpm"
+        reasons.append(f"sqi {sqi:.2f} < {SQI_MIN:g} ({worst})")
+    return replace(quality, sqi=round(sqi, 3), periodicity=scores["not periodic"], reasons=reasons)
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -122,21 +160,22 @@ class ClipHr:
     status: str  # "ok" | "no reliable pulse"
     reason: str
     windows_passed: int
+    spread_bpm: tuple[float, float] | None = None  # 10th and 90th percentile of the passing windows' HR
 
 
-def clip_heart_rate(qualities: list[Quality], good_bvp: np.ndarray | None = None, fs: float = CONTRACT.fps) -> ClipHr:
-    """Refused when too few windows pass; otherwise the fine-FFT HR of ``good_bvp`` (the clip's BVP with the
-    failed windows blanked: the spectrum of the good windows only, as long as they are) or, without it, a
-    quality-weighted median of the passing windows' HRs."""
+def clip_heart_rate(qualities: list[Quality]) -> ClipHr:
+    """Refused when too few windows pass; otherwise the SQI-weighted median of the passing windows' HRs,
+    with their spread. A median is well defined when the pulse drifts within the clip (a whole-clip
+    spectrum then has several peaks and picks one of them); the HR over time is the per-window list."""
     passed = [q for q in qualities if q.ok]
-    need = max(min(MIN_PASSING_WINDOWS, len(qualities)), int(np.ceil(MIN_PASS_FRACTION * len(qualities))), 1)
+    need = max(MIN_PASSING_WINDOWS, int(np.ceil(MIN_PASS_FRACTION * len(qualities))))
     if len(passed) < need:
         reason = f"{len(passed)} of {len(qualities)} windows pass the signal-quality check (need {need})"
         return ClipHr(None, "no reliable pulse", reason, len(passed))
-    hr = fine_fft_hr(preprocess(good_bvp, fs), fs) if good_bvp is not None else float("nan")
-    if not np.isfinite(hr):
-        hr = weighted_median(np.array([q.hr_bpm for q in passed]), np.array([q.sqi for q in passed]))
-    return ClipHr(round(hr, 2), "ok", f"{len(passed)} of {len(qualities)} windows pass", len(passed))
+    hrs = np.array([q.hr_bpm for q in passed])
+    hr = weighted_median(hrs, np.array([max(q.sqi, 1e-3) for q in passed]))
+    spread = (round(float(np.percentile(hrs, 10)), 2), round(float(np.percentile(hrs, 90)), 2))
+    return ClipHr(round(hr, 2), "ok", f"{len(passed)} of {len(qualities)} windows pass", len(passed), spread)
 
 
 # --- HRV --------------------------------------------------------------------------------------------
@@ -150,6 +189,11 @@ class Hrv:
     rmssd_ms: float
     pnn50: float
     beats: int
+    sd1_ms: float  # Poincaré: spread across the identity line (beat-to-beat variability)
+    sd2_ms: float  # Poincaré: spread along it (longer-term variability)
+    hf_ms2: float | None  # 0.15-0.4 Hz power of the IBI series; None when the span is too short to resolve it
+    lf_ms2: float | None  # 0.04-0.15 Hz power: needs HRV_LF_MIN_S of beats
+    lf_hf: float | None
 
 
 def clean_ibis(beats: Beats) -> np.ndarray:
@@ -173,6 +217,11 @@ def hrv_from_beats(beats: Beats) -> Hrv | None:
     pairs = keep[1:] & keep[:-1]
     diffs = np.diff(beats.ibis_s * 1e3)[pairs]
     rmssd = float(np.sqrt(np.mean(diffs**2))) if diffs.size else float("nan")
+    sdnn = float(ibi_ms.std(ddof=1))
+    sd1 = float(np.std(diffs, ddof=1) / np.sqrt(2)) if diffs.size > 1 else float("nan")
+    sd2 = float(np.sqrt(max(2 * sdnn**2 - sd1**2, 0.0))) if np.isfinite(sd1) else float("nan")
+    power = _ibi_band_powers(beats.times_s[1:][keep], ibi_ms)
+    lf, hf = power.get("lf"), power.get("hf")
     return Hrv(
         mean_ibi_ms=round(float(ibi_ms.mean()), 2),
         mean_hr_bpm=round(float(60e3 / ibi_ms.mean()), 2),
@@ -180,7 +229,31 @@ def hrv_from_beats(beats: Beats) -> Hrv | None:
         rmssd_ms=round(rmssd, 2),
         pnn50=round(float(np.mean(np.abs(diffs) > 50.0)) if diffs.size else float("nan"), 4),
         beats=int(ibi_ms.size + 1),
+        sd1_ms=round(sd1, 2),
+        sd2_ms=round(sd2, 2),
+        hf_ms2=None if hf is None else round(hf, 1),
+        lf_ms2=None if lf is None else round(lf, 1),
+        lf_hf=None if lf is None or hf is None or hf == 0 else round(lf / hf, 3),
     )
+
+
+def _ibi_band_powers(times_s: np.ndarray, ibi_ms: np.ndarray) -> dict[str, float]:
+    """LF and HF power (ms²) of the clean IBI series, interpolated at HRV_FS, as the guidelines (and
+    neurokit2) define them; a band is left out when the beats span too short a time to resolve it."""
+    span = float(times_s[-1] - times_s[0]) if len(times_s) > 1 else 0.0
+    if span < HRV_HF_MIN_S:
+        return {}
+    grid = np.arange(times_s[0], times_s[-1], 1.0 / HRV_FS)
+    series = np.interp(grid, times_s, ibi_ms)
+    freqs, psd = scipy.signal.periodogram(series - series.mean(), fs=HRV_FS, window="hann", nfft=max(1024, len(grid)))
+    df = freqs[1] - freqs[0]
+    out = {}
+    for name, (lo, hi) in HRV_BANDS_HZ.items():
+        if name == "lf" and span < HRV_LF_MIN_S:
+            continue
+        band = (freqs >= lo) & (freqs < hi)
+        out[name] = float(psd[band].sum() * df)
+    return out
 
 
 # --- respiration ------------------------------------------------------------------------------------

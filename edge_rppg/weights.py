@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_rppg.data.preprocess import default_cache_root
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.models.checkpoints import file_sha256
 from edge_rppg.models.registry import FAMILIES
+from edge_rppg.paths import cache_root
 
 DEFAULT_NAME = "default"
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "default_model.pt"
@@ -147,7 +147,7 @@ def base_url() -> str:
 
 
 def weights_dir() -> Path:
-    return default_cache_root() / "weights"
+    return cache_root() / "weights"
 
 
 def cached_path(entry: Released) -> Path:

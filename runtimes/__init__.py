@@ -47,8 +47,17 @@ class RuntimeSpec:
             raise EdgeRppgError(
                 f"{path}: runtime {self.name} opens {', '.join(self.suffixes)} files, not {path.suffix or 'this file'}"
             )
+        if path.suffix == ".xml" and not path.with_suffix(".bin").exists():
+            raise EdgeRppgError(f"{path}: its weights {path.with_suffix('.bin').name} are missing beside it")
         module, cls = self.entry.split(":")
-        return getattr(importlib.import_module(module), cls)(path, options)
+        runtime_class = getattr(importlib.import_module(module), cls)
+        try:
+            return runtime_class(path, options)  # type: ignore[no-any-return]
+        except EdgeRppgError:
+            raise
+        except Exception as exc:  # noqa: BLE001  # a file the runtime cannot parse: one line, not a traceback
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise EdgeRppgError(f"{path}: {self.name} cannot open it ({first})") from None
 
 
 RUNTIMES: dict[str, RuntimeSpec] = {

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from edge_rppg.cli import app
@@ -42,3 +43,22 @@ def test_bad_weights_is_one_line_and_nonzero(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and str(bad) in lines[0]
+
+
+@pytest.mark.parametrize("kind", ["file", "read-only"])
+def test_an_unusable_cache_is_one_line(tmp_path: Path, kind: str) -> None:
+    import os
+
+    cache = tmp_path / "cache"
+    if kind == "file":
+        cache.write_text("not a folder")
+    else:
+        cache.mkdir()
+        cache.chmod(0o500)
+        if os.access(cache, os.W_OK):  # root ignores permission bits: only a read-only mount would do
+            pytest.skip("running as root: permission bits do not make a folder read-only")
+    result = CliRunner().invoke(
+        app, ["weights", "pull", "factorizephys-ubfc", "--accept-license"], env={"EDGE_RPPG_CACHE": str(cache)}
+    )
+    assert result.exit_code == 1 and "the cache (EDGE_RPPG_CACHE)" in result.output
+    assert "Traceback" not in result.output

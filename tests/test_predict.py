@@ -215,3 +215,51 @@ def test_pulseless_moving_face_is_refused_not_guessed(tmp_path: Path) -> None:
     summary = json.loads(out.read_text())
     assert summary["hr_bpm"] is None and summary["hr_status"] == "no reliable pulse" and summary["hrv"] is None
     assert "no reliable pulse" in result.output and summary["windows_passed"] < summary["windows"]
+
+
+def test_outputs_are_checked_before_any_work(pulse_video: tuple[Path, float], tmp_path: Path) -> None:
+    path, _ = pulse_video
+    runner = CliRunner()
+    folder = runner.invoke(app, ["predict", str(path), "--weights", str(ASSET), "--json", str(tmp_path)])
+    assert folder.exit_code == 1 and "is a folder" in folder.output and "Traceback" not in folder.output
+    plot = runner.invoke(app, ["predict", str(path), "--weights", str(ASSET), "--plot", str(tmp_path / "x.txt")])
+    assert plot.exit_code == 1 and "written as .png" in plot.output
+    fps = runner.invoke(app, ["predict", str(path), "--weights", str(ASSET), "--fps", "0.001"])
+    assert fps.exit_code == 2  # validated, not a resampler that never advances
+
+
+def test_an_inference_failure_ends_the_run_with_one_line(pulse_video: tuple[Path, float], tmp_path: Path) -> None:
+    """A model whose input is not the contract's: the inference thread fails, predict must not hang."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["frames"], ["bvp"], axes=[1, 3, 4], keepdims=0)],
+        "wrong",
+        [helper.make_tensor_value_info("frames", TensorProto.FLOAT, [1, 3, 100, 72, 72])],
+        [helper.make_tensor_value_info("bvp", TensorProto.FLOAT, [1, 100])],
+    )
+    model = tmp_path / "wrong.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), model)
+    path, _ = pulse_video
+    result = CliRunner().invoke(app, ["predict", str(path), "--model", str(model), "--runtime", "onnxruntime"])
+    assert result.exit_code == 1 and "inference failed on onnxruntime" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("case", ["garbage-onnx", "xml-without-bin", "markup-path"])
+def test_bad_model_files_are_one_line_errors(pulse_video: tuple[Path, float], tmp_path: Path, case: str) -> None:
+    path, _ = pulse_video
+    if case == "garbage-onnx":
+        model, expect = tmp_path / "m.onnx", "onnxruntime cannot open it"
+        model.write_bytes(b"not a model")
+    elif case == "xml-without-bin":
+        model, expect = tmp_path / "m.xml", "m.bin are missing"
+        model.write_text("<net/>")
+    else:  # Rich markup in a user path must come out as typed
+        model = tmp_path / "a[" / "x]" / "m.onnx"  # the path reads ".../a[/x]/m.onnx"
+        model.parent.mkdir(parents=True)
+        model.write_bytes(b"x")
+        expect = "[/x]"
+    result = CliRunner().invoke(app, ["predict", str(path), "--model", str(model)])
+    assert result.exit_code == 1 and expect in result.output and "Traceback" not in result.output, result.output

@@ -263,3 +263,40 @@ def test_resume_refuses_options_that_contradict_the_saved_recipe(tmp_path: Path)
     )
     assert result.exit_code == 1
     assert "--epochs 3 (the run has 1)" in result.output and "--lr 0.01 (the run has 0.001)" in result.output
+
+
+def _saved_run(out: Path, **recipe: object) -> Path:
+    """A run folder whose last.pt records ``recipe``: what --resume reads before touching any data."""
+    out.mkdir(parents=True)
+    torch.save({"train_config": TrainConfig(out=out, **recipe).to_dict(), "epoch": 0}, out / run_dir.LAST)  # type: ignore[arg-type]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--synthetic-subjects", "16"], "--synthetic-subjects 16 (the run has 3)"),  # 16 is the default
+        (["--epochs", "10"], "--epochs 10 (the run has 2)"),  # given explicitly, though it equals the default
+    ],
+)
+def test_resume_refuses_other_data_or_recipe_by_name(tmp_path: Path, args: list[str], named: str) -> None:
+    run = _saved_run(tmp_path / "run", epochs=2, synthetic_subjects=3)
+    result = CliRunner().invoke(app, ["train", "--out", str(run), "--resume", *args])
+    assert result.exit_code == 1 and named in result.output, result.output
+
+
+def test_resume_restores_the_data_options_it_started_with() -> None:
+    from edge_rppg.train.loop import _adopt_saved_recipe
+
+    saved = TrainConfig(synthetic_subjects=3, synthetic_seconds=8.0, synthetic_hard=0.5, data=None).to_dict()
+    cfg = TrainConfig()
+    _adopt_saved_recipe(cfg, saved, Path("run"))
+    assert (cfg.synthetic_subjects, cfg.synthetic_seconds, cfg.synthetic_hard) == (3, 8.0, 0.5)
+
+
+def test_resume_from_a_truncated_checkpoint_is_one_line(tmp_path: Path) -> None:
+    run = _saved_run(tmp_path / "run")
+    data = (run / run_dir.LAST).read_bytes()
+    (run / run_dir.LAST).write_bytes(data[: len(data) // 2])
+    result = CliRunner().invoke(app, ["train", "--out", str(run), "--resume"])
+    assert result.exit_code == 1 and "cannot resume from it" in result.output and "Traceback" not in result.output

@@ -93,3 +93,34 @@ def test_clip_hr_is_refused_when_too_few_windows_pass() -> None:
     assert refused.hr_bpm is None and refused.status == "no reliable pulse" and "1 of 7" in refused.reason
     accepted = clip_heart_rate([ok, ok, ok, bad, bad])
     assert accepted.hr_bpm == 72.0 and accepted.status == "ok"
+
+
+def _passing(hr: float) -> Quality:
+    return Quality(0.9, hr, 5.0, hr, 0.9)
+
+
+def test_one_passing_window_is_not_enough_for_a_clip_hr() -> None:
+    clip = clip_heart_rate([_passing(72.0)])
+    assert clip.hr_bpm is None and "need 3" in clip.reason
+
+
+def test_a_drifting_pulse_gets_the_median_of_its_windows_and_their_spread() -> None:
+    hrs = np.linspace(92, 116, 25)  # the pulse drifts through the clip: the windows follow it
+    clip = clip_heart_rate([_passing(h) for h in hrs])
+    assert clip.hr_bpm == pytest.approx(104.0, abs=0.6)
+    assert clip.spread_bpm is not None and clip.spread_bpm[0] < 96 and clip.spread_bpm[1] > 112
+
+
+def test_poincare_and_band_powers_of_a_known_ibi_series() -> None:
+    n = 90  # about 76 s of beats: LF and HF both resolvable
+    k = np.arange(n)
+    rr = 0.85 + 0.03 * np.sin(2 * np.pi * 0.25 * 0.85 * k)  # respiratory sinus arrhythmia at 0.25 Hz (HF)
+    times = 0.5 + np.concatenate([[0.0], np.cumsum(rr)])
+    hrv = hrv_from_beats(Beats(times, np.diff(times)))
+    assert hrv is not None and hrv.hf_ms2 is not None and hrv.lf_ms2 is not None
+    assert hrv.lf_hf is not None and hrv.lf_hf < 0.2  # the power sits in HF
+    diffs = np.diff(rr * 1e3)
+    assert hrv.sd1_ms == pytest.approx(np.std(diffs, ddof=1) / np.sqrt(2), rel=0.01)
+    assert hrv.sd2_ms == pytest.approx(np.sqrt(2 * np.std(rr * 1e3, ddof=1) ** 2 - hrv.sd1_ms**2), rel=0.02)
+    short = hrv_from_beats(Beats(times[:30], np.diff(times[:30])))  # 25 s: too short for LF
+    assert short is not None and short.lf_ms2 is None and short.hf_ms2 is not None

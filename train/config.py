@@ -35,6 +35,7 @@ class TrainConfig:
     synthetic_hard: float = 0.0  # fraction of subjects with head rotation/scale, light steps, darker skin, MJPEG
     cache: Path | None = None
     preset: str | None = None
+    given: frozenset[str] = frozenset()  # options given on the command line (resume compares those by name)
 
     def apply_preset(self, name: str) -> None:
         """Set the preset's values on every option still at its default; options given differ and stay."""
@@ -47,7 +48,7 @@ class TrainConfig:
         self.preset = name
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k != "given"}
 
 
 # The bundled default model is produced by ``edge-rppg train --preset default-model`` (README, "The

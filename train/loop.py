@@ -25,13 +25,14 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from edge_rppg.atomic import save_figure, write_text_atomic
-from edge_rppg.data.preprocess import Chunk, chunk_window, default_cache_root, preprocess_videos
+from edge_rppg.data.preprocess import Chunk, chunk_window, preprocess_videos
 from edge_rppg.data.readers import read_dataset, split_by_subject
 from edge_rppg.errors import CheckpointError, DatasetError
 from edge_rppg.evaluate import evaluate_chunks
 from edge_rppg.hr import HrMethod
 from edge_rppg.models import FSAMConfig, Model, get_family
 from edge_rppg.models.checkpoints import save_checkpoint
+from edge_rppg.paths import cache_root
 from edge_rppg.train import distributed, run_dir
 from edge_rppg.train.config import TrainConfig
 from edge_rppg.train.loss import LOSSES
@@ -73,7 +74,7 @@ def pick_device(name: str) -> torch.device:
 
 def prepare_data(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[list[Chunk], list[Chunk], str]:
     """Chunks for training and validation, and a name for what the model is trained on."""
-    cache = cfg.cache or default_cache_root()
+    cache = cfg.cache or cache_root()
     if cfg.data is None:
         from edge_rppg.data.synthetic import GENERATOR_VERSION, write_synthetic_ubfc
 
@@ -155,17 +156,35 @@ def _plot(path: Path, history: list[dict[str, Any]]) -> None:
     save_figure(fig, path)
 
 
-RESUMED_KEYS = ("arch", "epochs", "batch_size", "lr", "fsam", "fsam_mode", "seed", "loss")
+# What a resumed run keeps from its start: the recipe (the one-cycle schedule depends on it) and the data
+# (a run must not resume on other videos or another synthetic set).
+RESUMED_KEYS = (
+    "arch", "epochs", "batch_size", "lr", "fsam", "fsam_mode", "seed", "loss",
+    "data", "dataset", "synthetic_subjects", "synthetic_seconds", "synthetic_hard", "train_split", "val_split",
+)  # fmt: skip
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as saved: paths as strings, tuples as lists."""
+
+    def norm(v: Any) -> Any:
+        return str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
+
+    return bool(norm(a) == norm(b))
 
 
 def _adopt_saved_recipe(cfg: TrainConfig, saved: dict[str, Any], run: Path) -> None:
     """A resumed run keeps the recipe it started with (the one-cycle schedule depends on it). An option
     given now that contradicts it is refused by name, not silently replaced."""
     default = TrainConfig()
+
+    def given(k: str) -> bool:  # an option on the command line counts even when it equals the default
+        return k in cfg.given or not _same(getattr(cfg, k), getattr(default, k))
+
     conflicts = [
         f"--{k.replace('_', '-')} {getattr(cfg, k)} (the run has {saved[k]})"
         for k in RESUMED_KEYS
-        if k in saved and getattr(cfg, k) != saved[k] and getattr(cfg, k) != getattr(default, k)
+        if k in saved and given(k) and not _same(getattr(cfg, k), saved[k])
     ]
     if conflicts:
         raise CheckpointError(
@@ -173,7 +192,12 @@ def _adopt_saved_recipe(cfg: TrainConfig, saved: dict[str, Any], run: Path) -> N
         )
     for key in RESUMED_KEYS:
         if key in saved:
-            setattr(cfg, key, saved[key])
+            value = saved[key]
+            if key == "data" and value is not None:
+                value = Path(value)
+            elif isinstance(getattr(default, key), tuple):
+                value = tuple(value)
+            setattr(cfg, key, value)
 
 
 def build_for_training(cfg: TrainConfig) -> Model:
@@ -224,7 +248,10 @@ def _resume_state(cfg: TrainConfig) -> dict[str, Any]:
     last = cfg.out / run_dir.LAST
     if not last.exists():
         raise CheckpointError(f"{cfg.out}: nothing to resume (no {run_dir.LAST})")
-    state = torch.load(last, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(last, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001  # truncated or not a checkpoint: one line, not a traceback
+        raise CheckpointError(f"{last}: cannot resume from it ({str(exc).splitlines()[0][:200]})") from None
     _adopt_saved_recipe(cfg, state.get("train_config", {}), cfg.out)
     return state
 

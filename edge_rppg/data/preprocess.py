@@ -23,6 +23,7 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import CropSettings, FaceCropper
 from edge_rppg.data.readers import VideoItem
 from edge_rppg.errors import DatasetError, VideoError
+from edge_rppg.paths import cache_root as default_cache_root
 from edge_rppg.pools import process_pool
 from edge_rppg.signal import zscore
 
@@ -47,10 +48,6 @@ class Chunk:
     index: int
     frames: Path  # uint8 [chunk, H, W, 3]
     label: Path  # float32 [chunk]
-
-
-def default_cache_root() -> Path:
-    return Path(os.environ.get("EDGE_RPPG_CACHE", Path.home() / ".cache" / "edge-rppg"))
 
 
 def preprocess_video(item: VideoItem, settings: PreprocessSettings, out: Path) -> dict:

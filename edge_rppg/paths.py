@@ -1,0 +1,24 @@
+"""Where edge-rppg keeps what it can rebuild: one cache root (EDGE_RPPG_CACHE), checked where it is used."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from edge_rppg.errors import EdgeRppgError
+
+CACHE_ENV = "EDGE_RPPG_CACHE"
+
+
+def cache_root() -> Path:
+    """The cache folder, created if needed; a regular file or a read-only folder there is a one-line error."""
+    root = Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "edge-rppg"))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EdgeRppgError(f"{root}: the cache ({CACHE_ENV}) cannot be a folder here ({exc.strerror})") from None
+    if not root.is_dir():
+        raise EdgeRppgError(f"{root}: the cache ({CACHE_ENV}) is a file, not a folder")
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise EdgeRppgError(f"{root}: the cache ({CACHE_ENV}) is not writable; point {CACHE_ENV} elsewhere")
+    return root
