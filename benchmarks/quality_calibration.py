@@ -4,8 +4,8 @@ Reads the per-window records that ``realistic_eval.py`` cached (the reassembled 
 scene measures and POS's HR per segment, the contact-PPG truth), recomputes the SQI of every segment for
 each candidate rule, and simulates the clip decision (the SQI-weighted median of the passing windows, or
 a refusal) without decoding anything again. A rule is a choice of the SNR band's half-width, the window
-SQI threshold, the share of windows that must pass, the factor a disagreeing POS witness applies, and the
-motion and light-step limits. The chosen rule maximises coverage of pulsed calibration clips subject to
+SQI threshold, the share of windows that must pass, the factors a disagreeing and an agreeing POS witness
+apply, and the motion and light-step limits. The chosen rule maximises coverage of pulsed calibration clips subject to
 accepting at most MAX_FALSE_ACCEPT of pulseless ones and MAE <= MAX_MAE; it is then scored, unchanged, on
 the held-out half. Nothing here is tuned on held-out.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.hr import fine_fft_hr
+from edge_rppg.hr import fundamental_hr
 from edge_rppg.signal import preprocess
 from edge_rppg.vitals import MIN_PASSING_WINDOWS, sqi_scores, weighted_median
 
@@ -41,6 +41,7 @@ class Rule:
     sqi_min: float
     pass_fraction: float
     witness_factor: float
+    witness_boost: float
     motion_max: float
     light_max: float
 
@@ -59,7 +60,7 @@ def segments(bvp: np.ndarray, windows: list[dict], widths: tuple[float, ...]) ->
     for w in windows:
         end = w["start_frame"] + CONTRACT.window
         x = preprocess(bvp[max(0, end - SEGMENT) : end])
-        hr = fine_fft_hr(x)
+        hr = fundamental_hr(x)
         scores = {h: sqi_scores(x, hr, CONTRACT.fps, h)[2] for h in widths}
         out.append(Segment(hr, scores, w["witness_hr_bpm"], w["motion"], w["light_step"]))
     return out
@@ -69,8 +70,8 @@ def clip_hr(segs: list[Segment], rule: Rule, agree_bpm: float = 5.0) -> float | 
     hrs, weights = [], []
     for s in segs:
         sqi = float(np.prod(list(s.scores[rule.half_width_hz].values())) ** (1 / 3))
-        if s.witness is not None and abs(s.hr - s.witness) > agree_bpm:
-            sqi *= rule.witness_factor
+        if s.witness is not None and np.isfinite(s.witness):
+            sqi = min(1.0, sqi * (rule.witness_factor if abs(s.hr - s.witness) > agree_bpm else rule.witness_boost))
         if sqi >= rule.sqi_min and s.motion <= rule.motion_max and s.light <= rule.light_max:
             hrs.append(s.hr)
             weights.append(sqi)
@@ -104,9 +105,10 @@ def rates(clips: list[dict], rule: Rule) -> tuple[float, float, float]:
 
 GRID = {
     "half_width_hz": (0.1, 0.2, 0.3),
-    "sqi_min": (0.3, 0.4, 0.5, 0.6, 0.7),
-    "pass_fraction": (0.3, 0.5, 0.7),
+    "sqi_min": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
+    "pass_fraction": (0.2, 0.3, 0.5),
     "witness_factor": (1.0, 0.7, 0.5),
+    "witness_boost": (1.0, 1.3, 1.6),
     "motion_max": (0.5, 1.0, 1e9),
     "light_max": (0.03, 0.06, 1e9),
 }

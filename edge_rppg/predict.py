@@ -27,7 +27,7 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper
 from edge_rppg.data.video import iter_frames, probe
 from edge_rppg.errors import EdgeRppgError, VideoError
-from edge_rppg.hr import find_beats, fine_fft_hr
+from edge_rppg.hr import find_beats, fundamental_hr
 from edge_rppg.paths import cache_root
 from edge_rppg.runtimes import Runtime, RuntimeOptions, open_runtime
 from edge_rppg.signal import preprocess as bvp_filters
@@ -135,7 +135,7 @@ class Track:
         rgb = np.array(self.rgb[max(start, 0) : stop])
         if len(rgb) < METHODS[WITNESS].min_frames:
             return None
-        return fine_fft_hr(bvp_filters(run_method(WITNESS, rgb, CONTRACT.fps), CONTRACT.fps), CONTRACT.fps)
+        return fundamental_hr(bvp_filters(run_method(WITNESS, rgb, CONTRACT.fps), CONTRACT.fps), CONTRACT.fps)
 
 
 def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | None, threads: int | None) -> Runtime:
@@ -298,7 +298,8 @@ def _run_pipeline(
                 break
             if on_window is not None and len(results) > reported:
                 reported = len(results)
-                _report_live(results, track, options.stride, cropper.box, on_window)
+                witness = getattr(runtime, "name", "") not in METHODS
+                _report_live(results, track, options.stride, cropper.box, on_window, witness)
     finally:
         stop.set()
         windows_q.put(_DONE)
@@ -320,14 +321,19 @@ def _run_pipeline(
 
 
 def _report_live(
-    results: list[tuple[int, np.ndarray]], track: Track, stride: int, box: Box | None, on_window: Callable[..., None]
+    results: list[tuple[int, np.ndarray]],
+    track: Track,
+    stride: int,
+    box: Box | None,
+    on_window: Callable[..., None],
+    witness: bool,
 ) -> None:
     # Only the windows that reach into the last HR segment: live cost stays constant over a long session.
     recent = sorted(results[-(HR_SEGMENT_FRAMES // stride + 2) :], key=lambda r: r[0])
     origin = recent[0][0]
     trace = _reassemble([(s - origin, b) for s, b in recent])
     latest = recent[-1][0]
-    on_window(_estimate(_segment_quality(trace, latest - origin, latest, track), latest), trace, box)
+    on_window(_estimate(_segment_quality(trace, latest - origin, latest, track, witness), latest), trace, box)
 
 
 def _check_run(run: _Run, name: str) -> None:
@@ -365,7 +371,8 @@ def read_vitals(run: _Run, runtime_name: str, fps: float, name: str) -> PredictR
     """What the windows' BVP says: per-window quality, the clip HR (or a refusal), beats, HRV, breathing."""
     run.results.sort(key=lambda r: r[0])
     bvp = _reassemble(run.results)
-    qualities = [_segment_quality(bvp, s, s, run.track) for s, _ in run.results]
+    witness = runtime_name not in METHODS
+    qualities = [_segment_quality(bvp, s, s, run.track, witness) for s, _ in run.results]
     per_window = [_estimate(q, s) for q, (s, _) in zip(qualities, run.results)]
     good = _good_part(bvp, per_window)
     clip = clip_heart_rate(qualities)
@@ -414,15 +421,21 @@ def _reassemble(results: list[tuple[int, np.ndarray]]) -> np.ndarray:
     return overlap_add([zscore(b) for _, b in results], [s for s, _ in results])
 
 
-def _segment_quality(bvp: np.ndarray, offset: int, start: int, track: Track) -> Quality:
+def _segment_quality(bvp: np.ndarray, offset: int, start: int, track: Track, witness: bool = True) -> Quality:
     """Quality of the HR segment ending with the window that starts at frame ``start`` (``offset`` is
-    where that window begins inside ``bvp``): its BVP, the scene over the same frames, POS's reading."""
+    where that window begins inside ``bvp``): its BVP, the scene over the same frames, and POS's reading
+    when ``witness`` (the deep model's only: a classic method reads the same RGB trace as POS does, so
+    POS's agreement is no independent evidence for it; on the calibration half, POS witnessing itself
+    let 88 % of pulseless clips through)."""
     end = offset + CONTRACT.window
     segment = bvp[max(0, end - HR_SEGMENT_FRAMES) : end]
     stop = start + CONTRACT.frames
     first = stop - len(segment) - 1
     return segment_quality(
-        segment, CONTRACT.fps, scene=track.scene(first, stop), witness_hr_bpm=track.witness_hr(first, stop)
+        segment,
+        CONTRACT.fps,
+        scene=track.scene(first, stop),
+        witness_hr_bpm=track.witness_hr(first, stop) if witness else None,
     )
 
 

@@ -12,23 +12,29 @@ import numpy as np
 import scipy.signal
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.hr import Beats, find_beats, fine_fft_hr, next_pow2
+from edge_rppg.hr import Beats, find_beats, fundamental_hr, next_pow2
 from edge_rppg.signal import preprocess as bvp_filters
 from edge_rppg.signal import snr_db
 
-# SQI: three label-free measures, each mapped to [0, 1], combined by geometric mean. The threshold was
-# calibrated on synthetic videos with and without a pulse (benchmarks/sqi_calibration.py; rates in README).
+# SQI: three label-free measures, each mapped to [0, 1], combined by geometric mean, then scaled by the POS
+# witness. Every constant of the gate below was chosen on the calibration half of the realistic corpus
+# (benchmarks/quality_calibration.py: most pulsed clips given an HR with at most 5 % of pulseless clips
+# accepted) and is reported, unchanged, on its held-out half (README, "Measured here").
 SNR_DB_RANGE = (-6.0, 6.0)  # SNR at or below the first scores 0, at or above the second scores 1
 AGREE_BPM = 6.0  # FFT and beat HR this far apart score exp(-1)
-SQI_MIN = 0.5
-SQI_SNR_HALF_WIDTH_HZ = 0.1  # the SNR's signal band round the HR and its harmonic
-MOTION_MAX = 1.0  # face widths per second (95th percentile of the segment's face speed)
-LIGHT_STEP_MAX = 0.06  # change of the inner face's log-brightness within LIGHT_SPAN_S
+SQI_MIN = 0.6
+# A real pulse's rate wanders within 10 s (contact PPG: +-5-10 bpm): +-0.1 Hz round the peak scored the
+# contact PPG itself 0 on some segments; +-0.3 Hz does not.
+SQI_SNR_HALF_WIDTH_HZ = 0.3
+MOTION_MAX = 1.0  # face widths per second (95th percentile of the segment's face speed); fails the segment
+# Light steps are measured (per window, in the JSON) but fail nothing: on the calibration half a light
+# switched on changed no window's HR beyond what the SQI already caught, and failing them cost coverage.
+LIGHT_STEP_MAX: float | None = None
 LIGHT_SPAN_S = 0.2
 WITNESS_AGREE_BPM = 5.0  # the deep HR and POS's on the same crops agree within this
 WITNESS_DISAGREE_FACTOR = 0.7  # a segment whose witness disagrees keeps this share of its SQI
-# Calibrated: 0.3 let 25 % of pulseless clips through, 0.5 12 %, pulsed clips all kept (benchmarks/sqi_calibration.py)
-MIN_PASS_FRACTION = 0.5
+WITNESS_AGREE_FACTOR = 1.6  # and one whose witness agrees is raised by this factor (capped at 1)
+MIN_PASS_FRACTION = 0.2  # of a clip's windows must pass (and at least MIN_PASSING_WINDOWS) for a clip HR
 MIN_PASSING_WINDOWS = 3
 
 IBI_RANGE_S = (60.0 / 200.0, 60.0 / 35.0)
@@ -68,7 +74,7 @@ class SceneMeasures:
         checks = (
             ("face lost", self.face_lost),
             (f"motion {self.motion:.2f} face widths/s", self.motion > MOTION_MAX),
-            (f"light step {self.light_step:.1%}", self.light_step > LIGHT_STEP_MAX),
+            (f"light step {self.light_step:.1%}", LIGHT_STEP_MAX is not None and self.light_step > LIGHT_STEP_MAX),
         )
         return [name for name, failed in checks if failed]
 
@@ -130,18 +136,20 @@ def segment_quality(
     """SQI in [0, 1] of a BVP segment from its spectrum, its beats and its periodicity.
 
     The scene's failing measures and ``flag_reasons`` fail it outright. A witness HR (POS on the same
-    crops) that disagrees by more than WITNESS_AGREE_BPM scales the SQI by WITNESS_DISAGREE_FACTOR."""
+    crops) scales the SQI by WITNESS_AGREE_FACTOR when it agrees within WITNESS_AGREE_BPM (independent
+    evidence of the same pulse), by WITNESS_DISAGREE_FACTOR when it does not; the SQI stays within [0, 1]."""
     x = bvp_filters(bvp, fs)
-    hr = fine_fft_hr(x, fs)
+    hr = fundamental_hr(x, fs)
     snr, beat_hr, scores = sqi_scores(x, hr, fs)
     sqi = float(np.prod(list(scores.values())) ** (1 / 3))
     reasons = list(flag_reasons or []) + (scene.reasons() if scene is not None else [])
     quality = Quality(0.0, hr, snr, beat_hr, 0.0, [], scene, witness_hr_bpm)
-    if quality.witness_agrees is False:
-        sqi *= WITNESS_DISAGREE_FACTOR
+    own = sqi
+    if quality.witness_agrees is not None:
+        sqi = min(1.0, sqi * (WITNESS_AGREE_FACTOR if quality.witness_agrees else WITNESS_DISAGREE_FACTOR))
     if sqi < SQI_MIN:
         worst = min(scores.items(), key=lambda p: p[1])[0]
-        if quality.witness_agrees is False and sqi / WITNESS_DISAGREE_FACTOR >= SQI_MIN:
+        if quality.witness_agrees is False and own >= SQI_MIN:
             worst = f"POS reads {witness_hr_bpm:.0f} bpm"
         reasons.append(f"sqi {sqi:.2f} < {SQI_MIN:g} ({worst})")
     return replace(quality, sqi=round(sqi, 3), periodicity=scores["not periodic"], reasons=reasons)

@@ -25,6 +25,7 @@ import realistic_corpus as corpus  # noqa: E402
 import realistic_eval  # noqa: E402
 
 SECONDS = 24.0
+Clips = dict[str, tuple[Path, float]]
 
 
 def _spec(pulsed: bool) -> corpus.VideoSpec:
@@ -49,27 +50,27 @@ def _spec(pulsed: bool) -> corpus.VideoSpec:
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, tuple[Path, float]]:
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, float]]:
     out = tmp_path_factory.mktemp("realistic")
     made = {}
-    for pulsed in (True, False):
-        spec = _spec(pulsed)
+    for key, spec in (("pulse", _spec(True)), ("none", _spec(False))):
         path = corpus.write(spec, out)
         beats = np.array(realistic_eval.truth(np.load(out / f"{spec.name}.ppg.npy"))["beats_s"])
         ends = np.arange(10.0, SECONDS, 1.0)
-        made[pulsed] = (path, float(np.nanmedian([realistic_eval.segment_truth_hr(beats, e) for e in ends])))
+        made[key] = (path, float(np.nanmedian([realistic_eval.segment_truth_hr(beats, e) for e in ends])))
     return made
 
 
-@pytest.mark.parametrize("method", ["model", "pos"])
-def test_realistic_pulse_is_read_within_two_bpm(
-    clips: dict[bool, tuple[Path, float]], method: str, tmp_path: Path
-) -> None:
-    path, true_hr = clips[True]
+def _predict_json(path: Path, tmp_path: Path, *args: str) -> dict:
     out = tmp_path / "r.json"
-    result = CliRunner().invoke(app, ["predict", str(path), "--method", method, "--json", str(out)])
+    result = CliRunner().invoke(app, ["predict", str(path), *args, "--json", str(out)])
     assert result.exit_code == 0, result.output
-    summary = json.loads(out.read_text())
+    return json.loads(out.read_text())  # type: ignore[no-any-return]
+
+
+def test_realistic_pulse_is_read_within_two_bpm(clips: Clips, tmp_path: Path) -> None:
+    path, true_hr = clips["pulse"]
+    summary = _predict_json(path, tmp_path)  # the bundled default model
     assert summary["hr_bpm"] is not None, summary["hr_reason"]
     assert abs(summary["hr_bpm"] - true_hr) <= 2.0, (summary["hr_bpm"], true_hr)
     lo, hi = summary["hr_spread_bpm"]
@@ -78,15 +79,30 @@ def test_realistic_pulse_is_read_within_two_bpm(
     assert last["witness_hr_bpm"] is not None and 0 <= last["motion"] < 1.0 and last["light_step"] < 0.05
 
 
-def test_realistic_pulseless_video_is_refused(clips: dict[bool, tuple[Path, float]], tmp_path: Path) -> None:
-    path, _ = clips[False]
-    out = tmp_path / "r.json"
-    result = CliRunner().invoke(app, ["predict", str(path), "--json", str(out)])
-    assert result.exit_code == 0, result.output
-    assert json.loads(out.read_text())["hr_bpm"] is None
+def test_pos_reads_a_pulse_with_no_model(tmp_path: Path) -> None:
+    """predict --method pos end to end on a written video: a real portrait whose whole frame pulses
+    (POS reads the crop's mean colour, so a pulse on every pixel is what it can read without a skin mask)."""
+    from edge_rppg.data.video import write_video
+    from tests.test_tracking import portrait_frames
+
+    t = np.arange(600) / 30.0
+    pulse = np.sin(2 * np.pi * 1.3 * t) + 0.3 * np.sin(2 * np.pi * 2.6 * t + 0.5)  # 78 bpm
+    absorb = 1 - 0.004 * pulse[:, None] * np.array([0.33, 0.77, 0.53])
+    frames = (np.clip(f * a, 0, 255).astype(np.uint8) for f, a in zip(portrait_frames(600), absorb, strict=True))
+    video = tmp_path / "pulse.avi"
+    write_video(video, frames, 30.0, quality=90)
+    summary = _predict_json(video, tmp_path, "--method", "pos")
+    assert summary["runtime"] == "pos" and summary["hr_bpm"] is not None, summary["hr_reason"]
+    assert abs(summary["hr_bpm"] - 78.0) <= 1.0
+
+
+def test_realistic_pulseless_video_is_refused(clips: Clips, tmp_path: Path) -> None:
+    path, _ = clips["none"]
+    summary = _predict_json(path, tmp_path)
+    assert summary["hr_bpm"] is None and summary["hr_status"] == "no reliable pulse"
 
 
 def test_a_classic_method_refuses_a_model_argument(clips: dict[bool, tuple[Path, float]]) -> None:
-    path, _ = clips[True]
+    path, _ = clips["pulse"]
     both = CliRunner().invoke(app, ["predict", str(path), "--method", "pos", "--weights", "default"])
     assert both.exit_code == 2 and "runs without a model" in both.output
