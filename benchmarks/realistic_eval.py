@@ -100,9 +100,7 @@ def _load_run(path: Path, methods: list[str]) -> tuple[Any, dict[str, list], flo
     frames, without, with_face, fps, elapsed = z["counts"]
     track = Track(**{k: list(z[f"track_{k}"]) for k in ("lost", "speed", "brightness", "rgb")})
     starts = [int(s) for s in z["starts"]]
-    # Runs cached before classic methods reported blood-volume polarity carry the toolbox's raw sign.
-    sign = {m: 1.0 if "signed" in z or m not in METHODS else METHODS[m].polarity for m in methods}
-    runs = {m: list(zip(starts, sign[m] * z[f"bvp_{m}"])) for m in methods}
+    runs = {m: list(zip(starts, z[f"bvp_{m}"])) for m in methods}
     timing = {"decode": 0.0, "crop": 0.0, "infer": 0.0}
     run = _Run(runs[methods[0]], track, int(frames), int(without), True, int(with_face), timing, float(elapsed), None)
     return run, runs, float(fps)

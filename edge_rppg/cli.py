@@ -73,12 +73,16 @@ def _root() -> None:
 
 
 def user_errors(fn: F) -> F:
-    """Turn EdgeRppgError into one red line and exit code 1; anything else is a bug and keeps its traceback."""
+    """EdgeRppgError: one red line, exit 1; Ctrl-C: exit 130; anything else is a bug and keeps its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except KeyboardInterrupt:
+            # Ctrl-C: nothing half-written (every output is atomic), the shell's convention for SIGINT.
+            err_console.print("interrupted: nothing written", highlight=False)
+            raise typer.Exit(130) from None
         except EdgeRppgError as exc:
             # User text (paths, key lists, "[tensorrt]" in install hints) is escaped, never read as markup.
             err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)

@@ -60,6 +60,7 @@ class WindowEstimate:
     reasons: list[str] = field(default_factory=list)
     motion: float = 0.0  # the face's speed, face widths per second (95th percentile over the segment)
     light_step: float = 0.0  # largest change of the inner face's log-brightness within 0.2 s
+    flicker: float = 0.0  # relative amplitude of the strongest brightness line at 4-15 Hz (aliased mains flicker)
     witness_hr_bpm: float | None = None  # POS on the same crops
     segment_hr_bpm: float | None = None  # the segment's HR whether or not it passed (for calibration)
 
@@ -451,6 +452,7 @@ def _estimate(q: Quality, start: int) -> WindowEstimate:
         reasons=q.reasons,
         motion=q.scene.motion if q.scene else 0.0,
         light_step=q.scene.light_step if q.scene else 0.0,
+        flicker=q.scene.flicker if q.scene else 0.0,
         witness_hr_bpm=None if q.witness_hr_bpm is None else round(q.witness_hr_bpm, 2),
         segment_hr_bpm=round(q.hr_bpm, 2) if np.isfinite(q.hr_bpm) else None,
     )

@@ -31,6 +31,8 @@ MOTION_MAX = 1.0  # face widths per second (95th percentile of the segment's fac
 # switched on changed no window's HR beyond what the SQI already caught, and failing them cost coverage.
 LIGHT_STEP_MAX: float | None = None
 LIGHT_SPAN_S = 0.2
+FLICKER_BAND_HZ = (4.0, 15.0)
+FLICKER_MAX: float | None = None
 WITNESS_AGREE_BPM = 5.0  # the deep HR and POS's on the same crops agree within this
 WITNESS_DISAGREE_FACTOR = 0.7  # a segment whose witness disagrees keeps this share of its SQI
 WITNESS_AGREE_FACTOR = 1.6  # and one whose witness agrees is raised by this factor (capped at 1)
@@ -49,6 +51,20 @@ RESP_MIN_S = 30.0
 RESP_FS = 4.0
 
 
+def _flicker(log_brightness: np.ndarray, fs: float) -> float:
+    """Amplitude (relative) of the strongest spectral line of the inner face's brightness within
+    FLICKER_BAND_HZ: mains flicker aliased by the frame rate. Harmless alone, but beating with a codec's
+    frame pattern it lands inside the HR band (H.264 at 30 fps: 10-Hz alias - 7.5-Hz B-frame cycle = 150 bpm),
+    where the model and POS both read it as a pulse."""
+    x = log_brightness - log_brightness.mean()
+    if len(x) < 2 * fs:
+        return 0.0
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)))) * 2 / (0.5 * len(x))
+    freqs = np.fft.rfftfreq(len(x), 1 / fs)
+    band = (freqs >= FLICKER_BAND_HZ[0]) & (freqs < min(FLICKER_BAND_HZ[1], fs / 2))
+    return float(spectrum[band].max()) if band.any() else 0.0
+
+
 @dataclass(frozen=True)
 class SceneMeasures:
     """What the camera saw over one HR segment, measured on the face and not on the detector's box.
@@ -60,6 +76,7 @@ class SceneMeasures:
     face_lost: bool
     motion: float
     light_step: float
+    flicker: float = 0.0  # relative amplitude of the strongest brightness line above the HR band
 
     @classmethod
     def from_track(cls, lost: np.ndarray, speed: np.ndarray, brightness: np.ndarray, fs: float) -> SceneMeasures:
@@ -67,7 +84,7 @@ class SceneMeasures:
         span = max(1, int(round(LIGHT_SPAN_S * fs)))
         step = float(np.abs(log_b[span:] - log_b[:-span]).max()) if len(log_b) > span else 0.0
         motion = float(np.percentile(speed, 95)) if len(speed) else 0.0
-        return cls(bool(np.any(lost)), round(motion, 4), round(step, 4))
+        return cls(bool(np.any(lost)), round(motion, 4), round(step, 4), round(_flicker(log_b, fs), 5))
 
     def reasons(self) -> list[str]:
         """The measures that fail a segment outright."""
@@ -75,6 +92,7 @@ class SceneMeasures:
             ("face lost", self.face_lost),
             (f"motion {self.motion:.2f} face widths/s", self.motion > MOTION_MAX),
             (f"light step {self.light_step:.1%}", LIGHT_STEP_MAX is not None and self.light_step > LIGHT_STEP_MAX),
+            (f"flicker {self.flicker:.2%}", FLICKER_MAX is not None and self.flicker > FLICKER_MAX),
         )
         return [name for name, failed in checks if failed]
 

@@ -263,3 +263,21 @@ def test_bad_model_files_are_one_line_errors(pulse_video: tuple[Path, float], tm
         expect = "[/x]"
     result = CliRunner().invoke(app, ["predict", str(path), "--model", str(model)])
     assert result.exit_code == 1 and expect in result.output and "Traceback" not in result.output, result.output
+
+
+def test_ctrl_c_during_predict_exits_130_and_writes_nothing(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    video = tmp_path / "long.avi"
+    write_video(video, synthetic_clip(seed=4242, n_frames=3000).frames(SIZE), 30.0)  # ~100 s of video
+    out = tmp_path / "r.json"
+    cmd = [sys.executable, "-m", "edge_rppg", "predict", str(video), "--weights", str(ASSET), "--json", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # well inside the run: model loaded, windows in flight
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err and not out.exists()
