@@ -9,11 +9,34 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def sweep_staging(target: Path) -> None:
+    """Remove what a killed earlier write of ``target`` left beside it (``.<name>.*``: files and folders).
+
+    Every staging name starts so; a later write of the same target is the point where they are known dead
+    (two runs writing one file at once are not supported: their renames would race anyway)."""
+    import shutil
+
+    if not target.parent.is_dir():
+        return
+    for stale in target.parent.glob(f".{glob_escape(target.name)}.*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_staging(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)

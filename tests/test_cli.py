@@ -62,3 +62,14 @@ def test_an_unusable_cache_is_one_line(tmp_path: Path, kind: str) -> None:
     )
     assert result.exit_code == 1 and "the cache (EDGE_RPPG_CACHE)" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_write_sweeps_what_a_killed_write_of_the_same_file_left(tmp_path: Path) -> None:
+    from edge_rppg.atomic import write_text_atomic
+
+    target = tmp_path / "report.json"
+    (tmp_path / ".report.json.abc123.tmp").write_text("half")  # a killed run's staging file
+    (tmp_path / ".report.json.xyz").mkdir()  # a killed export's staging folder
+    (tmp_path / ".other.json.abc.tmp").write_text("someone else's")
+    write_text_atomic(target, "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.abc.tmp", "report.json"]

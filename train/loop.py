@@ -369,9 +369,10 @@ def _end_epoch(
     s.history.append(record)
     score = record["val_loss"] if record["val_loss"] is not None else -epoch
     metrics = {k: record[k] for k in ("epoch", "val_loss", "val_mae_bpm", "val_rmse_bpm", "train_loss")}
-    if score <= s.best_val:
+    improved = score <= s.best_val
+    if improved:
         s.best_val = score
-        save_checkpoint(run / run_dir.BEST, s.model, train_config=cfg.to_dict(), metrics=metrics, trained_on=trained_on)
+    # last.pt first: on a full disk the run can still resume, whatever happens to best.pt after it.
     save_checkpoint(
         run / run_dir.LAST,
         s.model,
@@ -389,6 +390,8 @@ def _end_epoch(
             "loader_rng": s.generator.get_state(),
         },
     )
+    if improved:
+        save_checkpoint(run / run_dir.BEST, s.model, train_config=cfg.to_dict(), metrics=metrics, trained_on=trained_on)
     _write_metrics(run, s.history)
     log(
         f"epoch {epoch + 1}/{cfg.epochs}: train loss {record['train_loss']:.4f}"
