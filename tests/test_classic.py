@@ -6,6 +6,8 @@ overlap-add rule fails at least one of them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -82,3 +84,26 @@ def test_the_product_reports_every_method_rising_with_blood_volume() -> None:
     for name in ("green", "chrom", "pos", "lgi"):
         bvp = ClassicRuntime(name).run(window)[0]
         assert np.corrcoef(bvp[20:-20], pulse[21:-20])[0, 1] > 0.5, name
+
+
+def test_eval_puts_a_model_and_a_classic_method_side_by_side(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from edge_rppg.cli import app
+    from tests.fixtures import write_ubfc
+
+    data = write_ubfc(tmp_path / "ubfc")
+    out = tmp_path / "e.json"
+    result = CliRunner().invoke(
+        app,
+        ["eval", "--data", str(data), "--method", "model", "--method", "pos", "--json", str(out)],
+        env={"EDGE_RPPG_CACHE": str(tmp_path / "cache")},
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["method"] == "model" and set(report["methods"]) == {"model", "pos"}
+    assert report["overall"] == report["methods"]["model"]["overall"]
+    assert len(report["methods"]["pos"]["videos"]) == len(report["videos"]) == 2
+    assert "pos" in result.output and "model" in result.output
