@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -22,3 +23,12 @@ def cache_root() -> Path:
     if not os.access(root, os.W_OK | os.X_OK):
         raise EdgeRppgError(f"{root}: the cache ({CACHE_ENV}) is not writable; point {CACHE_ENV} elsewhere")
     return root
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file, read in 1-MiB blocks (checkpoints, weights, cached exports)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

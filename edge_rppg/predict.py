@@ -28,7 +28,7 @@ from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper
 from edge_rppg.data.video import iter_frames, probe
 from edge_rppg.errors import EdgeRppgError, VideoError
 from edge_rppg.hr import find_beats, fundamental_hr
-from edge_rppg.paths import cache_root
+from edge_rppg.paths import cache_root, file_sha256
 from edge_rppg.runtimes import Runtime, RuntimeOptions, open_runtime
 from edge_rppg.signal import preprocess as bvp_filters
 from edge_rppg.signal import zscore
@@ -158,16 +158,32 @@ def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | Non
 
 
 def _exported_once(weights: Path, runtime: str, options: RuntimeOptions) -> Runtime:
-    """The checkpoint exported to the runtime's target once, cached by the checkpoint's hash."""
+    """The checkpoint exported to the runtime's target once, cached by the checkpoint's hash.
+
+    The export's files are hashed into a manifest beside them; a cached export whose files are missing or
+    no longer match it (a disk fault, a killed copy, a hand edit) is rebuilt rather than trusted."""
     from edge_rppg.exporters import TARGETS, export_model
-    from edge_rppg.models.checkpoints import file_sha256
 
     target = next((t for t in TARGETS.values() if t.runtime == runtime), TARGETS["onnx"])
     cache = cache_root() / "exports" / file_sha256(weights)[:16]
     path = cache / f"model_fp32{target.suffix}"
-    if not path.exists():
-        export_model(weights, target.name, "fp32", path)
+    manifest = path.with_name(f"{path.name}.sha256.json")
+    if not _cached_export_intact(manifest):
+        result = export_model(weights, target.name, "fp32", path)
+        hashes = {Path(f).name: file_sha256(f) for f in result.files}
+        write_text_atomic(manifest, json.dumps(hashes, indent=1) + "\n")
     return open_runtime(path, runtime, options)
+
+
+def _cached_export_intact(manifest: Path) -> bool:
+    if not manifest.exists():
+        return False
+    try:
+        hashes = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return False
+    files = {manifest.parent / name: digest for name, digest in hashes.items()}
+    return bool(files) and all(f.exists() and file_sha256(f) == digest for f, digest in files.items())
 
 
 def _decode(source: Path | int, out: queue.Queue, stop: threading.Event, timing: dict[str, float]) -> None:

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_rppg.errors import EdgeRppgError
-from edge_rppg.models.checkpoints import file_sha256
 from edge_rppg.models.registry import FAMILIES
-from edge_rppg.paths import cache_root
+from edge_rppg.paths import cache_root, file_sha256
 
 DEFAULT_NAME = "default"
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "default_model.pt"

@@ -281,3 +281,16 @@ def test_ctrl_c_during_predict_exits_130_and_writes_nothing(tmp_path: Path) -> N
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err and not out.exists()
+
+
+def test_a_corrupt_cached_export_is_rebuilt_not_trusted(
+    pulse_video: tuple[Path, float], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDGE_RPPG_CACHE", str(tmp_path / "cache"))
+    path, true_hr = pulse_video
+    first = predict_video(path, resolve_runtime(ASSET, None, "onnxruntime", 2))
+    cached = next((tmp_path / "cache" / "exports").glob("*/model_fp32.onnx"))
+    cached.write_bytes(cached.read_bytes()[:1000])  # a killed copy, a disk fault
+    again = predict_video(path, resolve_runtime(ASSET, None, "onnxruntime", 2))
+    assert again.hr_bpm == pytest.approx(first.hr_bpm, abs=0.01)
+    assert cached.stat().st_size > 1000

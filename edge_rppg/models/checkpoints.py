@@ -9,7 +9,6 @@ name the mismatching keys.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import torch
 from edge_rppg.atomic import atomic_path
 from edge_rppg.errors import CheckpointError
 from edge_rppg.models.registry import DEFAULT_FAMILY, FAMILIES, Family, Model, family_of, family_of_state, get_family
+from edge_rppg.paths import file_sha256
 from edge_rppg.train import run_dir
 
 FORMAT = "edge-rppg/1"
@@ -36,14 +36,6 @@ class CheckpointInfo:
     variant: str | None = None
     train_config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def save_checkpoint(
