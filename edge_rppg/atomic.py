@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -18,17 +19,11 @@ def sweep_staging(target: Path) -> None:
 
     if not target.parent.is_dir():
         return
-    for stale in target.parent.glob(f".{glob_escape(target.name)}.*"):
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*"):
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
         else:
             stale.unlink(missing_ok=True)
-
-
-def glob_escape(name: str) -> str:
-    import glob
-
-    return glob.escape(name)
 
 
 @contextlib.contextmanager

@@ -96,7 +96,7 @@ def fine_fft_hr(signal: np.ndarray, fs: float = CONTRACT.fps, band: tuple[float,
 SUBHARMONIC_MIN_POWER = 0.1  # a peak at half the FFT HR this strong (of the main one) can be the fundamental
 
 
-def fundamental_hr(signal: np.ndarray, fs: float = CONTRACT.fps) -> float:
+def fundamental_hr(signal: np.ndarray, fs: float = CONTRACT.fps, beat_hr: float | None = None) -> float:
     """The fine-FFT HR, moved down an octave when the spectrum's largest peak is the pulse's harmonic.
 
     A BVP whose systolic and diastolic waves are of similar size puts more power at twice the rate than
@@ -106,7 +106,7 @@ def fundamental_hr(signal: np.ndarray, fs: float = CONTRACT.fps) -> float:
     s = np.asarray(signal, dtype=np.float64)
     hr = fine_fft_hr(s, fs)
     half = hr / 2
-    beat = find_beats(s, fs).hr_bpm
+    beat = find_beats(s, fs).hr_bpm if beat_hr is None else beat_hr  # the caller's, when it has them
     if not np.isfinite(hr) or not np.isfinite(beat) or half < HR_BAND_HZ[0] * 60 or abs(half - beat) >= abs(hr - beat):
         return hr
     sub = fine_fft_hr(s, fs, band=(half / 60 - 0.15, half / 60 + 0.15))

@@ -130,11 +130,15 @@ def _periodicity(x: np.ndarray, period_samples: float) -> float:
 
 
 def sqi_scores(
-    x: np.ndarray, hr: float, fs: float, snr_half_width_hz: float = SQI_SNR_HALF_WIDTH_HZ
+    x: np.ndarray,
+    hr: float,
+    fs: float,
+    snr_half_width_hz: float = SQI_SNR_HALF_WIDTH_HZ,
+    beat_hr: float | None = None,
 ) -> tuple[float, float, dict[str, float]]:
     """(SNR dB, beat HR, the three SQI scores in [0, 1]) of a conditioned segment."""
     snr = snr_db(x, hr, fs, fine=True, half_width_hz=snr_half_width_hz)
-    beat_hr = find_beats(x, fs).hr_bpm
+    beat_hr = find_beats(x, fs).hr_bpm if beat_hr is None else beat_hr
     periodicity = _periodicity(x, 60.0 * fs / hr) if np.isfinite(hr) else 0.0
     scores = {
         "low snr": float(np.clip((snr - SNR_DB_RANGE[0]) / (SNR_DB_RANGE[1] - SNR_DB_RANGE[0]), 0, 1)),
@@ -157,8 +161,9 @@ def segment_quality(
     crops) scales the SQI by WITNESS_AGREE_FACTOR when it agrees within WITNESS_AGREE_BPM (independent
     evidence of the same pulse), by WITNESS_DISAGREE_FACTOR when it does not; the SQI stays within [0, 1]."""
     x = bvp_filters(bvp, fs)
-    hr = fundamental_hr(x, fs)
-    snr, beat_hr, scores = sqi_scores(x, hr, fs)
+    beats_hr = find_beats(x, fs).hr_bpm  # once: the octave check and the SQI both read it
+    hr = fundamental_hr(x, fs, beats_hr)
+    snr, beat_hr, scores = sqi_scores(x, hr, fs, beat_hr=beats_hr)
     sqi = float(np.prod(list(scores.values())) ** (1 / 3))
     reasons = list(flag_reasons or []) + (scene.reasons() if scene is not None else [])
     quality = Quality(0.0, hr, snr, beat_hr, 0.0, [], scene, witness_hr_bpm)
