@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import tempfile
@@ -26,6 +27,43 @@ def sweep_staging(target: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+# Writes that fail because the disk (or the process's file-size limit) has no room.
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# torch's zip writer, ONNX and OpenVINO report a full disk as their own RuntimeError, without an errno;
+# a failed write on a file system with less free than this is taken to be that.
+NEARLY_FULL_BYTES = 1 << 20
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return NEARLY_FULL_BYTES
+    return st.f_bavail * st.f_frsize
+
+
+@contextlib.contextmanager
+def no_room_is_one_line(target: Path) -> Iterator[None]:
+    """A write into ``target``'s folder that fails for want of space becomes one error naming ``target``.
+
+    Must wrap the write while its staging file still exists: once that is removed the disk has room again."""
+    from edge_rppg.errors import DiskFull, EdgeRppgError
+
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            raise
+        raise DiskFull(f"{target}: {os.strerror(exc.errno).lower()}; nothing written") from None
+    except EdgeRppgError:
+        raise
+    except Exception:
+        if _free_bytes(target.parent) >= NEARLY_FULL_BYTES:
+            raise
+        free_kb = _free_bytes(target.parent) // 1024
+        raise DiskFull(f"{target}: no space left on device ({free_kb} KiB free); nothing written") from None
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only if the block succeeds."""
@@ -36,7 +74,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
+        with no_room_is_one_line(target):
+            yield tmp_path
         # mkstemp creates 0600; give the artefact the permissions a plain open() would have.
         umask = os.umask(0)
         os.umask(umask)

@@ -320,6 +320,7 @@ def export(
     if calibration_data is not None and dataset is None:
         raise typer.BadParameter("--calibration-data needs --dataset (its format, or 'videos')")
     calibration = CalibrationSource(calibration_data, _value(dataset), calibration_windows, held_out_windows)
+    _outputs_writable(out=out)
     result = export_model(
         _weights_from(run, weights),
         target.value,
@@ -532,6 +533,7 @@ def train(
         TimeRemainingColumn,
     )
 
+    from edge_rppg.train import run_dir
     from edge_rppg.train.config import TrainConfig
     from edge_rppg.train.loop import train as run_training
 
@@ -557,6 +559,7 @@ def train(
     )
     if preset is not None:
         cfg.apply_preset(preset.value)
+    _outputs_writable(run=cfg.out / run_dir.CONFIG)  # before the data is prepared: that can take hours
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

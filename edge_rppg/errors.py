@@ -23,5 +23,9 @@ class ExportError(EdgeRppgError):
     """An export could not be made, or disagrees with the PyTorch reference."""
 
 
+class DiskFull(EdgeRppgError):
+    """An output could not be written for want of space; nothing of it was left behind."""
+
+
 class RuntimeUnavailable(EdgeRppgError):
     """A runtime cannot run here (package missing, no GPU); the message says why."""

@@ -20,7 +20,7 @@ import numpy as np
 
 import edge_rppg
 from edge_rppg.agreement import TOLERANCES, Agreement, Tolerance, compare
-from edge_rppg.atomic import sweep_staging
+from edge_rppg.atomic import no_room_is_one_line, sweep_staging
 from edge_rppg.data.windows import CalibrationSource, with_channels
 from edge_rppg.errors import EdgeRppgError, ExportError, RuntimeUnavailable
 from edge_rppg.models import Model, family_of
@@ -256,7 +256,7 @@ def export_model(
 
     start = time.perf_counter()
     sweep_staging(out)  # what a killed export of this file left behind
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp, no_room_is_one_line(out):
         job = ExportJob(model, info, precision, out, Path(tmp), batch, dynamic_batch, lambda: windows()[0])
         staged = spec.build(job)
         agreement, problems, note = _verify(spec, job, staged[0], tolerance, lambda: windows()[1])

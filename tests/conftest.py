@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,38 @@ def openvino_fp32(fsam_checkpoint: Path, tmp_path_factory: pytest.TempPathFactor
     out = tmp_path_factory.mktemp("ov") / "model_fp32.xml"
     export_model(fsam_checkpoint, "openvino", "fp32", out)
     return out
+
+
+PAGE_BYTES = 4096
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """``mount(kib, mode)``: a real tiny tmpfs, unmounted afterwards; ``mode`` "rw", "ro", or "full" (every
+    free byte taken by a filler file, so that the next write fails with ENOSPC).
+
+    Only root can mount; elsewhere the fault tests are skipped, since nothing else makes a disk full."""
+    import os
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(kib: int, mode: str = "rw") -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("a full or read-only disk needs a tmpfs mount, which needs root")
+        point = tmp_path / f"disk{len(mounted)}"
+        point.mkdir()
+        opts = f"size={kib}k" + (",ro" if mode == "ro" else "")
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+        mounted.append(point)
+        if mode == "full":
+            with contextlib.suppress(OSError), open(point / "filler", "wb", buffering=0) as f:
+                while True:
+                    f.write(b"\0" * PAGE_BYTES)
+        return point
+
+    yield mount
+    for point in reversed(mounted):
+        subprocess.run(["umount", str(point)], check=False)

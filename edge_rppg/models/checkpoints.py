@@ -68,12 +68,11 @@ def _read(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt/foreign files
-        if path.name == run_dir.LAST and (path.parent / run_dir.BEST).is_file():
+        if path.name == run_dir.LAST:
             # A run's last.pt also holds optimizer and RNG state, which weights-only loading refuses.
-            raise CheckpointError(
-                f"{path}: a training state for --resume, not weights; give {path.parent / run_dir.BEST} "
-                f"(or --run {path.parent})"
-            ) from None
+            best = path.parent / run_dir.BEST
+            hint = f"; give {best} (or --run {path.parent})" if best.is_file() else ""
+            raise CheckpointError(f"{path}: a training state for --resume, not weights{hint}") from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
 
