@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
+from edge_rppg.filters import bvp_filters
 from edge_rppg.hr import fundamental_hr
-from edge_rppg.signal import preprocess
 from edge_rppg.vitals import MIN_PASSING_WINDOWS, sqi_scores, weighted_median
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -59,7 +59,7 @@ def segments(bvp: np.ndarray, windows: list[dict], widths: tuple[float, ...]) ->
     out = []
     for w in windows:
         end = w["start_frame"] + CONTRACT.window
-        x = preprocess(bvp[max(0, end - SEGMENT) : end])
+        x = bvp_filters(bvp[max(0, end - SEGMENT) : end])
         hr = fundamental_hr(x)
         scores = {h: sqi_scores(x, hr, CONTRACT.fps, h)[2] for h in widths}
         out.append(Segment(hr, scores, w["witness_hr_bpm"], w["motion"], w["light_step"]))

@@ -20,9 +20,9 @@ import numpy as np
 
 from edge_rppg.data.synthetic import synthetic_clip
 from edge_rppg.data.video import write_video
+from edge_rppg.filters import bvp_filters
 from edge_rppg.hr import fine_fft_hr
 from edge_rppg.predict import PredictOptions, predict_video, resolve_runtime
-from edge_rppg.signal import preprocess
 from edge_rppg.vitals import MIN_PASS_FRACTION, MIN_PASSING_WINDOWS, SQI_MIN
 from edge_rppg.weights import resolve
 
@@ -49,7 +49,7 @@ def _clips(runtime, seed0: int, n: int, seconds: float) -> list[Clip]:  # type: 
                 r = predict_video(path, runtime, PredictOptions())
                 flagged = [any(not x.startswith("sqi") for x in w.reasons) for w in r.per_window]
                 sqi = np.array([0.0 if f else w.sqi for w, f in zip(r.per_window, flagged)])
-                out.append(Clip(pulse, float(clip.hr_bpm.mean()), sqi, r.hr_bpm, fine_fft_hr(preprocess(r.bvp))))
+                out.append(Clip(pulse, float(clip.hr_bpm.mean()), sqi, r.hr_bpm, fine_fft_hr(bvp_filters(r.bvp))))
     return out
 
 

@@ -28,8 +28,8 @@ from edge_rppg.errors import EdgeRppgError
 from edge_rppg.hr import hr_resolution_bpm, window_hr
 from edge_rppg.models import Model, count_macs, family_of
 from edge_rppg.models.checkpoints import load_deploy_model
+from edge_rppg.optional import cuda_device_name
 from edge_rppg.runtimes import RUNTIMES, Runtime, RuntimeOptions, get_runtime
-from edge_rppg.runtimes.tensorrt_runtime import cuda_device_name
 
 REFERENCE = "torch"
 DEVICES = ("cpu", "cuda")

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import edge_rppg
+from edge_rppg.optional import install_hint
+from edge_rppg.runtimes.tensorrt_runtime import TENSORRT_MODULES
 
 CPU_FLAGS = {
     "avx2": "AVX2",
@@ -114,7 +116,7 @@ def _onnxruntime() -> Component:
     try:
         ort = importlib.import_module("onnxruntime")
     except ImportError:
-        return Component("onnxruntime", None, False, "not installed", "pip install edge-rppg")
+        return Component("onnxruntime", None, False, "not installed", install_hint(""))
     return Component("onnxruntime", ort.__version__, True, "providers: " + ", ".join(ort.get_available_providers()))
 
 
@@ -122,16 +124,21 @@ def _openvino() -> Component:
     try:
         ov = importlib.import_module("openvino")
     except ImportError:
-        return Component("openvino", None, False, "not installed", "pip install 'edge-rppg[openvino]'")
+        return Component("openvino", None, False, "not installed", install_hint("openvino"))
     return Component("openvino", ov.__version__, True, "devices: " + ", ".join(ov.Core().available_devices))
+
+
+TENSORRT_ROLES = {
+    "tensorrt": "runs engines on an NVIDIA GPU",
+    "tensorrt_rtx": "builds engines, runs them on an NVIDIA GPU",
+}
 
 
 def _tensorrt(gpus: list[Gpu]) -> list[Component]:
     out = []
-    for module, dist, extra, needs in (
-        ("tensorrt", "tensorrt", "tensorrt", "runs engines on an NVIDIA GPU"),
-        ("tensorrt_rtx", "tensorrt-rtx", "tensorrt-rtx", "builds engines, runs them on an NVIDIA GPU"),
-    ):
+    for module in TENSORRT_MODULES:
+        dist = extra = module.replace("_", "-")  # the wheel and the extra are named alike
+        needs = TENSORRT_ROLES[module]
         version = _version(dist) or _version(f"{dist}-cu12") or _version(f"{dist}-cu13")
         found = importlib.util.find_spec(module) is not None
         detail = needs + ("" if gpus else "; no NVIDIA GPU here: engines cannot run")
@@ -141,7 +148,7 @@ def _tensorrt(gpus: list[Gpu]) -> list[Component]:
                 version,
                 found,
                 detail if found else "not installed",
-                "" if found else f"pip install 'edge-rppg[{extra}]'",
+                "" if found else install_hint(extra),
             )
         )
     return out

@@ -21,7 +21,7 @@ import scipy.linalg
 import scipy.signal
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.signal import detrend
+from edge_rppg.filters import detrend
 
 WINDOW_S = 1.6  # POS and CHROM: the windows of Wang 2017 and de Haan 2013
 POS_PROJECTION = np.array([[0.0, 1.0, -1.0], [-2.0, 1.0, 1.0]])  # onto the plane orthogonal to the skin tone

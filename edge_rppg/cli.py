@@ -272,7 +272,7 @@ def _weights_from(run: Path | None, weights: Path | None) -> Path:
     if run is not None and weights is not None:
         raise typer.BadParameter("give one of --run DIR or --weights PATH|NAME, not both")
     if run is not None:
-        from edge_rppg.train.run_dir import best_checkpoint
+        from edge_rppg.run_dir import best_checkpoint
 
         return best_checkpoint(run)
     return _checkpoint(weights)
@@ -533,7 +533,7 @@ def train(
         TimeRemainingColumn,
     )
 
-    from edge_rppg.train import run_dir
+    from edge_rppg import run_dir
     from edge_rppg.train.config import TrainConfig
     from edge_rppg.train.loop import train as run_training
 

@@ -47,3 +47,7 @@ class InputContract:
 
 CONTRACT = InputContract()
 """The contract every model family shares; only ``channels`` varies, read from the model or the export."""
+
+MAX_DYNAMIC_BATCH = 8
+"""The largest batch a ``--dynamic-batch`` export is made for: the ONNX trace's bound and the TensorRT profile's
+maximum (each window is 161 x 72 x 72 x 3, so an engine's activation memory grows with it)."""

@@ -15,8 +15,7 @@ from edge_rppg.atomic import save_figure, write_text_atomic
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.preprocess import Chunk, chunk_window
 from edge_rppg.hr import HrMethod
-from edge_rppg.metrics import DatasetMetrics, dataset_metrics
-from edge_rppg.signal import evaluate_signal
+from edge_rppg.metrics import DatasetMetrics, dataset_metrics, evaluate_signal
 
 Predict = Callable[[np.ndarray], np.ndarray]  # windows [B, 3, 161, 72, 72] -> BVP [B, 160]
 

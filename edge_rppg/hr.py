@@ -23,8 +23,8 @@ import scipy.ndimage
 import scipy.signal
 
 from edge_rppg.contract import CONTRACT
+from edge_rppg.filters import HR_BAND_HZ, bvp_filters
 
-HR_BAND_HZ = (0.6, 3.3)  # 36-198 bpm, the paper's band
 FINE_GRID_BPM = 0.1  # zero-padding so that the grid itself is at most this fine, before interpolation
 BEAT_BAND_HZ = (0.6, 4.0)  # the detector keeps the systolic shape of 180-bpm pulses
 MIN_PROMINENCE_OF_LOCAL_RANGE = 0.35  # a beat rises at least this share of the local peak-to-trough range
@@ -216,6 +216,4 @@ def heart_rate(signal: np.ndarray, fs: float = CONTRACT.fps, method: HrMethod | 
 
 def window_hr(bvp: np.ndarray, fs: float = CONTRACT.fps, method: HrMethod | str = HrMethod.FFT_FINE) -> np.ndarray:
     """HR (bpm) of each raw model window [B, T]: detrend + band-pass, then ``method`` (fine FFT by default)."""
-    from edge_rppg.signal import preprocess
-
-    return np.array([heart_rate(preprocess(b, fs), fs, method) for b in np.atleast_2d(bvp)])
+    return np.array([heart_rate(bvp_filters(b, fs), fs, method) for b in np.atleast_2d(bvp)])

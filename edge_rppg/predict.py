@@ -27,11 +27,10 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper
 from edge_rppg.data.video import iter_frames, probe
 from edge_rppg.errors import EdgeRppgError, VideoError
+from edge_rppg.filters import bvp_filters, zscore
 from edge_rppg.hr import find_beats, fundamental_hr
 from edge_rppg.paths import cache_root, file_sha256
 from edge_rppg.runtimes import Runtime, RuntimeOptions, open_runtime
-from edge_rppg.signal import preprocess as bvp_filters
-from edge_rppg.signal import zscore
 from edge_rppg.streaming import WindowScheduler, overlap_add
 from edge_rppg.vitals import (
     Quality,

@@ -12,9 +12,9 @@ import numpy as np
 import scipy.signal
 
 from edge_rppg.contract import CONTRACT
+from edge_rppg.filters import bvp_filters
 from edge_rppg.hr import Beats, find_beats, fundamental_hr, next_pow2
-from edge_rppg.signal import preprocess as bvp_filters
-from edge_rppg.signal import snr_db
+from edge_rppg.metrics import snr_db
 
 # SQI: three label-free measures, each mapped to [0, 1], combined by geometric mean, then scaled by the POS
 # witness. Every constant of the gate below was chosen on the calibration half of the realistic corpus

@@ -17,13 +17,12 @@ import numpy as np
 import onnx
 import torch
 
-from edge_rppg.contract import CONTRACT
+from edge_rppg.contract import CONTRACT, MAX_DYNAMIC_BATCH
 from edge_rppg.models import Model
 
 OPSET = 20
 # The dynamo exporter logs a warning per missing torchvision op; this model uses none of them.
 logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-MAX_DYNAMIC_BATCH = 64
 
 
 def export_fp32(

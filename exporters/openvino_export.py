@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_rppg.runtimes.base import require
+from edge_rppg.optional import require
 
 
 def _convert(onnx_path: Path, metadata: dict[str, str]):  # type: ignore[no-untyped-def]

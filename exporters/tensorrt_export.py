@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edge_rppg.contract import CONTRACT, InputContract
+from edge_rppg.contract import CONTRACT, MAX_DYNAMIC_BATCH, InputContract
 from edge_rppg.errors import ExportError
-from edge_rppg.runtimes.tensorrt_runtime import cuda_device_name, import_tensorrt, sidecar_path
+from edge_rppg.optional import cuda_device_name
+from edge_rppg.runtimes.tensorrt_runtime import import_tensorrt, sidecar_path
 
 WORKSPACE_BYTES = 1 << 30
 
@@ -22,7 +23,7 @@ def trtexec_command(
     onnx_path: Path,
     engine_path: Path,
     dynamic_batch: bool = False,
-    max_batch: int = 8,
+    max_batch: int = MAX_DYNAMIC_BATCH,
     contract: InputContract = CONTRACT,
 ) -> str:
     """The equivalent on-device build (e.g. on a Jetson, where trtexec ships with JetPack)."""
@@ -40,7 +41,7 @@ def build_engine(
     engine_path: Path,
     *,
     dynamic_batch: bool = False,
-    max_batch: int = 8,
+    max_batch: int = MAX_DYNAMIC_BATCH,
     timing_cache: Path | None = None,
     metadata: dict[str, str] | None = None,
 ) -> dict[str, Any]:

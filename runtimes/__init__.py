@@ -8,12 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
+from edge_rppg.optional import cuda_device_name, install_hint
 from edge_rppg.runtimes.base import Runtime, RuntimeOptions
-
-
-def install_hint(extra: str) -> str:
-    """The pip line that adds a piece: an extra, or the base package for base dependencies."""
-    return f"pip install 'edge-rppg[{extra}]'" if extra else "pip install edge-rppg"
+from edge_rppg.runtimes.tensorrt_runtime import TENSORRT_MODULES
 
 
 @dataclass(frozen=True)
@@ -30,8 +27,6 @@ class RuntimeSpec:
         if not any(importlib.util.find_spec(m) is not None for m in self.requires):
             return f"{' or '.join(self.requires)} not installed ({install_hint(self.extra)})"
         if self.needs_cuda:
-            from edge_rppg.runtimes.tensorrt_runtime import cuda_device_name
-
             if cuda_device_name() is None:
                 return "no NVIDIA GPU (CUDA) on this machine"
         return None
@@ -78,7 +73,7 @@ RUNTIMES: dict[str, RuntimeSpec] = {
             "tensorrt",
             (".engine", ".plan"),
             "edge_rppg.runtimes.tensorrt_runtime:TensorRtRuntime",
-            ("tensorrt", "tensorrt_rtx"),
+            TENSORRT_MODULES,
             "tensorrt",
             needs_cuda=True,
         ),

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-
-from edge_rppg.errors import RuntimeUnavailable
 
 # What OpenVINO's CPU plugin may compute in (INFERENCE_PRECISION_HINT).
 PRECISION_HINTS = ("f32", "bf16", "f16")
@@ -41,16 +38,6 @@ class Runtime(Protocol):
     def describe(self) -> dict[str, Any]:
         """What ran: versions, device, threads, effective precision."""
         ...
-
-
-def require(module: str, extra: str, why: str) -> Any:
-    """Import an optional dependency, or fail with the extra that provides it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        from edge_rppg.runtimes import install_hint
-
-        raise RuntimeUnavailable(f"{why} needs the '{module}' package ({exc}); {install_hint(extra)}") from None
 
 
 def as_batch(frames: np.ndarray) -> np.ndarray:

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_rppg.runtimes.base import RuntimeOptions, require, run_static_batches
+from edge_rppg.optional import require
+from edge_rppg.runtimes.base import RuntimeOptions, run_static_batches
 
 
 class OpenVinoRuntime:

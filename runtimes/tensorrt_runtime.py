@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edge_rppg.errors import RuntimeUnavailable
+from edge_rppg.optional import cuda_device_name, install_hint
 from edge_rppg.runtimes.base import RuntimeOptions, as_batch, run_static_batches
 
 # TensorRT proper first; TensorRT-RTX (same Python API, builds without a GPU) as the fallback.
@@ -31,16 +32,8 @@ def import_tensorrt() -> Any:
     raise RuntimeUnavailable(
         "TensorRT is not installed ("
         + "; ".join(errors)
-        + "); pip install 'edge-rppg[tensorrt]' (NVIDIA GPU) or 'edge-rppg[tensorrt-rtx]'"
+        + f"); {install_hint('tensorrt')} (NVIDIA GPU) or {install_hint('tensorrt-rtx')}"
     )
-
-
-def cuda_device_name() -> str | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 
 
 def sidecar_path(engine_path: Path) -> Path:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edge_rppg.classic import METHODS, mean_rgb, run_method
-from edge_rppg.signal import evaluate_signal
+from edge_rppg.metrics import evaluate_signal
 
 FS = 30.0
 

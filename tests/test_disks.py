@@ -13,10 +13,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from edge_rppg import run_dir
 from edge_rppg.cli import app
 from edge_rppg.data.synthetic import synthetic_clip
 from edge_rppg.data.video import write_video
-from edge_rppg.train import run_dir
 from tests.fixtures import SIZE
 
 ASSET = Path(__file__).parent / "assets" / "synthetic_fsam.pt"

@@ -10,9 +10,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from edge_rppg import run_dir
 from edge_rppg.cli import app
 from edge_rppg.models.checkpoints import load_checkpoint
-from edge_rppg.train import run_dir
 from edge_rppg.train.config import TrainConfig
 from edge_rppg.train.loop import train
 from edge_rppg.train.loss import neg_pearson, neg_pearson_reference

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
+from edge_rppg import run_dir
 from edge_rppg.atomic import save_figure, write_text_atomic
 from edge_rppg.data.preprocess import Chunk, chunk_window, preprocess_videos
 from edge_rppg.data.readers import read_dataset, split_by_subject
@@ -33,7 +34,7 @@ from edge_rppg.hr import HrMethod
 from edge_rppg.models import FSAMConfig, Model, get_family
 from edge_rppg.models.checkpoints import save_checkpoint
 from edge_rppg.paths import cache_root
-from edge_rppg.train import distributed, run_dir
+from edge_rppg.train import distributed
 from edge_rppg.train.config import TrainConfig
 from edge_rppg.train.loss import LOSSES
 

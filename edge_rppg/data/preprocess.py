@@ -23,9 +23,9 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import CropSettings, FaceCropper
 from edge_rppg.data.readers import VideoItem
 from edge_rppg.errors import DatasetError, VideoError
+from edge_rppg.filters import zscore
 from edge_rppg.paths import cache_root as default_cache_root
 from edge_rppg.pools import process_pool
-from edge_rppg.signal import zscore
 
 CACHE_VERSION = 2
 

@@ -10,13 +10,12 @@ import re
 from pathlib import Path
 
 from edge_rppg.models.efficientphys import EfficientPhysConfig
-from edge_rppg.models.factorizephys import ModelConfig
+from edge_rppg.models.factorizephys import FSAM_KEY_PREFIX, ModelConfig
 from edge_rppg.models.fsam import FSAMConfig
 
 _FACTORIZEPHYS_NAME = re.compile(r"^(?P<train>.+?)_FactorizePhys_(?P<variant>Base|FSAM_Res|FSAM)(?P<rest>.*)$")
 _EFFICIENTPHYS_NAME = re.compile(r"^(?P<train>.+?)_EfficientPhys_FSAM")
 _TRANSFORM_IN_NAME = {"_K-TAB": "K_TAB", "_T-KAB": "T_KAB", "_TK-AB": "TK_AB"}
-FSAM_KEY_PREFIX = "rppg_head.fsam."
 
 
 def factorizephys_from_name(path: Path, keys: set[str], in_channels: int) -> tuple[ModelConfig, str | None, str]:

@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
+from edge_rppg import run_dir
 from edge_rppg.atomic import atomic_path
 from edge_rppg.errors import CheckpointError
 from edge_rppg.models.registry import DEFAULT_FAMILY, FAMILIES, Family, Model, family_of, family_of_state, get_family
 from edge_rppg.paths import file_sha256
-from edge_rppg.train import run_dir
 
 FORMAT = "edge-rppg/1"
 

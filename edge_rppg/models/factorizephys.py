@@ -48,6 +48,7 @@ class ConvBlock3D(nn.Sequential):
         )
 
 
+FSAM_KEY_PREFIX = "rppg_head.fsam."  # where FSAM's weights sit in a state dict (the attribute path below)
 _SAME_T = (1, 0, 0)  # pad time only: H and W shrink by 2 per layer, T stays
 
 
@@ -144,6 +145,6 @@ def to_deploy(model: FactorizePhys) -> FactorizePhys:
     """
     config = replace(model.config, fsam=None, fsam_at_inference=False)
     deploy = FactorizePhys(config)
-    weights = {k: v for k, v in model.state_dict().items() if not k.startswith("rppg_head.fsam.")}
+    weights = {k: v for k, v in model.state_dict().items() if not k.startswith(FSAM_KEY_PREFIX)}
     deploy.load_state_dict(weights, strict=True)
     return deploy.eval()

@@ -1,4 +1,5 @@
-"""The layout of a training run folder, read by train, export and eval."""
+"""The layout of a training run folder: written by train, read by checkpoints, export and eval (so it sits
+below all of them)."""
 
 from __future__ import annotations
 

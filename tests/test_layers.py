@@ -1,0 +1,104 @@
+"""The package's import graph, read from the source (top-level and in-function imports alike): no cycles,
+and the bottom layer imports nothing above it. A move that breaks a layer fails here, not in review."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+# Facts everything else reads; each may import only from this set.
+BOTTOM = {"contract", "errors", "filters", "optional", "paths", "atomic", "run_dir"}
+# (importer prefix, what it must never import): the DSP core and the models stay below the product.
+FORBIDDEN = [
+    ("edge_rppg.filters", "edge_rppg.hr"),
+    ("edge_rppg.hr", "edge_rppg.metrics"),
+    ("edge_rppg.hr", "edge_rppg.vitals"),
+    ("edge_rppg.models", "edge_rppg.train"),
+    ("edge_rppg.models", "edge_rppg.cli"),
+    ("edge_rppg.runtimes", "edge_rppg.exporters"),
+]
+
+
+def _modules() -> dict[str, Path]:
+    dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    mods = {}
+    for package, folder in dirs.items():
+        for f in (ROOT / folder).rglob("*.py"):
+            parts = [p for p in f.relative_to(ROOT / folder).with_suffix("").parts if p != "__init__"]
+            mods[".".join([package, *parts])] = f
+    return mods
+
+
+def _graph() -> dict[str, set[str]]:
+    mods = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, f in mods.items():
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                deps.add(node.module)
+                deps.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+        graph[name] = {d for d in deps if d in mods and d != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_graph_is_read_from_the_source() -> None:
+    graph = _graph()
+    assert "edge_rppg.hr" in graph["edge_rppg.metrics"]  # a known edge: the check sees real imports
+    assert "edge_rppg.optional" in graph["edge_rppg.runtimes.tensorrt_runtime"]
+
+
+def test_no_import_cycles() -> None:
+    assert _cycles(_graph()) == []
+
+
+def test_the_bottom_layer_imports_only_the_bottom_layer() -> None:
+    graph = _graph()
+    bottom = {f"edge_rppg.{m}" for m in BOTTOM}
+    above = {m: sorted(graph[m] - bottom - {"edge_rppg"}) for m in bottom}
+    assert all(not deps for deps in above.values()), above
+
+
+def test_layers_are_one_way() -> None:
+    graph = _graph()
+    bad = [
+        (m, d) for m, deps in graph.items() for d in deps for a, b in FORBIDDEN if m.startswith(a) and d.startswith(b)
+    ]
+    assert bad == []
