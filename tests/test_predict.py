@@ -271,12 +271,17 @@ def test_ctrl_c_during_predict_exits_130_and_writes_nothing(tmp_path: Path) -> N
     import sys
     import time
 
+    import psutil
+
     video = tmp_path / "long.avi"
     write_video(video, synthetic_clip(seed=4242, n_frames=3000).frames(SIZE), 30.0)  # ~100 s of video
     out = tmp_path / "r.json"
     cmd = [sys.executable, "-m", "edge_rppg", "predict", str(video), "--weights", str(ASSET), "--json", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)  # well inside the run: model loaded, windows in flight
+    # Well inside the run (imports and model loading take ~3 s of CPU), however loaded the machine is.
+    cpu, deadline = psutil.Process(proc.pid), time.monotonic() + 120
+    while cpu.cpu_times().user < 8 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
