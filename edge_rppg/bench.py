@@ -13,6 +13,7 @@ import platform
 import resource
 import time
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,20 @@ DEVICES = ("cpu", "cuda")
 BENCH_SEED = 99
 
 
+class Outcome(str, Enum):
+    """What became of one runtime in a bench run."""
+
+    OK = "ok"
+    SKIPPED = "skipped"  # cannot run here (not installed, no GPU): not an error
+    FAILED = "failed"  # opened or ran and crashed on the model: an error
+
+
 @dataclass
 class BenchResult:
     runtime: str
     precision: str
     model: str
-    status: str
+    status: str  # Outcome.OK, or "<outcome>: <why>" (the JSON keeps one readable string)
     device: str = "-"
     latency_ms: dict[str, float] | None = None
     throughput_fps: float | None = None  # video frames per second (160 new frames per window)
@@ -57,6 +66,13 @@ class BenchResult:
     size_mb: float | None = None
     rss_delta_mb: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome(self.status.split(":", 1)[0])
+
+    def set_outcome(self, outcome: Outcome, why: str) -> None:
+        self.status = f"{outcome.value}: {why}"
 
 
 @dataclass
@@ -170,10 +186,10 @@ def _open_all(
     results: list[BenchResult] = []
     opened: list[_Opened] = []
     for name, path, reason in plan:
-        result = BenchResult(runtime=name, precision="-", model=str(path) if path else "-", status="ok")
+        result = BenchResult(runtime=name, precision="-", model=str(path) if path else "-", status=Outcome.OK.value)
         results.append(result)
         if reason:
-            result.status = f"skipped: {reason}"
+            result.set_outcome(Outcome.SKIPPED, reason)
             continue
         assert path is not None
         before = _rss_mb()
@@ -182,10 +198,10 @@ def _open_all(
             inputs = with_channels(windows, runtime.channels)
             out = np.concatenate([runtime.run(w[None]) for w in inputs])
         except EdgeRppgError as exc:
-            result.status = f"skipped: {exc}"
+            result.set_outcome(Outcome.SKIPPED, str(exc))
             continue
         except Exception as exc:  # a runtime crashing on a model is a result to report, not a reason to stop
-            result.status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            result.set_outcome(Outcome.FAILED, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             continue
         result.precision, result.device = runtime.precision, str(runtime.device)
         result.size_mb = _size_mb(path)

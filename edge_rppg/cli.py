@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from edge_rppg.bench import DEVICES
+from edge_rppg.bench import DEVICES, Outcome
 from edge_rppg.classic import METHODS
 from edge_rppg.data.readers import READERS, UNLABELLED
 from edge_rppg.errors import EdgeRppgError
@@ -356,6 +356,47 @@ def export(
         console.print(f"[yellow]note:[/yellow] {result.note}")
 
 
+# bench's table: (column, the result's field, its format); latency fields come from r.latency_ms.
+BENCH_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("runtime", "runtime", ""),
+    ("device", "device", ""),
+    ("precision", "precision", ""),
+    ("model", "model", "name"),
+    ("p50 ms", "p50", ".1f"),
+    ("p90 ms", "p90", ".1f"),
+    ("p99 ms", "p99", ".1f"),
+    ("frames/s", "throughput_fps", ".0f"),
+    ("GFLOP/s", "gflops_per_s", ".1f"),
+    ("max err/range", "max_err_of_range", ".1e"),
+    ("BVP r", "bvp_pearson", ".5f"),
+    ("ΔHR max", "hr_abs_diff_bpm", ".2f"),
+    ("ΔHR med", "hr_abs_diff_median_bpm", ".2f"),
+    ("HR MAE", "hr_mae_vs_label_bpm", ".2f"),
+    ("MB", "size_mb", ".3f"),
+)
+
+
+def _bench_cell(result: Any, field: str, fmt: str) -> str:
+    value = (result.latency_ms or {}).get(field) if field in ("p50", "p90", "p99") else getattr(result, field)
+    if value is None:
+        return "-"
+    return Path(value).name if fmt == "name" else format(value, fmt)
+
+
+def _bench_table(report: Any) -> Table:
+    table = Table(
+        title=f"edge-rppg bench ({report.arch}): {report.windows} windows, {report.iterations} timed runs "
+        f"each, {report.threads} threads; "
+        f"HR in bpm on a {report.hr_resolution_bpm:.3f}-bpm grid"
+    )
+    for column, _, _ in BENCH_COLUMNS:
+        table.add_column(column, no_wrap=True)
+    for r in report.results:
+        if r.outcome is Outcome.OK:
+            table.add_row(*(_bench_cell(r, field, fmt) for _, field, fmt in BENCH_COLUMNS))
+    return table
+
+
 @app.command()
 @user_errors
 def bench(
@@ -406,54 +447,9 @@ def bench(
         precision_hint=precision_hint.value,
         device=device.value,
     )
-    table = Table(
-        title=f"edge-rppg bench ({report.arch}): {report.windows} windows, {report.iterations} timed runs "
-        f"each, {report.threads} threads; "
-        f"HR in bpm on a {report.hr_resolution_bpm:.3f}-bpm grid"
-    )
-    for col in (
-        "runtime",
-        "device",
-        "precision",
-        "model",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "frames/s",
-        "GFLOP/s",
-        "max err/range",
-        "BVP r",
-        "ΔHR max",
-        "ΔHR med",
-        "HR MAE",
-        "MB",
-    ):
-        table.add_column(col, no_wrap=True)
-    fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+    console.print(_bench_table(report))
     for r in report.results:
-        if r.status != "ok":
-            continue
-        lat = r.latency_ms or {}
-        table.add_row(
-            r.runtime,
-            r.device,
-            r.precision,
-            Path(r.model).name,
-            fmt(lat.get("p50"), ".1f"),
-            fmt(lat.get("p90"), ".1f"),
-            fmt(lat.get("p99"), ".1f"),
-            fmt(r.throughput_fps, ".0f"),
-            fmt(r.gflops_per_s, ".1f"),
-            fmt(r.max_err_of_range, ".1e"),
-            fmt(r.bvp_pearson, ".5f"),
-            fmt(r.hr_abs_diff_bpm, ".2f"),
-            fmt(r.hr_abs_diff_median_bpm, ".2f"),
-            fmt(r.hr_mae_vs_label_bpm, ".2f"),
-            fmt(r.size_mb, ".3f"),
-        )
-    console.print(table)
-    for r in report.results:
-        if r.status != "ok":
+        if r.outcome is not Outcome.OK:
             console.print(f"[yellow]{r.runtime}[/yellow] {Path(r.model).name}: {r.status}", highlight=False)
     console.print(
         f"model: {report.model_gflop_per_window:.2f} GFLOP/window; this machine's FP32 matmul: "
@@ -468,7 +464,7 @@ def bench(
     if json_path:
         report.write_json(json_path)
         console.print(f"wrote {json_path}")
-    failed = [r for r in report.results if r.status.startswith("failed")]
+    failed = [r for r in report.results if r.outcome is Outcome.FAILED]
     if failed:
         # A model the user named that cannot open or run is an error; a runtime not installed here is only skipped.
         raise EdgeRppgError(
