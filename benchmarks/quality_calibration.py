@@ -81,7 +81,7 @@ def clip_hr(segs: list[Segment], rule: Rule, agree_bpm: float = 5.0) -> float | 
 
 def load(root: Path, split: str, method: str, widths: tuple[float, ...]) -> list[dict]:
     clips = []
-    for f in sorted((root / "results").glob(f"{split}-*.json")):
+    for f in sorted((root / "results").glob(f"{split}-???.json")):  # not the oracle's NAME.oracle.json
         rec = json.loads(f.read_text())
         m = rec["methods"][method]
         clips.append(

@@ -251,6 +251,7 @@ class Scene:
     """What stays fixed over a video, at the output resolution."""
 
     base: np.ndarray  # float32 RGB, the lit scene without pulse
+    skin: np.ndarray  # float32 [H, W]: the soft skin mask, where the pulse is
     pulse_gain: np.ndarray  # float32 RGB: base * skin mask * PBV (what a unit of pulse removes)
     centre: tuple[float, float]
     face_px: float
@@ -273,7 +274,7 @@ def build_scene(spec: VideoSpec) -> Scene:
     base = cv2.warpAffine(img, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     skin = cv2.warpAffine(mask, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     side = np.linspace(1.0, 0.0, spec.width, dtype=np.float32)[None, :, None]
-    return Scene(base, base * skin[..., None] * PBV, (spec.width * 0.5, spec.height * 0.45), w * scale, side)
+    return Scene(base, skin, base * skin[..., None] * PBV, (spec.width * 0.5, spec.height * 0.45), w * scale, side)
 
 
 def _seed(name: str) -> int:
@@ -315,6 +316,16 @@ def scene_trajectories(spec: VideoSpec, n: int) -> dict[str, np.ndarray]:
     return {**pose, "light": light, "side": side, "wb": wb}
 
 
+def head_pose(scene: Scene, traj: dict[str, np.ndarray], i: int) -> np.ndarray:
+    """The affine map (2 x 3) that moves the still scene to frame ``i``'s head pose."""
+    cx, cy = scene.centre
+    m = cv2.getRotationMatrix2D((cx, cy), float(traj["rot"][i]), 1.0)
+    m[:, :2] = m[:, :2] @ np.diag([traj["sx"][i], traj["sy"][i]])
+    m[:, 2] = (cx, cy) - m[:, :2] @ np.array([cx, cy])
+    m[:, 2] += np.array([traj["dx"][i], traj["dy"][i]]) * scene.face_px
+    return m
+
+
 def render_frames(spec: VideoSpec, ppg: np.ndarray):  # type: ignore[no-untyped-def]
     """RGB uint8 frames of the video, one at a time."""
     scene = build_scene(spec)
@@ -326,7 +337,6 @@ def render_frames(spec: VideoSpec, ppg: np.ndarray):  # type: ignore[no-untyped-
     rng = np.random.default_rng(_seed(spec.name) + 1)
     exposure = 1.0
     target = float(scene.base.mean())
-    cx, cy = scene.centre
     size = (spec.width, spec.height)
     half = (spec.width // 2, spec.height // 2)
     # Shot noise from the unlit scene: the pulse and the light change the level by a few per cent only.
@@ -334,10 +344,7 @@ def render_frames(spec: VideoSpec, ppg: np.ndarray):  # type: ignore[no-untyped-
     for i in range(n):
         # Blood darkens the skin at the systolic peak: the contact PPG rises with blood volume.
         img = cv2.scaleAdd(scene.pulse_gain, -float(spec.pulse_amplitude * pulse[i]), scene.base)
-        m = cv2.getRotationMatrix2D((cx, cy), float(traj["rot"][i]), 1.0)
-        m[:, :2] = m[:, :2] @ np.diag([traj["sx"][i], traj["sy"][i]])
-        m[:, 2] = (cx, cy) - m[:, :2] @ np.array([cx, cy])
-        m[:, 2] += np.array([traj["dx"][i], traj["dy"][i]]) * scene.face_px
+        m = head_pose(scene, traj, i)
         img = cv2.warpAffine(img, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         gain = traj["light"][i] * traj["wb"][i]
         if traj["side"][i] > 0:
