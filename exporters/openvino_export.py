@@ -37,6 +37,8 @@ class Int8Settings:
     fast_bias_correction: bool = True
     # How activation ranges are estimated over the calibration windows (an NNCF RangeEstimatorParametersSet name).
     range_estimator: str = "MEAN_QUANTILE"  # light steps and motion make min-max ranges too wide: r 0.986 -> 0.995
+    # Layers (IR friendly names) kept FP32 besides those above: what benchmarks/int8_sensitivity.py finds.
+    ignored_names: tuple[str, ...] = ()
 
 
 INT8 = Int8Settings()
@@ -61,7 +63,7 @@ def _norm_of_difference(model: Any) -> list[str]:
 def quantize_int8(model, calibration: np.ndarray, settings: Int8Settings = INT8):  # type: ignore[no-untyped-def]
     nncf = require("nncf", "openvino", "INT8 export")
     dataset = nncf.Dataset(list(calibration), lambda w: np.ascontiguousarray(w[None], dtype=np.float32))
-    names = _norm_of_difference(model) if settings.keep_first_norm_fp32 else []
+    names = [*(_norm_of_difference(model) if settings.keep_first_norm_fp32 else []), *settings.ignored_names]
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     nncf.set_log_level(logging.WARNING)

@@ -1,0 +1,131 @@
+"""Where INT8 loses the pulse: quantize the OpenVINO IR with each layer kept in FP32 in turn, on realistic faces.
+
+Calibration windows come from pulsed videos of the realistic corpus's calibration half, the guard windows
+from pulsed videos of its held-out half (other face, other waveform), both through the training crop path.
+Every variant is judged against the PyTorch deploy model on the guard windows, in the guard's own units
+(worst-window BVP r, HR difference on the fine grid). Then layers are kept FP32 greedily, most helpful
+first, until the INT8 guard's tolerance holds; that set is what ``Int8Settings.ignored_names`` would take.
+Latency is p50 of batch-1 runs in this one process, so the ratios compare within one run only.
+
+    python benchmarks/int8_sensitivity.py CORPUS [--weights W] [--videos 6] [--windows 48] [--held-out 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_rppg.agreement import TOLERANCES, Agreement, compare
+from edge_rppg.data.windows import _chunks, _stack
+from edge_rppg.exporters.onnx_export import export_fp32
+from edge_rppg.exporters.openvino_export import INT8, Int8Settings, export_ir
+from edge_rppg.models.checkpoints import load_deploy_model
+from edge_rppg.runtimes import RuntimeOptions, get_runtime
+from edge_rppg.runtimes.torch_runtime import TorchRuntime
+from edge_rppg.weights import resolve
+
+
+def corpus_windows(corpus: Path, split: str, videos: int, count: int, work: Path) -> np.ndarray:
+    """Windows from ``videos`` pulsed clips of ``split`` (spread over the split), via the training crop path."""
+    specs = [json.loads(f.read_text()) for f in sorted(corpus.glob(f"{split}-???.json"))]
+    pulsed = [s for s in specs if s["pulsed"]]
+    picks = [pulsed[i] for i in np.unique(np.linspace(0, len(pulsed) - 1, videos).round().astype(int))]
+    folder = work / split
+    folder.mkdir(parents=True)
+    for s in picks:
+        (folder / s["file"]).symlink_to(corpus / s["file"])
+    return _stack(_chunks(folder, "videos"), count)[0]
+
+
+def p50_ms(runtime: Any, window: np.ndarray, n: int = 30) -> float:
+    for _ in range(3):
+        runtime.run(window)
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        runtime.run(window)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1e3)
+
+
+def convolutions(xml: Path) -> list[str]:
+    import openvino as ov
+
+    model = ov.Core().read_model(str(xml))
+    return [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
+
+
+class Judge:
+    """Builds one INT8 variant of the FP32 ONNX and scores it on the guard windows."""
+
+    def __init__(self, onnx: Path, calibration: np.ndarray, guard: np.ndarray, reference: np.ndarray, work: Path):
+        self.onnx, self.calibration, self.guard, self.reference, self.work = onnx, calibration, guard, reference, work
+        self.count = 0
+
+    def __call__(self, settings: Int8Settings | None) -> tuple[Agreement, float]:
+        self.count += 1
+        xml = self.work / f"variant{self.count}.xml"
+        export_ir(self.onnx, xml, {}, "fp32" if settings is None else "int8", self.calibration, settings or INT8)
+        rt = get_runtime("openvino").open(xml, RuntimeOptions())
+        out = np.concatenate([rt.run(w[None]) for w in self.guard])
+        return compare(self.reference, out), p50_ms(rt, self.guard[:1])
+
+
+def _row(label: str, a: Agreement, ms: float, ms_fp32: float) -> str:
+    return (
+        f"{label:44s} r {a.bvp_pearson:8.5f}  dHR max {a.hr_abs_diff_bpm:5.2f} med {a.hr_abs_diff_median_bpm:5.2f}"
+        f"  {ms:6.1f} ms ({ms_fp32 / ms:4.2f}x fp32)"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("corpus", type=Path)
+    ap.add_argument("--weights", type=Path, default=None)
+    ap.add_argument("--videos", type=int, default=6, help="videos per half")
+    ap.add_argument("--windows", type=int, default=48, help="calibration windows")
+    ap.add_argument("--held-out", type=int, default=32, help="guard windows")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="int8-sensitivity-"))
+    calibration = corpus_windows(args.corpus, "calibration", args.videos, args.windows, work)
+    guard = corpus_windows(args.corpus, "held-out", args.videos, args.held_out, work)
+    model, _ = load_deploy_model(resolve(args.weights)[0])
+    reference = TorchRuntime.from_model(model).run(guard)
+    onnx = work / "fp32.onnx"
+    export_fp32(model, onnx, {})
+    judge = Judge(onnx, calibration, guard, reference, work)
+    tol = TOLERANCES["int8"]
+    print(f"{len(calibration)} calibration windows, {len(guard)} guard windows; tolerance {tol}")
+
+    fp32, ms_fp32 = judge(None)
+    print(_row("fp32", fp32, ms_fp32, ms_fp32))
+    base, ms_base = judge(INT8)
+    print(_row("int8 (product settings)", base, ms_base, ms_fp32))
+    print("each convolution kept in FP32 alone (input order):")
+    gains = {}
+    for name in convolutions(work / "variant1.xml"):
+        a, ms = judge(replace(INT8, ignored_names=(name,)))
+        gains[name] = a.bvp_pearson - base.bvp_pearson
+        print(_row(f"  {name[-42:]}", a, ms, ms_fp32))
+
+    kept: list[str] = []
+    a, ms = base, ms_base
+    for name in sorted(gains, key=gains.get, reverse=True):  # type: ignore[arg-type]
+        if not tol.violations(a) or gains[name] <= 0:
+            break
+        kept.append(name)
+        a, ms = judge(replace(INT8, ignored_names=tuple(kept)))
+        print(_row(f"greedy: {len(kept)} kept FP32", a, ms, ms_fp32))
+    verdict = "holds" if not tol.violations(a) else "does not hold: " + "; ".join(tol.violations(a))
+    print(f"tolerance {verdict} with {len(kept)} convolution(s) kept FP32: {kept}")
+
+
+if __name__ == "__main__":
+    main()
