@@ -148,7 +148,7 @@ def sample_spec(split: str, k: int, seconds: float) -> VideoSpec:
     width, height = sizes[int(rng.choice(len(sizes), p=weights / weights.sum()))]
     codec = str(rng.choice(["ffv1", "mjpeg", "mjpeg", "h264", "h264"]))
     quality = {"ffv1": 0, "mjpeg": int(rng.choice([50, 70, 90])), "h264": int(rng.choice([20, 26, 32]))}[codec]
-    waveform, lo, hi = cfg["waveforms"][int(rng.integers(len(cfg["waveforms"])))]
+    waveform, _lo, _hi = cfg["waveforms"][int(rng.integers(len(cfg["waveforms"])))]
     motion = MOTIONS[k % len(MOTIONS)]
     light = LIGHTS[(k // len(MOTIONS)) % len(LIGHTS)]
     return VideoSpec(
@@ -352,7 +352,7 @@ def render_frames(spec: VideoSpec, ppg: np.ndarray):  # type: ignore[no-untyped-
         if spec.auto_exposure:  # the camera pulls the mean back toward its target with a ~1-s lag
             level = float(img[::16, ::16].mean()) * float(gain.mean()) * exposure
             exposure += (target / max(level, 1.0) - 1.0) * exposure / spec.fps
-        img = cv2.multiply(img, tuple(float(g) for g in gain * exposure) + (0.0,))
+        img = cv2.multiply(img, (*tuple(float(g) for g in gain * exposure), 0.0))
         noise = cv2.resize(rng.standard_normal((half[1], half[0], 3), dtype=np.float32), size)
         yield cv2.add(cv2.multiply(noise, sigma), img, dtype=cv2.CV_8U)
 

@@ -26,13 +26,13 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import realistic_corpus as corpus  # noqa: E402
+import realistic_corpus as corpus
 
-from edge_rppg.classic import METHODS, ClassicRuntime  # noqa: E402
-from edge_rppg.contract import CONTRACT  # noqa: E402
-from edge_rppg.filters import bvp_filters  # noqa: E402
-from edge_rppg.hr import fundamental_hr  # noqa: E402
-from edge_rppg.predict import PredictOptions, _check_run, _run_pipeline, _source_fps, read_vitals  # noqa: E402
+from edge_rppg.classic import METHODS, ClassicRuntime
+from edge_rppg.contract import CONTRACT
+from edge_rppg.filters import bvp_filters
+from edge_rppg.hr import fundamental_hr
+from edge_rppg.predict import PredictOptions, _check_run, _run_pipeline, _source_fps, read_vitals
 
 MIN_TRUTH_SPAN_S = 4.0  # a segment shorter than this has no spectral truth
 HRV_TOLERANCE = 0.15  # the bar: SDNN and RMSSD within 15 % of neurokit2 on the contact PPG

@@ -30,14 +30,14 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import realistic_corpus as corpus  # noqa: E402
-import realistic_eval  # noqa: E402
+import realistic_corpus as corpus
+import realistic_eval
 
-from edge_rppg.classic import chrom, green, pos  # noqa: E402
-from edge_rppg.contract import CONTRACT  # noqa: E402
-from edge_rppg.filters import bvp_filters  # noqa: E402
-from edge_rppg.hr import fundamental_hr  # noqa: E402
-from edge_rppg.metrics import snr_db  # noqa: E402
+from edge_rppg.classic import chrom, green, pos
+from edge_rppg.contract import CONTRACT
+from edge_rppg.filters import bvp_filters
+from edge_rppg.hr import fundamental_hr
+from edge_rppg.metrics import snr_db
 
 ORACLE_TOLERANCE_BPM = 3.0
 ORACLE_MIN_SHARE = 0.8

@@ -5,4 +5,4 @@ from edge_rppg.errors import EdgeRppgError
 
 __version__ = "0.1.0"
 
-__all__ = ["CONTRACT", "InputContract", "EdgeRppgError", "__version__"]
+__all__ = ["CONTRACT", "EdgeRppgError", "InputContract", "__version__"]

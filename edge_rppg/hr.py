@@ -111,7 +111,7 @@ def fundamental_hr(signal: np.ndarray, fs: float = CONTRACT.fps, beat_hr: float 
         return hr
     sub = fine_fft_hr(s, fs, band=(half / 60 - 0.15, half / 60 + 0.15))
     freqs, power = power_spectrum(s, fs, fine_nfft(s.shape[-1], fs))
-    at = lambda bpm: power[int(np.argmin(np.abs(freqs * 60 - bpm)))]  # noqa: E731
+    at = lambda bpm: power[int(np.argmin(np.abs(freqs * 60 - bpm)))]
     return sub if np.isfinite(sub) and at(sub) >= SUBHARMONIC_MIN_POWER * at(hr) else hr
 
 

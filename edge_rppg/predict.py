@@ -226,7 +226,7 @@ def _infer(
             bvp = np.asarray(runtime.run(window[None]))
             if bvp.shape != CONTRACT.output_shape(1):
                 raise EdgeRppgError(f"the model gives {list(bvp.shape)}, not the contract's {CONTRACT.output_shape(1)}")
-        except Exception as exc:  # noqa: BLE001  # any runtime error ends the run with one line
+        except Exception as exc:  # any runtime error ends the run with one line
             failure.append(exc)
             continue
         timing["infer"] += time.perf_counter() - t

@@ -26,9 +26,8 @@ class RuntimeSpec:
         """None when this runtime can run here, else why not (for bench's 'skipped: why')."""
         if not any(importlib.util.find_spec(m) is not None for m in self.requires):
             return f"{' or '.join(self.requires)} not installed ({install_hint(self.extra)})"
-        if self.needs_cuda:
-            if cuda_device_name() is None:
-                return "no NVIDIA GPU (CUDA) on this machine"
+        if self.needs_cuda and cuda_device_name() is None:
+            return "no NVIDIA GPU (CUDA) on this machine"
         return None
 
     def open(self, model_path: str | Path, options: RuntimeOptions = RuntimeOptions()) -> Runtime:
@@ -50,7 +49,7 @@ class RuntimeSpec:
             return runtime_class(path, options)  # type: ignore[no-any-return]
         except EdgeRppgError:
             raise
-        except Exception as exc:  # noqa: BLE001  # a file the runtime cannot parse: one line, not a traceback
+        except Exception as exc:  # a file the runtime cannot parse: one line, not a traceback
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise EdgeRppgError(f"{path}: {self.name} cannot open it ({first})") from None
 

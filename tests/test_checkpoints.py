@@ -32,7 +32,7 @@ def test_authors_layout_keys_and_counts(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name,fsam,residual",
+    ("name", "fsam", "residual"),
     [
         ("PURE_FactorizePhys_Base.pth", False, True),
         ("UBFC-rPPG_FactorizePhys_FSAM.pth", True, False),
@@ -82,7 +82,7 @@ def test_wrong_shape_is_reported(tmp_path: Path) -> None:
 def test_unreadable_file_fails_clearly(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "broken.pth"
     path.write_bytes(content)
-    with pytest.raises(CheckpointError, match="broken.pth"):
+    with pytest.raises(CheckpointError, match=r"broken.pth"):
         load_checkpoint(path)
 
 

@@ -22,14 +22,14 @@ def test_reader_and_preprocessing_on_fixture(dataset: str, tmp_path: Path) -> No
     assert len(items) == 2
     item = items[0]
     n = item.frame_count()
-    labels, keep = item.labels(n)
+    labels, _keep = item.labels(n)
     assert len(labels) == n
     first = next(item.frames())
     assert first.dtype == np.uint8 and first.ndim == 3 and first.shape[2] == 3
     chunks = preprocess_videos(items, dataset, root, cache_root=tmp_path / "cache", workers=1)
     assert len(chunks) == 2, chunks
     x, y = chunk_window(chunks[0])
-    assert x.shape == (3, 161, 72, 72) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 255
+    assert x.shape == (3, 161, 72, 72) and x.dtype == np.float32 and x.min() >= 0 and x.max() <= 255
     assert np.array_equal(x[:, -1], x[:, -2])  # the trainer's repeated last frame
     assert y.shape == (160,)
 
@@ -107,7 +107,7 @@ def test_wrong_layout_is_one_clear_error(dataset: str, tmp_path: Path) -> None:
 def test_missing_label_file(tmp_path: Path) -> None:
     root = write_ubfc(tmp_path / "u", subjects=(1,))
     (root / "subject1" / "ground_truth.txt").unlink()
-    with pytest.raises(DatasetError, match="ground_truth.txt"):
+    with pytest.raises(DatasetError, match=r"ground_truth.txt"):
         read_dataset(root, "ubfc-rppg")
 
 
@@ -134,5 +134,5 @@ def test_every_detector_finds_a_synthetic_face_where_it_is() -> None:
         faces = make().detect(frame)
         assert faces, name
         x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
-        assert 0 <= x and 0 <= y and x + w <= 320 and y + h <= 240 and 40 < w < 240, (name, faces)
+        assert x >= 0 and y >= 0 and x + w <= 320 and y + h <= 240 and 40 < w < 240, (name, faces)
         assert abs(x + w / 2 - 160) < 60 and abs(y + h / 2 - 120) < 60, (name, faces)

@@ -99,7 +99,7 @@ def test_openvino_int8_kept_on_held_out_windows_within_its_tolerance(tmp_path: P
 def test_int8_rejected_writes_nothing_unless_asked_and_never_overwrites_fp32(tmp_path: Path) -> None:
     out = tmp_path / "m_int8.xml"
     small = CalibrationSource(windows=4, held_out=2)
-    with pytest.raises(EdgeRppgError, match="INT8 rejected on held-out windows.*nothing written"):
+    with pytest.raises(EdgeRppgError, match=r"INT8 rejected on held-out windows.*nothing written"):
         export_model(TRAINED, "openvino", "int8", out, calibration=small, int8_max_hr_diff_bpm=-1)
     assert list(tmp_path.iterdir()) == []
     result = export_model(
@@ -108,7 +108,7 @@ def test_int8_rejected_writes_nothing_unless_asked_and_never_overwrites_fp32(tmp
     assert result.precision == "fp32" and "INT8 rejected" in result.note and result.int8_guard is not None
     assert not out.exists() and Path(result.path).name == "m_fp32.xml"
     before = (tmp_path / "m_fp32.bin").read_bytes()
-    with pytest.raises(EdgeRppgError, match="m_fp32.xml: .*would overwrite"):
+    with pytest.raises(EdgeRppgError, match=r"m_fp32.xml: .*would overwrite"):
         export_model(TRAINED, "openvino", "int8", out, calibration=small, int8_max_hr_diff_bpm=-1, int8_fallback="fp32")
     assert (tmp_path / "m_fp32.bin").read_bytes() == before
 

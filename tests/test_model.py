@@ -25,7 +25,7 @@ def test_macs_per_window() -> None:
     assert 2.95e9 < macs < 3.05e9  # paper: ~3.0 G multiply-accumulates per 161-frame window
 
 
-@pytest.mark.parametrize("batch,frames", [(1, 161), (3, 161), (2, 33), (1, 65)])
+@pytest.mark.parametrize(("batch", "frames"), [(1, 161), (3, 161), (2, 33), (1, 65)])
 def test_output_shapes(batch: int, frames: int) -> None:
     model = build_model().eval()
     with torch.no_grad():

@@ -146,7 +146,7 @@ def _noise_video(path: Path, n: int) -> Path:
 
 
 @pytest.mark.parametrize(
-    "case,message",
+    ("case", "message"),
     [
         ("text", "not a video OpenCV can decode"),
         ("empty", "not a video OpenCV can decode"),
@@ -292,7 +292,7 @@ def test_a_corrupt_cached_export_is_rebuilt_not_trusted(
     pulse_video: tuple[Path, float], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EDGE_RPPG_CACHE", str(tmp_path / "cache"))
-    path, true_hr = pulse_video
+    path, _true_hr = pulse_video
     first = predict_video(path, resolve_runtime(ASSET, None, "onnxruntime", 2))
     cached = next((tmp_path / "cache" / "exports").glob("*/model_fp32.onnx"))
     cached.write_bytes(cached.read_bytes()[:1000])  # a killed copy, a disk fault

@@ -17,7 +17,7 @@ def windows() -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    "name,fixture", [("onnxruntime", "onnx_fp32"), ("openvino", "openvino_fp32"), ("openvino", "onnx_fp32")]
+    ("name", "fixture"), [("onnxruntime", "onnx_fp32"), ("openvino", "openvino_fp32"), ("openvino", "onnx_fp32")]
 )
 def test_runtime_agrees_with_torch(
     name: str, fixture: str, request: pytest.FixtureRequest, fsam_checkpoint: Path, windows: np.ndarray
@@ -43,7 +43,7 @@ def test_runtime_for_suffix() -> None:
 
 
 def test_wrong_suffix_and_missing_file(onnx_fp32: Path, tmp_path: Path) -> None:
-    with pytest.raises(EdgeRppgError, match="opens .xml, .onnx files"):
+    with pytest.raises(EdgeRppgError, match=r"opens .xml, .onnx files"):
         get_runtime("openvino").open(_touch(tmp_path / "m.engine"))
     with pytest.raises(EdgeRppgError, match="no such model file"):
         get_runtime("onnxruntime").open(tmp_path / "none.onnx")

@@ -38,7 +38,7 @@ def test_engine_builds_from_the_onnx_graph(
     assert on_disk == sidecar and sidecar["precision"] == "fp32" and sidecar["layers"] > 24
     assert (tmp_path / "t.cache").stat().st_size > 0
     # The plan is plain TensorRT bytes: no metadata prepended (trtexec and Polygraphy must load it).
-    assert not engine.read_bytes()[:1] == b"{"
+    assert engine.read_bytes()[:1] != b"{"
 
 
 TRAINED = Path(__file__).parent / "assets" / "synthetic_fsam.pt"
@@ -70,5 +70,5 @@ def test_stale_engine_is_refused_in_one_line(tmp_path: Path) -> None:
     sidecar = Path(result.path + ".json")
     meta = json.loads(sidecar.read_text())
     sidecar.write_text(json.dumps({**meta, "tensorrt": "0.0.1"}))
-    with pytest.raises(RuntimeUnavailable, match="engine built for TensorRT 0.0.1.*rebuild it here"):
+    with pytest.raises(RuntimeUnavailable, match=r"engine built for TensorRT 0.0.1.*rebuild it here"):
         get_runtime("tensorrt").open(result.path)

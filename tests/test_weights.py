@@ -19,7 +19,7 @@ NAME = "factorizephys-ubfc"
 FILE = "UBFC-rPPG_FactorizePhys_FSAM_Res.pth"
 
 
-@pytest.fixture()
+@pytest.fixture
 def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A file:// mirror holding a fixture checkpoint in the authors' layout, registered with its own hash."""
     folder = tmp_path / "mirror"
@@ -119,7 +119,7 @@ def test_a_file_put_by_hand_is_verified_and_used_everywhere(mirror: Path, tmp_pa
 
 
 def test_default_model_is_bundled_with_provenance_and_says_so(tmp_path: Path) -> None:
-    model, info = load_checkpoint(weights_mod.DEFAULT_MODEL)
+    _model, info = load_checkpoint(weights_mod.DEFAULT_MODEL)
     assert info.arch == "factorizephys" and info.trained_on.startswith("synthetic")
     provenance = info.train_config["provenance"]
     assert provenance["command"].startswith("edge-rppg train --preset default-model")

@@ -251,7 +251,7 @@ def _resume_state(cfg: TrainConfig) -> dict[str, Any]:
         raise CheckpointError(f"{cfg.out}: nothing to resume (no {run_dir.LAST})")
     try:
         state = torch.load(last, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001  # truncated or not a checkpoint: one line, not a traceback
+    except Exception as exc:  # truncated or not a checkpoint: one line, not a traceback
         raise CheckpointError(f"{last}: cannot resume from it ({str(exc).splitlines()[0][:200]})") from None
     _adopt_saved_recipe(cfg, state.get("train_config", {}), cfg.out)
     return state
@@ -414,7 +414,7 @@ def train(
     """Train per ``cfg``; with ``resume``, continue the run in ``cfg.out`` from its last checkpoint."""
     device, dist = _devices(cfg)
     if not dist.is_main:  # one voice per run, not one per process
-        log = lambda _m: None  # noqa: E731
+        log = lambda _m: None
     state = _resume_state(cfg) if resume else None
     _seed_all(cfg.seed + dist.rank)
     train_chunks, val_chunks, trained_on = _data(cfg, dist, log)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ CACHE_VERSION = 2
 
 @dataclass(frozen=True)
 class PreprocessSettings:
-    crop: CropSettings = CropSettings()
+    crop: CropSettings = field(default_factory=CropSettings)
     chunk: int = CONTRACT.window
 
     def key(self, dataset: str, root: Path) -> str:
@@ -108,9 +108,8 @@ def preprocess_video(item: VideoItem, settings: PreprocessSettings, out: Path) -
 
 
 def _save(path: Path, array: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, array)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
 
 
 def _work(args: tuple[VideoItem, PreprocessSettings, Path]) -> tuple[str, dict | None, str | None]:
