@@ -5,9 +5,12 @@ from pulsed videos of its held-out half (other face, other waveform), both throu
 Every variant is judged against the PyTorch deploy model on the guard windows, in the guard's own units
 (worst-window BVP r, HR difference on the fine grid). Then layers are kept FP32 greedily, most helpful
 first, until the INT8 guard's tolerance holds; that set is what ``Int8Settings.ignored_names`` would take.
+Each variant is also scored on the guard windows whose reference passes predict's signal-quality check:
+on a window with no readable pulse a small change moves the spectral peak anywhere.
 Latency is p50 of batch-1 runs in this one process, so the ratios compare within one run only.
 
     python benchmarks/int8_sensitivity.py CORPUS [--weights W] [--videos 6] [--windows 48] [--held-out 32]
+    python benchmarks/int8_sensitivity.py CORPUS --keep "node_Conv_264;node_Conv_264,node_Conv_265"  # those sets only
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from edge_rppg.agreement import TOLERANCES, Agreement, compare
 from edge_rppg.data.windows import _chunks, _stack
 from edge_rppg.exporters.onnx_export import export_fp32
 from edge_rppg.exporters.openvino_export import INT8, Int8Settings, export_ir
+from edge_rppg.filters import bvp_filters
 from edge_rppg.models.checkpoints import load_deploy_model
 from edge_rppg.runtimes import RuntimeOptions, get_runtime
 from edge_rppg.runtimes.torch_runtime import TorchRuntime
+from edge_rppg.vitals import segment_quality
 from edge_rppg.weights import resolve
 
 
@@ -62,26 +67,40 @@ def convolutions(xml: Path) -> list[str]:
     return [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
 
 
+def carries_pulse(bvp: np.ndarray) -> np.ndarray:
+    """Per window: does the reference BVP pass predict's own signal-quality check (no scene flags)?"""
+    return np.array([segment_quality(bvp_filters(b)).ok for b in bvp])
+
+
 class Judge:
-    """Builds one INT8 variant of the FP32 ONNX and scores it on the guard windows."""
+    """Builds one INT8 variant of the FP32 ONNX and scores it on the guard windows: all of them, and only
+    those whose reference carries a pulse (what predict would report at all)."""
 
     def __init__(self, onnx: Path, calibration: np.ndarray, guard: np.ndarray, reference: np.ndarray, work: Path):
         self.onnx, self.calibration, self.guard, self.reference, self.work = onnx, calibration, guard, reference, work
+        self.pulse = carries_pulse(reference)
         self.count = 0
 
-    def __call__(self, settings: Int8Settings | None) -> tuple[Agreement, float]:
+    def __call__(self, settings: Int8Settings | None) -> tuple[Agreement, Agreement | None, float]:
         self.count += 1
         xml = self.work / f"variant{self.count}.xml"
         export_ir(self.onnx, xml, {}, "fp32" if settings is None else "int8", self.calibration, settings or INT8)
         rt = get_runtime("openvino").open(xml, RuntimeOptions())
         out = np.concatenate([rt.run(w[None]) for w in self.guard])
-        return compare(self.reference, out), p50_ms(rt, self.guard[:1])
+        on_pulse = compare(self.reference[self.pulse], out[self.pulse]) if self.pulse.any() else None
+        return compare(self.reference, out), on_pulse, p50_ms(rt, self.guard[:1])
 
 
-def _row(label: str, a: Agreement, ms: float, ms_fp32: float) -> str:
+def _agreement(a: Agreement | None) -> str:
+    if a is None:
+        return f"{'-':>30s}"
+    return f"r {a.bvp_pearson:7.4f} dHR {a.hr_abs_diff_median_bpm:4.2f}/{a.hr_abs_diff_bpm:5.2f}"
+
+
+def _row(label: str, scores: tuple[Agreement, Agreement | None, float], ms_fp32: float) -> str:
+    every, on_pulse, ms = scores
     return (
-        f"{label:44s} r {a.bvp_pearson:8.5f}  dHR max {a.hr_abs_diff_bpm:5.2f} med {a.hr_abs_diff_median_bpm:5.2f}"
-        f"  {ms:6.1f} ms ({ms_fp32 / ms:4.2f}x fp32)"
+        f"{label:36s} {_agreement(every):30s} | {_agreement(on_pulse):30s} | {ms:6.1f} ms ({ms_fp32 / ms:4.2f}x fp32)"
     )
 
 
@@ -92,6 +111,7 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=6, help="videos per half")
     ap.add_argument("--windows", type=int, default=48, help="calibration windows")
     ap.add_argument("--held-out", type=int, default=32, help="guard windows")
+    ap.add_argument("--keep", default=None, help="sets of convolutions to keep FP32 (a,b;c): score those only")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="int8-sensitivity-"))
     calibration = corpus_windows(args.corpus, "calibration", args.videos, args.windows, work)
@@ -102,28 +122,36 @@ def main() -> None:
     export_fp32(model, onnx, {})
     judge = Judge(onnx, calibration, guard, reference, work)
     tol = TOLERANCES["int8"]
-    print(f"{len(calibration)} calibration windows, {len(guard)} guard windows; tolerance {tol}")
-
-    fp32, ms_fp32 = judge(None)
-    print(_row("fp32", fp32, ms_fp32, ms_fp32))
-    base, ms_base = judge(INT8)
-    print(_row("int8 (product settings)", base, ms_base, ms_fp32))
+    print(
+        f"{len(calibration)} calibration windows, {len(guard)} guard windows, {int(judge.pulse.sum())} of them with a "
+        f"pulse in the reference; tolerance {tol}"
+    )
+    print(f"{'variant':36s} {'all guard windows (dHR med/max)':30s} | {'windows with a pulse':30s} | latency")
+    fp32 = judge(None)
+    print(_row("fp32", fp32, fp32[2]))
+    base = judge(INT8)
+    print(_row("int8 (product settings)", base, fp32[2]))
+    if args.keep is not None:  # the named sets only, no sweep
+        for keep in args.keep.split(";"):
+            print(_row(f"int8, FP32: {keep}", judge(replace(INT8, ignored_names=tuple(keep.split(",")))), fp32[2]))
+        return
     print("each convolution kept in FP32 alone (input order):")
     gains = {}
     for name in convolutions(work / "variant1.xml"):
-        a, ms = judge(replace(INT8, ignored_names=(name,)))
-        gains[name] = a.bvp_pearson - base.bvp_pearson
-        print(_row(f"  {name[-42:]}", a, ms, ms_fp32))
+        scores = judge(replace(INT8, ignored_names=(name,)))
+        gains[name] = scores[0].bvp_pearson - base[0].bvp_pearson
+        print(_row(f"  {name[-34:]}", scores, fp32[2]))
 
     kept: list[str] = []
-    a, ms = base, ms_base
+    scores = base
     for name in sorted(gains, key=gains.get, reverse=True):  # type: ignore[arg-type]
-        if not tol.violations(a) or gains[name] <= 0:
+        if not tol.violations(scores[0]) or gains[name] <= 0:
             break
         kept.append(name)
-        a, ms = judge(replace(INT8, ignored_names=tuple(kept)))
-        print(_row(f"greedy: {len(kept)} kept FP32", a, ms, ms_fp32))
-    verdict = "holds" if not tol.violations(a) else "does not hold: " + "; ".join(tol.violations(a))
+        scores = judge(replace(INT8, ignored_names=tuple(kept)))
+        print(_row(f"greedy: {len(kept)} kept FP32", scores, fp32[2]))
+    problems = tol.violations(scores[0])
+    verdict = "holds" if not problems else "does not hold: " + "; ".join(problems)
     print(f"tolerance {verdict} with {len(kept)} convolution(s) kept FP32: {kept}")
 
 
