@@ -28,7 +28,7 @@ import numpy as np
 from edge_rppg.agreement import TOLERANCES, Agreement, compare
 from edge_rppg.data.windows import _chunks, _stack
 from edge_rppg.exporters.onnx_export import export_fp32
-from edge_rppg.exporters.openvino_export import INT8, Int8Settings, export_ir
+from edge_rppg.exporters.openvino_export import INT8, Int8Settings, convolution_names, export_ir
 from edge_rppg.filters import bvp_filters
 from edge_rppg.models.checkpoints import load_deploy_model
 from edge_rppg.runtimes import RuntimeOptions, get_runtime
@@ -58,13 +58,6 @@ def p50_ms(runtime: Any, window: np.ndarray, n: int = 30) -> float:
         runtime.run(window)
         times.append(time.perf_counter() - t)
     return float(np.median(times) * 1e3)
-
-
-def convolutions(xml: Path) -> list[str]:
-    import openvino as ov
-
-    model = ov.Core().read_model(str(xml))
-    return [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
 
 
 def carries_pulse(bvp: np.ndarray) -> np.ndarray:
@@ -137,7 +130,7 @@ def main() -> None:
         return
     print("each convolution kept in FP32 alone (input order):")
     gains = {}
-    for name in convolutions(work / "variant1.xml"):
+    for name in convolution_names(work / "variant1.xml"):
         scores = judge(replace(INT8, ignored_names=(name,)))
         gains[name] = scores[0].bvp_pearson - base[0].bvp_pearson
         print(_row(f"  {name[-34:]}", scores, fp32[2]))

@@ -58,10 +58,10 @@ def no_room_is_one_line(target: Path) -> Iterator[None]:
     except EdgeRppgError:
         raise
     except Exception:
-        if _free_bytes(target.parent) >= NEARLY_FULL_BYTES:
+        free = _free_bytes(target.parent)
+        if free >= NEARLY_FULL_BYTES:
             raise
-        free_kb = _free_bytes(target.parent) // 1024
-        raise DiskFull(f"{target}: no space left on device ({free_kb} KiB free); nothing written") from None
+        raise DiskFull(f"{target}: no space left on device ({free // 1024} KiB free); nothing written") from None
 
 
 @contextlib.contextmanager

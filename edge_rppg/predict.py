@@ -314,8 +314,7 @@ def _run_pipeline(
                 break
             if on_window is not None and len(results) > reported:
                 reported = len(results)
-                witness = getattr(runtime, "name", "") not in METHODS
-                _report_live(results, track, options.stride, cropper.box, on_window, witness)
+                _report_live(results, track, options.stride, cropper.box, on_window, _witnessed(runtime.name))
     finally:
         stop.set()
         windows_q.put(_DONE)
@@ -387,7 +386,7 @@ def read_vitals(run: _Run, runtime_name: str, fps: float, name: str) -> PredictR
     """What the windows' BVP says: per-window quality, the clip HR (or a refusal), beats, HRV, breathing."""
     run.results.sort(key=lambda r: r[0])
     bvp = _reassemble(run.results)
-    witness = runtime_name not in METHODS
+    witness = _witnessed(runtime_name)
     qualities = [_segment_quality(bvp, s, s, run.track, witness) for s, _ in run.results]
     per_window = [_estimate(q, s) for q, (s, _) in zip(qualities, run.results)]
     good = _good_part(bvp, per_window)
@@ -435,6 +434,11 @@ def _reassemble(results: list[tuple[int, np.ndarray]]) -> np.ndarray:
 
     Each window is z-scored (the model's scale is per window), then they are overlap-added."""
     return overlap_add([zscore(b) for _, b in results], [s for s, _ in results])
+
+
+def _witnessed(runtime_name: str) -> bool:
+    """POS witnesses the deep model only (see _segment_quality)."""
+    return runtime_name not in METHODS
 
 
 def _segment_quality(bvp: np.ndarray, offset: int, start: int, track: Track, witness: bool = True) -> Quality:

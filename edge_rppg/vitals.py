@@ -161,9 +161,9 @@ def segment_quality(
     crops) scales the SQI by WITNESS_AGREE_FACTOR when it agrees within WITNESS_AGREE_BPM (independent
     evidence of the same pulse), by WITNESS_DISAGREE_FACTOR when it does not; the SQI stays within [0, 1]."""
     x = bvp_filters(bvp, fs)
-    beats_hr = find_beats(x, fs).hr_bpm  # once: the octave check and the SQI both read it
-    hr = fundamental_hr(x, fs, beats_hr)
-    snr, beat_hr, scores = sqi_scores(x, hr, fs, beat_hr=beats_hr)
+    beat_hr = find_beats(x, fs).hr_bpm  # once: the octave check and the SQI both read it
+    hr = fundamental_hr(x, fs, beat_hr)
+    snr, _, scores = sqi_scores(x, hr, fs, beat_hr=beat_hr)
     sqi = float(np.prod(list(scores.values())) ** (1 / 3))
     reasons = list(flag_reasons or []) + (scene.reasons() if scene is not None else [])
     quality = Quality(0.0, hr, snr, beat_hr, 0.0, [], scene, witness_hr_bpm)

@@ -118,6 +118,16 @@ def _quantized_input(node: Any) -> bool:
     return bool(data) and all(_quantized_input(n) for n in data)
 
 
+def convolution_names(xml_path: Path) -> list[str]:
+    """The IR's convolutions by friendly name, in graph order: what ``Int8Settings.ignored_names`` takes."""
+    ov = require("openvino", "openvino", "OpenVINO")
+    return [
+        op.get_friendly_name()
+        for op in ov.Core().read_model(str(xml_path)).get_ordered_ops()
+        if op.get_type_name() == "Convolution"
+    ]
+
+
 def int8_coverage(xml_path: Path) -> dict[str, object]:
     """Convolutions whose activation input is quantized (a FakeQuantize feeds them) vs left in FP32,
     and how many ops of each kind run in FP32 around them."""

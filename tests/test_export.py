@@ -214,3 +214,20 @@ def test_cli_export_json(fsam_checkpoint: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["path"] == str(out) and not TOLERANCES["fp32"].violations(Agreement(**report["verification"]))
+
+
+@pytest.mark.slow
+def test_int8_ignored_names_keep_that_convolution_fp32(onnx_fp32: Path, tmp_path: Path) -> None:
+    """The hook int8_sensitivity.py's findings go through: a named convolution stays FP32, the rest INT8."""
+    from dataclasses import replace
+
+    from edge_rppg.data.synthetic import synthetic_windows
+    from edge_rppg.exporters.openvino_export import INT8, convolution_names, export_ir, int8_coverage
+
+    calibration = synthetic_windows(4, seed=7)[0]
+    plain = int8_coverage(export_ir(onnx_fp32, tmp_path / "plain.xml", {}, "int8", calibration))
+    first = next(name for name in convolution_names(tmp_path / "plain.xml") if name not in plain["fp32_convolutions"])
+    kept = replace(INT8, ignored_names=(first,))
+    coverage = int8_coverage(export_ir(onnx_fp32, tmp_path / "kept.xml", {}, "int8", calibration, kept))
+    assert first in coverage["fp32_convolutions"] and first not in plain["fp32_convolutions"]
+    assert coverage["int8_convolutions"] == plain["int8_convolutions"] - 1
