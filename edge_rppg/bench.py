@@ -7,7 +7,6 @@ the user's units: BVP error and correlation, and heart rate in bpm.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import resource
@@ -15,22 +14,23 @@ import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import psutil
 
 from edge_rppg.agreement import compare
-from edge_rppg.atomic import write_text_atomic
 from edge_rppg.check import cpu_name, nvidia_gpus
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.windows import with_channels
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.hr import hr_resolution_bpm, window_hr
-from edge_rppg.models import Model, count_macs, family_of
-from edge_rppg.models.checkpoints import load_deploy_model
+from edge_rppg.models import count_macs, family_of
 from edge_rppg.optional import cuda_device_name
 from edge_rppg.runtimes import RUNTIMES, Runtime, RuntimeOptions, get_runtime
+
+if TYPE_CHECKING:
+    from edge_rppg.models.registry import Model
 
 REFERENCE = "torch"
 DEVICES = ("cpu", "cuda")
@@ -93,9 +93,6 @@ class BenchReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    def write_json(self, path: Path) -> None:
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
 def matmul_gflops(threads: int, n: int = 1024, repeats: int = 5) -> float:
@@ -259,6 +256,18 @@ class Timing:
     warmup: int = 3
 
 
+def _check_inputs(models: list[Path], device: str) -> None:
+    """Before anything loads: every model file exists and the reference's device is there."""
+    for m in models:
+        if not m.exists():
+            raise EdgeRppgError(f"{m}: no such model file")
+    if device not in DEVICES:
+        raise EdgeRppgError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    if device == "cuda" and cuda_device_name() is None:
+        why = "this torch build has no CUDA" if nvidia_gpus() else "no NVIDIA GPU on this machine"
+        raise EdgeRppgError(f"--device cuda: {why}; edge-rppg check says what runs here and how to add the rest")
+
+
 def run_bench(
     runtimes: list[str],
     models: list[Path],
@@ -273,15 +282,10 @@ def run_bench(
 ) -> BenchReport:
     """Benchmark ``runtimes`` (names, or "all") on the same windows, the PyTorch reference on ``device``."""
     threads = threads or os.cpu_count() or 1
-    for m in models:
-        if not m.exists():
-            raise EdgeRppgError(f"{m}: no such model file")
-    if device not in DEVICES:
-        raise EdgeRppgError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
-    if device == "cuda" and cuda_device_name() is None:
-        why = "this torch build has no CUDA" if nvidia_gpus() else "no NVIDIA GPU on this machine"
-        raise EdgeRppgError(f"--device cuda: {why}; edge-rppg check says what runs here and how to add the rest")
+    _check_inputs(models, device)
     weights = resolve_weights(weights, models)
+    from edge_rppg.models.checkpoints import load_deploy_model  # torch: only when a reference is loaded
+
     deploy, _ = load_deploy_model(weights)
     if windows is None:
         from edge_rppg.data.synthetic import synthetic_windows
@@ -305,15 +309,15 @@ def run_bench(
         matmul_gflops_per_s=round(matmul_gflops(threads), 1),
         model_gflop_per_window=round(gflop, 3),
         reference_hr_mae_vs_label_bpm=ref_result.hr_mae_vs_label_bpm,
-        machine={
-            "cpu": cpu_name(),
-            "cores": os.cpu_count(),
-            "gpus": [g.name for g in nvidia_gpus()],
-            "python": platform.python_version(),
-        },
+        machine=_machine(),
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1),
     )
 
 
-def all_runtimes() -> list[str]:
-    return list(RUNTIMES)
+def _machine() -> dict[str, Any]:
+    return {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "gpus": [g.name for g in nvidia_gpus()],
+        "python": platform.python_version(),
+    }

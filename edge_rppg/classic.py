@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.linalg
-import scipy.signal
 
 from edge_rppg.contract import CONTRACT
 from edge_rppg.filters import detrend
+
+# SciPy is imported inside the functions that use it: the CLI reads this module's tables at start-up, and
+# importing scipy.signal there would cost a second before `edge-rppg --help` prints anything.
 
 WINDOW_S = 1.6  # POS and CHROM: the windows of Wang 2017 and de Haan 2013
 POS_PROJECTION = np.array([[0.0, 1.0, -1.0], [-2.0, 1.0, 1.0]])  # onto the plane orthogonal to the skin tone
@@ -31,6 +32,8 @@ ICA_BAND_HZ = (0.7, 2.5)
 
 
 def _zero_phase(x: np.ndarray, fs: float, band: tuple[float, float], order: int, axis: int = -1) -> np.ndarray:
+    import scipy.signal
+
     b, a = scipy.signal.butter(order, [band[0] / (fs / 2), band[1] / (fs / 2)], btype="bandpass")
     return scipy.signal.filtfilt(b, a, x, axis=axis)
 
@@ -44,6 +47,8 @@ def chrom(rgb: np.ndarray, fs: float) -> np.ndarray:
     """De Haan & Jeanne 2013: two chrominance signals per 1.6-s window, alpha-tuned, Hann overlap-added.
 
     The output covers T rounded down to a multiple of half a window, as the toolbox's does."""
+    import scipy.signal
+
     c = np.asarray(rgb, dtype=np.float64)
     n = len(c)
     win = math.ceil(WINDOW_S * fs)
@@ -122,6 +127,8 @@ def _jade_rotations(m: np.ndarray, samples: int) -> np.ndarray:
 
 def _jade(x: np.ndarray) -> np.ndarray:
     """Cardoso's JADE for 3 sources, real-valued, with symmetric (ZCA) whitening; sources [3, T]."""
+    import scipy.linalg
+
     samples = x.shape[1]
     whitening = np.linalg.inv(np.real(scipy.linalg.sqrtm(x @ x.T / samples)))
     y = whitening @ x

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from itertools import groupby
@@ -11,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_rppg.atomic import save_figure, write_text_atomic
+from edge_rppg.atomic import save_figure
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.preprocess import Chunk, chunk_window
 from edge_rppg.hr import HrMethod
@@ -36,9 +35,6 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"overall": self.overall.to_dict(), "videos": [asdict(v) for v in self.videos]}
-
-    def write_json(self, path: Path) -> None:
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
 def predict_videos(predict: Predict, chunks: list[Chunk], batch: int = 4) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -124,9 +120,8 @@ def evaluate_dataset(
     return evaluate_chunks(ClassicRuntime(method).run, chunks, method=hr_method)
 
 
-def write_reports(reports: dict[str, EvalReport], path: Path) -> None:
+def reports_to_dict(reports: dict[str, EvalReport]) -> dict[str, Any]:
     """The first method's report at the top level (as a single-method eval writes it), every one under
     ``methods``."""
     first = next(iter(reports))
-    body = reports[first].to_dict() | {"method": first, "methods": {k: r.to_dict() for k, r in reports.items()}}
-    write_text_atomic(path, json.dumps(body, indent=2) + "\n")
+    return reports[first].to_dict() | {"method": first, "methods": {k: r.to_dict() for k, r in reports.items()}}

@@ -7,11 +7,11 @@ Everything that reads a pulse (``hr``) or scores one (``metrics``) imports from 
 from __future__ import annotations
 
 import numpy as np
-import scipy.signal
-import scipy.sparse
-import scipy.sparse.linalg
 
 from edge_rppg.contract import CONTRACT
+
+# SciPy is imported inside the functions that use it: the CLI reads this module's tables at start-up, and
+# importing scipy.signal there would cost a second before `edge-rppg --help` prints anything.
 
 DETREND_LAMBDA = 100.0
 HR_BAND_HZ = (0.6, 3.3)  # 36-198 bpm, the paper's band
@@ -19,6 +19,9 @@ HR_BAND_HZ = (0.6, 3.3)  # 36-198 bpm, the paper's band
 
 def detrend(signal: np.ndarray, lam: float = DETREND_LAMBDA) -> np.ndarray:
     """Smoothness-priors detrending (Tarvainen 2002): s - (I + λ²·D2ᵀD2)⁻¹ s, by a sparse solve."""
+    import scipy.sparse
+    import scipy.sparse.linalg
+
     s = np.asarray(signal, dtype=np.float64)
     n = s.shape[-1]
     if n < 3:
@@ -30,6 +33,8 @@ def detrend(signal: np.ndarray, lam: float = DETREND_LAMBDA) -> np.ndarray:
 
 def bandpass(signal: np.ndarray, fs: float = CONTRACT.fps, band: tuple[float, float] = HR_BAND_HZ) -> np.ndarray:
     """First-order Butterworth band-pass, zero-phase (filtfilt with SciPy's default padding)."""
+    import scipy.signal
+
     b, a = scipy.signal.butter(1, [band[0] / (fs / 2), band[1] / (fs / 2)], btype="bandpass")
     return scipy.signal.filtfilt(b, a, np.asarray(signal, dtype=np.float64))
 

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
-import scipy.ndimage
-import scipy.signal
 
 from edge_rppg.contract import CONTRACT
 from edge_rppg.filters import HR_BAND_HZ, bvp_filters
+
+# SciPy is imported inside the functions that use it: the CLI reads this module's tables at start-up, and
+# importing scipy.signal there would cost a second before `edge-rppg --help` prints anything.
 
 FINE_GRID_BPM = 0.1  # zero-padding so that the grid itself is at most this fine, before interpolation
 BEAT_BAND_HZ = (0.6, 4.0)  # the detector keeps the systolic shape of 180-bpm pulses
@@ -59,6 +60,8 @@ def power_spectrum(
     signal: np.ndarray, fs: float = CONTRACT.fps, nfft: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Periodogram (boxcar, density, one-sided, no detrend); nfft defaults to the next power of two >= N."""
+    import scipy.signal
+
     s = np.asarray(signal, dtype=np.float64)
     return scipy.signal.periodogram(s, fs=fs, nfft=nfft or next_pow2(s.shape[-1]), detrend=False)
 
@@ -145,6 +148,8 @@ def beat_period_samples(
     """The beat period (samples) by autocorrelation: the shortest lag whose autocorrelation peak is within
     AUTOCORR_NEAR_MAX of the highest one. Harmonics (the dicrotic wave) repeat at half the period but
     with another shape, so their lag correlates less than the true period does."""
+    import scipy.signal
+
     n = len(y)
     ac = np.fft.irfft(np.abs(np.fft.rfft(y, 2 * n)) ** 2)[:n]
     if ac[0] <= 0:
@@ -168,6 +173,9 @@ def find_beats(bvp: np.ndarray, fs: float = CONTRACT.fps, max_hr_bpm: float = MA
     least MIN_PROMINENCE_OF_LOCAL_RANGE of the peak-to-trough range around them: the dicrotic wave and
     noise ripples fail that test, so they are not counted as beats.
     """
+    import scipy.ndimage
+    import scipy.signal
+
     x = np.asarray(bvp, dtype=np.float64)
     if x.size < int(fs) or not np.isfinite(x).all() or np.ptp(x) == 0:
         return Beats(np.zeros(0), np.zeros(0))
@@ -195,6 +203,8 @@ def peak_hr(signal: np.ndarray, fs: float = CONTRACT.fps) -> float:
 
 def naive_peak_hr(signal: np.ndarray, fs: float = CONTRACT.fps) -> float:
     """rPPG-Toolbox's peak HR: 60 fs / mean distance between all local maxima."""
+    import scipy.signal
+
     peaks, _ = scipy.signal.find_peaks(np.asarray(signal, dtype=np.float64))
     if len(peaks) < 2:
         return float("nan")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_rppg.models import DEFAULT_FAMILY, count_macs, count_parameters, family_of, get_family
 from edge_rppg.models.checkpoints import load_checkpoint
-from edge_rppg.models.registry import Model
+
+if TYPE_CHECKING:
+    from edge_rppg.models.registry import Model
 
 
 @dataclass

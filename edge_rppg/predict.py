@@ -99,7 +99,6 @@ class PredictOptions:
     stride: int = 30
     crop: CropSettings = field(default_factory=CropSettings)  # the same crop path as training and eval
     fps: float | None = None  # override when the file does not say
-    threads: int | None = None
     queue_frames: int = 64
 
 

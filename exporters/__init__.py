@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,9 +23,12 @@ from edge_rppg.agreement import TOLERANCES, Agreement, Tolerance, compare
 from edge_rppg.atomic import no_room_is_one_line, sweep_staging
 from edge_rppg.data.windows import CalibrationSource, with_channels
 from edge_rppg.errors import EdgeRppgError, ExportError, RuntimeUnavailable
-from edge_rppg.models import Model, family_of
-from edge_rppg.models.checkpoints import CheckpointInfo, load_deploy_model
+from edge_rppg.models import family_of
 from edge_rppg.runtimes import RuntimeOptions, get_runtime
+
+if TYPE_CHECKING:
+    from edge_rppg.models.checkpoints import CheckpointInfo
+    from edge_rppg.models.registry import Model
 
 PRECISIONS = ("fp32", "fp16", "int8")
 VERIFY_WINDOWS = 4
@@ -248,6 +251,8 @@ def export_model(
     """
     spec = _check_args(target, precision, Path(out) if out else None, int8_fallback)
     out = Path(out) if out else default_output(Path(weights), target, precision)
+    from edge_rppg.models.checkpoints import load_deploy_model  # torch: only when a checkpoint is exported
+
     model, info = load_deploy_model(weights)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Drawn at most once, only for INT8, shaped for the model's channels: (calibration, held-out guard).

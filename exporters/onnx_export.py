@@ -12,13 +12,16 @@ import logging
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 import torch
 
 from edge_rppg.contract import CONTRACT, MAX_DYNAMIC_BATCH
-from edge_rppg.models import Model
+
+if TYPE_CHECKING:
+    from edge_rppg.models.registry import Model
 
 OPSET = 20
 # The dynamo exporter logs a warning per missing torchvision op; this model uses none of them.

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from edge_rppg.models import Model
 from edge_rppg.models.checkpoints import load_deploy_model
 from edge_rppg.runtimes.base import RuntimeOptions, as_batch
+
+if TYPE_CHECKING:
+    from edge_rppg.models.registry import Model
 
 
 class TorchRuntime:

@@ -15,7 +15,7 @@ runner = CliRunner()
 
 
 def test_info_deploy_json_reports_51840() -> None:
-    result = runner.invoke(app, ["info", "--deploy", "--json"])
+    result = runner.invoke(app, ["info", "--deploy", "--json", "-"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["parameters"] == 51_840
@@ -23,12 +23,12 @@ def test_info_deploy_json_reports_51840() -> None:
 
 
 def test_info_fsam_json_reports_52168() -> None:
-    data = json.loads(runner.invoke(app, ["info", "--fsam", "--json"]).stdout)
+    data = json.loads(runner.invoke(app, ["info", "--fsam", "--json", "-"]).stdout)
     assert data["parameters"] == 52_168
 
 
 def test_info_of_a_checkpoint_says_what_it_was_trained_on(fsam_checkpoint: Path) -> None:
-    result = runner.invoke(app, ["info", "--weights", str(fsam_checkpoint), "--json"])
+    result = runner.invoke(app, ["info", "--weights", str(fsam_checkpoint), "--json", "-"])
     data = json.loads(result.stdout)
     assert data["checkpoint"]["trained_on"] == "test" and data["parameters"] == 52_168
 
@@ -74,3 +74,33 @@ def test_a_write_sweeps_what_a_killed_write_of_the_same_file_left(tmp_path: Path
     (tmp_path / ".other.json.abc.tmp").write_text("someone else's")
     write_text_atomic(target, "{}")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.abc.tmp", "report.json"]
+
+
+HEAVY = ("torch", "onnxruntime", "openvino", "tensorrt", "tensorrt_rtx", "scipy")
+
+
+def test_the_cli_and_every_help_start_without_a_heavy_import() -> None:
+    # A fresh interpreter: this test process has imported torch long ago.
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from edge_rppg.cli import COMMANDS, app\n"
+        "runner = CliRunner()\n"
+        "helps = [['--help']] + [([n] if g is app else ['weights', n]) + ['--help'] for g, n, _ in COMMANDS]\n"
+        "codes = [runner.invoke(app, h).exit_code for h in helps]\n"
+        f"print(codes, sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    codes, loaded = proc.stdout.strip().rsplit("] ", 1)
+    assert set(codes.strip("[").split(", ")) == {"0"}, proc.stdout
+    assert loaded == "[]", f"imported at start-up: {loaded}"
+
+
+def test_json_is_a_path_everywhere_and_dash_is_stdout(tmp_path: Path) -> None:
+    printed = runner.invoke(app, ["check", "--json", "-"])
+    assert printed.exit_code == 0, printed.output
+    assert "components" in json.loads(printed.stdout)  # the JSON is the whole output
+    out = tmp_path / "info.json"
+    written = runner.invoke(app, ["info", "--deploy", "--json", str(out)])
+    assert written.exit_code == 0, written.output
+    assert json.loads(out.read_text())["parameters"] == 51_840 and "parameters" in written.stdout

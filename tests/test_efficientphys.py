@@ -234,7 +234,7 @@ def test_a_checkpoint_of_the_other_family_is_one_line(ep_checkpoint: Path) -> No
 
 
 def test_info_reports_the_family() -> None:
-    out = CliRunner().invoke(app, ["info", "--arch", "efficientphys", "--json"])
+    out = CliRunner().invoke(app, ["info", "--arch", "efficientphys", "--json", "-"])
     assert out.exit_code == 0, out.output
     summary = json.loads(out.output)
     assert (

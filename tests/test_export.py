@@ -161,6 +161,7 @@ def test_int8_calibration_data_from_a_dataset_through_the_cli(tmp_path: Path) ->
             "--out",
             str(out),
             "--json",
+            "-",
         ],
         env=env,
     )
@@ -209,7 +210,7 @@ def test_targets_table_names_a_runtime_for_each_target() -> None:
 def test_cli_export_json(fsam_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli.onnx"
     result = CliRunner().invoke(
-        app, ["export", "--weights", str(fsam_checkpoint), "--target", "onnx", "--out", str(out), "--json"]
+        app, ["export", "--weights", str(fsam_checkpoint), "--target", "onnx", "--out", str(out), "--json", "-"]
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

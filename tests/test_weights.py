@@ -42,7 +42,7 @@ def _cached() -> Path:
 
 
 def test_list_has_every_released_file_with_hash_and_licence() -> None:
-    out = CliRunner().invoke(app, ["weights", "list", "--json"])
+    out = CliRunner().invoke(app, ["weights", "list", "--json", "-"])
     assert out.exit_code == 0, out.output
     rows = json.loads(out.output)
     assert len(rows) == 31 and len({r["name"] for r in rows}) == 31
@@ -124,7 +124,7 @@ def test_default_model_is_bundled_with_provenance_and_says_so(tmp_path: Path) ->
     provenance = info.train_config["provenance"]
     assert provenance["command"].startswith("edge-rppg train --preset default-model")
     assert provenance["held_out"]["mae_bpm"] < 3 and provenance["generator_version"] >= 2
-    out = CliRunner().invoke(app, ["info", "--weights", "default", "--json"])
+    out = CliRunner().invoke(app, ["info", "--weights", "default", "--json", "-"])
     assert out.exit_code == 0 and json.loads(out.output)["provenance"]["command"] == provenance["command"]
 
 

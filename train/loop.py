@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,12 +31,15 @@ from edge_rppg.data.readers import read_dataset, split_by_subject
 from edge_rppg.errors import CheckpointError, DatasetError
 from edge_rppg.evaluate import evaluate_chunks
 from edge_rppg.hr import HrMethod
-from edge_rppg.models import FSAMConfig, Model, get_family
+from edge_rppg.models import FSAMConfig, get_family
 from edge_rppg.models.checkpoints import save_checkpoint
 from edge_rppg.paths import cache_root
 from edge_rppg.train import distributed
 from edge_rppg.train.config import TrainConfig
 from edge_rppg.train.loss import LOSSES
+
+if TYPE_CHECKING:
+    from edge_rppg.models.registry import Model
 
 
 class ChunkDataset(Dataset):

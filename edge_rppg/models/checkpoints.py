@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from edge_rppg import run_dir
 from edge_rppg.atomic import atomic_path
 from edge_rppg.errors import CheckpointError
-from edge_rppg.models.registry import DEFAULT_FAMILY, FAMILIES, Family, Model, family_of, family_of_state, get_family
+from edge_rppg.models.registry import DEFAULT_FAMILY, FAMILIES, Family, family_of, family_of_state, get_family
 from edge_rppg.paths import file_sha256
+
+if TYPE_CHECKING:
+    from edge_rppg.models.registry import Model
 
 FORMAT = "edge-rppg/1"
 

@@ -17,7 +17,7 @@ TSM segment on every call (the paper's intent); "reference" reproduces the first
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,9 +25,8 @@ from torch import nn
 
 from edge_rppg.contract import CONTRACT, InputContract
 from edge_rppg.models.fsam import ConvReLU, excite, fan_out_init, nmf
+from edge_rppg.models.modes import FSAM_MODES, FsamMode
 
-FsamMode = Literal["steady", "segment", "reference"]
-FSAM_MODES: tuple[FsamMode, ...] = ("steady", "segment", "reference")
 _FILTERS = (32, 64)
 _DENSE = 128
 

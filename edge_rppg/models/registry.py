@@ -3,43 +3,69 @@
 Each family brings its builder, its config, its deploy transform, the state-dict key that recognises the
 authors' files, and how to read their file names. Everything else asks the model (``model.family``,
 ``model.contract``) or the export's metadata.
+
+The networks are named here as ``module:attribute`` and imported (with torch) on first use: the table
+itself, and so every CLI choice built from it, costs no torch import (a device that only predicts with an
+exported model has none).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from edge_rppg.errors import CheckpointError
-from edge_rppg.models.authors import efficientphys_from_name, factorizephys_from_name
-from edge_rppg.models.efficientphys import (
-    FSAM_MODES,
-    EfficientPhys,
-    EfficientPhysConfig,
-    build_efficientphys,
-    efficientphys_deploy,
-)
-from edge_rppg.models.factorizephys import FactorizePhys, ModelConfig, build_model, to_deploy
+from edge_rppg.models.modes import FSAM_MODES
+
+if TYPE_CHECKING:
+    import torch
+
+    from edge_rppg.models.efficientphys import EfficientPhys
+    from edge_rppg.models.factorizephys import FactorizePhys
+
+    Model = FactorizePhys | EfficientPhys  # what a checkpoint loads into; each has family, config, contract
 
 
-@dataclass(frozen=True)
+def _resolve(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Family:
     name: str
     title: str
-    model: Any  # the network class
-    config: Any  # the config dataclass, with from_dict
-    build: Callable[..., Model]  # build(fsam=..., in_channels=...)
-    deploy: Callable[[Any], Model]
+    network: str  # "module:Class" of the network
+    config_class: str  # "module:Class" of its config dataclass (with from_dict)
+    builder: str  # "module:function": build(fsam=..., in_channels=...)
+    deployer: str  # "module:function": the deploy transform
+    authors_reader: str  # "module:function": what the authors' file name says
     first_conv: str  # a key only this family's state dicts have; its weight's dim 1 is the input channels
-    from_authors_name: Callable[[Path, set[str], int], tuple[Any, str | None, str]]
     fsam_removed_for_deploy: bool
     fsam_modes: tuple[str, ...]  # NMF modes of an FSAM that stays at inference (train --fsam-mode)
-    summary: str
+
+    @property
+    def model(self) -> Any:
+        return _resolve(self.network)
+
+    @property
+    def config(self) -> Any:
+        return _resolve(self.config_class)
+
+    @property
+    def build(self) -> Callable[..., Model]:
+        return _resolve(self.builder)  # type: ignore[no-any-return]
+
+    @property
+    def deploy(self) -> Callable[[Any], Model]:
+        return _resolve(self.deployer)  # type: ignore[no-any-return]
+
+    @property
+    def from_authors_name(self) -> Callable[[Path, set[str], int], tuple[Any, str | None, str]]:
+        return _resolve(self.authors_reader)  # type: ignore[no-any-return]
 
     def describe(self, model: Model) -> str:
         """What runs, in words: "FactorizePhys (deploy, no FSAM)", "EfficientPhys + FSAM (steady NMF)"."""
@@ -52,39 +78,39 @@ class Family:
         return model
 
 
+_FP = "edge_rppg.models.factorizephys"
+_EP = "edge_rppg.models.efficientphys"
+_AUTHORS = "edge_rppg.models.authors"
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
         Family(
-            "factorizephys",
-            "FactorizePhys",
-            FactorizePhys,
-            ModelConfig,
-            build_model,
-            to_deploy,
-            "rppg_feature_extractor.FeatureExtractor.0.conv_block_3d.0.weight",
-            factorizephys_from_name,
-            True,
-            (),
-            "3-D CNN, ~52 k parameters; FSAM trains it and is removed for deployment",
+            name="factorizephys",
+            title="FactorizePhys",
+            network=f"{_FP}:FactorizePhys",
+            config_class=f"{_FP}:ModelConfig",
+            builder=f"{_FP}:build_model",
+            deployer=f"{_FP}:to_deploy",
+            authors_reader=f"{_AUTHORS}:factorizephys_from_name",
+            first_conv="rppg_feature_extractor.FeatureExtractor.0.conv_block_3d.0.weight",
+            fsam_removed_for_deploy=True,
+            fsam_modes=(),
         ),
         Family(
-            "efficientphys",
-            "EfficientPhys",
-            EfficientPhys,
-            EfficientPhysConfig,
-            build_efficientphys,
-            efficientphys_deploy,
-            "motion_conv1.weight",
-            efficientphys_from_name,
-            False,
-            FSAM_MODES,
-            "2-D CNN + temporal shift, 140,655 parameters; FSAM stays, with an identity NMF in its steady state",
+            name="efficientphys",
+            title="EfficientPhys",
+            network=f"{_EP}:EfficientPhys",
+            config_class=f"{_EP}:EfficientPhysConfig",
+            builder=f"{_EP}:build_efficientphys",
+            deployer=f"{_EP}:efficientphys_deploy",
+            authors_reader=f"{_AUTHORS}:efficientphys_from_name",
+            first_conv="motion_conv1.weight",
+            fsam_removed_for_deploy=False,
+            fsam_modes=FSAM_MODES,
         ),
     )
 }
 DEFAULT_FAMILY = "factorizephys"
-Model = FactorizePhys | EfficientPhys  # what a checkpoint loads into; each has family, config, contract
 
 
 def get_family(name: str) -> Family:
@@ -102,13 +128,16 @@ def family_of_state(state: dict[str, torch.Tensor]) -> Family | None:
     return next((f for f in FAMILIES.values() if f.first_conv in state), None)
 
 
-def count_parameters(model: nn.Module) -> int:
+def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
 def count_macs(model: Model) -> int:
     """Multiply-accumulates of the convolutions and dense layers for one window, from the real output
     shapes (meta tensors: nothing is computed). FSAM's 1x1 convs count when the network runs them."""
+    import torch
+    from torch import nn
+
     total = 0
 
     def hook(module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:

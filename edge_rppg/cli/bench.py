@@ -1,0 +1,147 @@
+"""``bench``: each runtime's accuracy against the PyTorch reference, in heart-rate terms, and its latency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from edge_rppg.bench import Outcome
+from edge_rppg.cli.common import (
+    STDOUT,
+    BenchRuntime,
+    DeviceName,
+    LabelledDataset,
+    PrecisionHint,
+    checkpoint,
+    console,
+    emit_json,
+    json_option,
+    outputs_writable,
+    value,
+)
+from edge_rppg.errors import EdgeRppgError
+
+# bench's table: (column, the result's field, its format); latency fields come from r.latency_ms.
+BENCH_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("runtime", "runtime", ""),
+    ("device", "device", ""),
+    ("precision", "precision", ""),
+    ("model", "model", "name"),
+    ("p50 ms", "p50", ".1f"),
+    ("p90 ms", "p90", ".1f"),
+    ("p99 ms", "p99", ".1f"),
+    ("frames/s", "throughput_fps", ".0f"),
+    ("GFLOP/s", "gflops_per_s", ".1f"),
+    ("max err/range", "max_err_of_range", ".1e"),
+    ("BVP r", "bvp_pearson", ".5f"),
+    ("ΔHR max", "hr_abs_diff_bpm", ".2f"),
+    ("ΔHR med", "hr_abs_diff_median_bpm", ".2f"),
+    ("HR MAE", "hr_mae_vs_label_bpm", ".2f"),
+    ("MB", "size_mb", ".3f"),
+)
+
+
+def bench(
+    runtime: Annotated[list[BenchRuntime], typer.Option(help="Runtimes to compare (repeatable).")] = [
+        BenchRuntime("all")
+    ],
+    model: Annotated[list[Path], typer.Option(help="Exported model files (.onnx, .xml, .engine); repeatable.")] = [],
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            help="Reference checkpoint or weights name (default: the export's source, else the bundled model)."
+        ),
+    ] = None,
+    data: Annotated[Path | None, typer.Option(help="Dataset folder: windows and ground truth from it.")] = None,
+    dataset: Annotated[LabelledDataset | None, typer.Option(help="Dataset format of --data.")] = None,
+    windows: Annotated[int, typer.Option(min=1, help="Windows to run (synthetic, or the first of --data).")] = 8,
+    iterations: Annotated[int, typer.Option(min=1, help="Timed runs per round per model.")] = 10,
+    rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds.")] = 3,
+    threads: Annotated[int | None, typer.Option(help="Threads per runtime (default: all cores).")] = None,
+    precision_hint: Annotated[PrecisionHint, typer.Option(help="OpenVINO CPU inference precision.")] = PrecisionHint(
+        "f32"
+    ),
+    device: Annotated[
+        DeviceName, typer.Option(help="Where the PyTorch reference (and ONNX Runtime) run: compare like with like.")
+    ] = DeviceName("cpu"),
+    json_path: Annotated[Path | None, json_option("the report")] = None,
+) -> None:
+    """Accuracy against the PyTorch reference and latency of each runtime, side by side."""
+    from edge_rppg.bench import Timing, run_bench
+
+    outputs_writable(json=json_path)
+    win = lab = None
+    if data is not None:
+        from edge_rppg.data.windows import dataset_windows
+
+        win, lab = dataset_windows(data, value(dataset), windows)
+    if weights is not None or not model:
+        weights = checkpoint(weights)
+    report = run_bench(
+        [r.value for r in runtime],
+        model,
+        weights,
+        win,
+        lab,
+        windows,
+        Timing(iterations, rounds),
+        threads=threads,
+        precision_hint=precision_hint.value,
+        device=device.value,
+    )
+    if json_path != STDOUT:
+        _print_bench(report)
+    if json_path is not None:
+        emit_json(json_path, report.to_dict())
+    _fail_on_failed(report)
+
+
+def _bench_cell(result: Any, field: str, fmt: str) -> str:
+    value = (result.latency_ms or {}).get(field) if field in ("p50", "p90", "p99") else getattr(result, field)
+    if value is None:
+        return "-"
+    return Path(value).name if fmt == "name" else format(value, fmt)
+
+
+def _bench_table(report: Any) -> Table:
+    table = Table(
+        title=f"edge-rppg bench ({report.arch}): {report.windows} windows, {report.iterations} timed runs "
+        f"each, {report.threads} threads; "
+        f"HR in bpm on a {report.hr_resolution_bpm:.3f}-bpm grid"
+    )
+    for column, _, _ in BENCH_COLUMNS:
+        table.add_column(column, no_wrap=True)
+    for r in report.results:
+        if r.outcome is Outcome.OK:
+            table.add_row(*(_bench_cell(r, field, fmt) for _, field, fmt in BENCH_COLUMNS))
+    return table
+
+
+def _print_bench(report: Any) -> None:
+    console.print(_bench_table(report))
+    for r in report.results:
+        if r.outcome is not Outcome.OK:
+            console.print(f"[yellow]{r.runtime}[/yellow] {Path(r.model).name}: {r.status}", highlight=False)
+    console.print(
+        f"model: {report.model_gflop_per_window:.2f} GFLOP/window; this machine's FP32 matmul: "
+        f"{report.matmul_gflops_per_s:.0f} GFLOP/s at {report.threads} threads; peak RSS {report.peak_rss_mb:.0f} MB"
+    )
+    for r in report.results:
+        if r.speedup_vs_reference is not None and r.runtime != report.reference:
+            console.print(
+                f"  {r.runtime} {r.precision} ({r.device}): {r.speedup_vs_reference:.2f}x PyTorch eager on "
+                f"{report.reference_device} (p50)"
+            )
+
+
+def _fail_on_failed(report: Any) -> None:
+    """A model the user named that cannot open or run is an error; a runtime not installed here is only skipped."""
+    failed = [r for r in report.results if r.outcome is Outcome.FAILED]
+    if failed:
+        raise EdgeRppgError(
+            f"{failed[0].model}: {failed[0].runtime} {failed[0].status}"
+            + (f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else "")
+        )

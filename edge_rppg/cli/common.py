@@ -1,0 +1,131 @@
+"""What every command shares: the consoles, the choices (each built from the table that defines it), the
+error mapping, the JSON convention, and how ``--weights`` and outputs are resolved before any work.
+
+Nothing here imports torch, ONNX Runtime, OpenVINO or TensorRT: ``edge-rppg --help`` stays light, and
+each command imports what it runs."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from edge_rppg.bench import DEVICES
+from edge_rppg.classic import METHODS
+from edge_rppg.data.readers import READERS, UNLABELLED
+from edge_rppg.errors import EdgeRppgError
+from edge_rppg.exporters import PRECISIONS, TARGETS
+from edge_rppg.models.registry import FAMILIES
+from edge_rppg.runtimes import RUNTIMES
+from edge_rppg.runtimes.base import PRECISION_HINTS
+from edge_rppg.train.config import PRESETS
+
+# Wide tables (bench) must not fold into one-character columns when output goes to a file or CI log.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+STDOUT = Path("-")  # ``--json -``: the JSON is the command's whole output, on stdout
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def _choices(name: str, values: Any) -> Any:
+    """A closed choice as an Enum of its table's keys: an unknown value is a usage error (exit 2) that
+    lists the choices, and a new table entry is a new choice with no CLI change."""
+    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[misc]
+
+
+TargetName = _choices("TargetName", TARGETS)
+PrecisionName = _choices("PrecisionName", PRECISIONS)
+RuntimeName = _choices("RuntimeName", RUNTIMES)
+BenchRuntime = _choices("BenchRuntime", [*RUNTIMES, "all"])
+DatasetName = _choices("DatasetName", READERS)
+LabelledDataset = _choices("LabelledDataset", [k for k in READERS if k not in UNLABELLED])
+PrecisionHint = _choices("PrecisionHint", PRECISION_HINTS)
+DeviceName = _choices("DeviceName", DEVICES)
+ArchName = _choices("ArchName", FAMILIES)
+FsamModeName = _choices("FsamModeName", dict.fromkeys(m for f in FAMILIES.values() for m in f.fsam_modes))
+PresetName = _choices("PresetName", PRESETS)
+# "model": the deep model (--weights/--model); the others run with no model at all (edge_rppg/classic.py).
+MethodName = _choices("MethodName", ["model", *METHODS])
+Fallback = _choices("Fallback", ["fp32"])
+NoFace = _choices("NoFace", ["skip", "fail"])
+Loss = _choices("Loss", ["pearson", "pearson-reference"])
+
+
+def value(choice: Enum | None) -> Any:
+    return None if choice is None else choice.value
+
+
+def user_errors(fn: F) -> F:
+    """EdgeRppgError: one red line, exit 1; Ctrl-C: exit 130; anything else is a bug and keeps its traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KeyboardInterrupt:
+            # Ctrl-C: nothing half-written (every output is atomic), the shell's convention for SIGINT.
+            err_console.print("interrupted: nothing written", highlight=False)
+            raise typer.Exit(130) from None
+        except EdgeRppgError as exc:
+            # User text (paths, key lists, "[tensorrt]" in install hints) is escaped, never read as markup.
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def json_option(what: str) -> Any:
+    """The one ``--json`` convention of every command: a path, or ``-`` for stdout."""
+    return typer.Option("--json", help=f"Write {what} as JSON to this file ('-': print it, and nothing else).")
+
+
+def emit_json(path: Path, payload: Any) -> None:
+    """``payload`` as one JSON document: one line on stdout for ``-``, else indented, atomically into the file."""
+    if path == STDOUT:
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
+    from edge_rppg.atomic import write_text_atomic
+
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
+    console.print(f"wrote {path}")
+
+
+def outputs_writable(**paths: Path | None) -> None:
+    """Every output a command will write, checked before it computes anything."""
+    from edge_rppg.atomic import check_writable
+
+    for kind, path in paths.items():
+        if path is not None and path != STDOUT:
+            check_writable(path, PLOT_SUFFIXES if kind == "plot" else None)
+
+
+def checkpoint(weights: Path | None) -> Path:
+    """--weights as given (a file, a released name, ``default``), or the bundled default model, said in one line."""
+    from edge_rppg.weights import resolve
+
+    path, note = resolve(weights)
+    if note:
+        err_console.print(f"[dim]{note}[/dim]", highlight=False)
+    return path
+
+
+def weights_from(run: Path | None, weights: Path | None) -> Path:
+    if run is not None and weights is not None:
+        raise typer.BadParameter("give one of --run DIR or --weights PATH|NAME, not both")
+    if run is not None:
+        from edge_rppg.run_dir import best_checkpoint
+
+        return best_checkpoint(run)
+    return checkpoint(weights)
+
+
+WEIGHTS_HELP = "A checkpoint file or a weights name (edge-rppg weights list); default: the bundled model."

@@ -1,0 +1,101 @@
+"""``export``: the deploy model to ONNX, OpenVINO or TensorRT, verified against PyTorch before it is moved in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from edge_rppg.cli.common import (
+    STDOUT,
+    WEIGHTS_HELP,
+    DatasetName,
+    Fallback,
+    PrecisionName,
+    TargetName,
+    console,
+    emit_json,
+    json_option,
+    outputs_writable,
+    value,
+    weights_from,
+)
+
+
+def export(
+    target: Annotated[TargetName, typer.Option(help="Export format.")] = TargetName("onnx"),
+    run: Annotated[Path | None, typer.Option(help="A training run folder (uses its best checkpoint).")] = None,
+    weights: Annotated[Path | None, typer.Option(help=WEIGHTS_HELP)] = None,
+    precision: Annotated[PrecisionName, typer.Option(help="Precision; tolerances in the README.")] = PrecisionName(
+        "fp32"
+    ),
+    out: Annotated[Path | None, typer.Option(help="Output file (.onnx, .xml or .engine).")] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Static batch size.")] = 1,
+    dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Batch dimension left dynamic.")] = False,
+    calibration_data: Annotated[
+        Path | None, typer.Option(help="INT8: dataset or folder of videos to calibrate on (default: synthetic faces).")
+    ] = None,
+    dataset: Annotated[
+        DatasetName | None, typer.Option(help="Format of --calibration-data ('videos': a plain folder of videos).")
+    ] = None,
+    calibration_windows: Annotated[int, typer.Option(min=4, help="INT8 calibration windows.")] = 32,
+    held_out_windows: Annotated[
+        int, typer.Option(min=1, help="INT8: held-out windows its accuracy guard runs on.")
+    ] = 16,
+    int8_max_hr_diff: Annotated[
+        float | None, typer.Option(help="INT8 HR bound in bpm (default: the int8 tolerance).")
+    ] = None,
+    int8_fallback: Annotated[
+        Fallback | None,
+        typer.Option(help="Write the FP32 model when INT8 fails its guard (default: fail, write nothing)."),
+    ] = None,
+    json_path: Annotated[Path | None, json_option("the export report")] = None,
+) -> None:
+    """Export the deploy model and verify it against PyTorch.
+
+    FactorizePhys: FSAM removed; EfficientPhys: FSAM without NMF."""
+    from edge_rppg.exporters import CalibrationSource, export_model
+
+    if calibration_data is not None and dataset is None:
+        raise typer.BadParameter("--calibration-data needs --dataset (its format, or 'videos')")
+    calibration = CalibrationSource(calibration_data, value(dataset), calibration_windows, held_out_windows)
+    outputs_writable(out=out, json=json_path)
+    result = export_model(
+        weights_from(run, weights),
+        target.value,
+        precision.value,
+        out,
+        batch,
+        dynamic_batch,
+        calibration,
+        int8_max_hr_diff_bpm=int8_max_hr_diff,
+        int8_fallback=value(int8_fallback),
+    )
+    if json_path is not None:
+        emit_json(json_path, result.to_dict())
+        if json_path == STDOUT:
+            return
+    _print_export(result)
+
+
+def _print_export(result: Any) -> None:
+    console.print(
+        f"[green]exported[/green] {result.target} {result.precision}: {', '.join(result.files)} "
+        f"({result.size_mb:.3f} MB, {result.seconds:.1f} s)"
+    )
+    if result.verification:
+        v = result.verification
+        console.print(
+            f"verified vs PyTorch on {v['windows']} windows: max abs err {v['max_abs_err']:.2e} "
+            f"({v['max_err_of_range']:.2e} of the BVP range), BVP r {v['bvp_pearson']:.6f}, "
+            f"HR diff max {v['hr_abs_diff_bpm']:.2f} / median {v['hr_abs_diff_median_bpm']:.2f} bpm"
+        )
+    if result.int8_coverage:
+        c = result.int8_coverage
+        console.print(
+            f"INT8: {c['int8_convolutions']}/{c['convolutions']} convolutions quantized; left in FP32: "
+            f"{', '.join(c['fp32_convolutions']) or 'no convolution'}; {c['fp32_ops']}"
+        )
+    if result.note:
+        console.print(f"[yellow]note:[/yellow] {result.note}")
