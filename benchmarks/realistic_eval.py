@@ -28,11 +28,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import realistic_corpus as corpus
 
-from edge_rppg.classic import METHODS, ClassicRuntime
+from edge_rppg.classic import METHODS
 from edge_rppg.contract import CONTRACT
 from edge_rppg.filters import bvp_filters
 from edge_rppg.hr import fundamental_hr
-from edge_rppg.predict import PredictOptions, _check_run, _run_pipeline, _source_fps, read_vitals
+from edge_rppg.pipeline import PredictOptions, check_run, run_pipeline, source_fps
+from edge_rppg.predict import classic_runtime, read_vitals
 
 MIN_TRUTH_SPAN_S = 4.0  # a segment shorter than this has no spectral truth
 HRV_TOLERANCE = 0.15  # the bar: SDNN and RMSSD within 15 % of neurokit2 on the contact PPG
@@ -43,7 +44,7 @@ class Tee:
 
     def __init__(self, runtime: Any, methods: list[str]) -> None:
         self.runtime, self.name, self.channels = runtime, runtime.name, 3
-        self.classic = {m: ClassicRuntime(m) for m in methods}
+        self.classic = {m: classic_runtime(m) for m in methods}  # as predict --method runs them
         self.outputs: dict[str, list[np.ndarray]] = {m: [] for m in methods}
 
     def run(self, frames: np.ndarray) -> np.ndarray:
@@ -89,9 +90,9 @@ def segment_truth_fft_hr(ppg: np.ndarray, end_s: float, span_s: float = 10.0) ->
 
 def evaluate_video(spec: corpus.VideoSpec, path: Path, ppg: np.ndarray, runtime: Any, methods: list[str]) -> dict:
     tee = Tee(runtime, [m for m in methods if m != "model"])
-    fps = _source_fps(path, None)
-    run = _run_pipeline(path, tee, fps, PredictOptions(), None, None)  # type: ignore[arg-type]
-    _check_run(run, str(path))
+    fps = source_fps(path, None)
+    run = run_pipeline(path, tee, fps, PredictOptions())  # type: ignore[arg-type]
+    check_run(run, str(path))
     offset = run.frames_without_face / fps  # the model's timeline starts at the first face
     runs = {m: run.results if m == "model" else list(zip([s for s, _ in run.results], tee.outputs[m])) for m in methods}
     _save_run(path, run, runs, fps)
@@ -115,7 +116,7 @@ def _save_run(path: Path, run: Any, runs: dict[str, list], fps: float) -> None:
 
 
 def _load_run(path: Path, methods: list[str]) -> tuple[Any, dict[str, list], float]:
-    from edge_rppg.predict import Track, _Run
+    from edge_rppg.pipeline import Run, Track
 
     z = np.load(_run_file(path))
     frames, without, with_face, fps, elapsed = z["counts"]
@@ -123,7 +124,7 @@ def _load_run(path: Path, methods: list[str]) -> tuple[Any, dict[str, list], flo
     starts = [int(s) for s in z["starts"]]
     runs = {m: list(zip(starts, z[f"bvp_{m}"])) for m in methods}
     timing = {"decode": 0.0, "crop": 0.0, "infer": 0.0}
-    run = _Run(runs[methods[0]], track, int(frames), int(without), True, int(with_face), timing, float(elapsed), None)
+    run = Run(runs[methods[0]], track, int(frames), int(without), True, int(with_face), timing, float(elapsed), None)
     return run, runs, float(fps)
 
 

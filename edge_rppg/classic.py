@@ -186,12 +186,23 @@ METHODS: dict[str, ClassicMethod] = {
 }
 
 
-def mean_rgb(frames: np.ndarray) -> np.ndarray:
-    """Per-frame spatial mean of [.., 3, T, H, W] model windows (or [T, H, W, 3] crops) as [.., T, 3]."""
+# Where in the face crop a spatial mean is taken, as (top, bottom, left, right) fractions of the crop.
+Roi = tuple[float, float, float, float]
+WHOLE_CROP: Roi = (0.0, 1.0, 0.0, 1.0)  # rPPG-Toolbox's: eval keeps it, so that its tables compare with theirs
+
+
+def mean_rgb(frames: np.ndarray, roi: Roi = WHOLE_CROP) -> np.ndarray:
+    """Per-frame spatial mean of [.., 3, T, H, W] model windows (or [T, H, W, 3] crops) as [.., T, 3], over
+    the region ``roi`` of each frame."""
     x = np.asarray(frames, dtype=np.float64)
-    if x.ndim == 4 and x.shape[-1] == 3:
-        return x.mean(axis=(1, 2))
-    return np.moveaxis(x.mean(axis=(-2, -1)), -2, -1)
+    crops = x.ndim == 4 and x.shape[-1] == 3
+    h, w = x.shape[-3:-1] if crops else x.shape[-2:]
+    top, bottom, left, right = roi
+    rows = slice(int(round(top * h)), int(round(bottom * h)))
+    cols = slice(int(round(left * w)), int(round(right * w)))
+    if crops:
+        return x[:, rows, cols].mean(axis=(1, 2))
+    return np.moveaxis(x[..., rows, cols].mean(axis=(-2, -1)), -2, -1)
 
 
 def run_method(name: str, rgb: np.ndarray, fs: float) -> np.ndarray:
@@ -211,15 +222,16 @@ class ClassicRuntime:
     device = "cpu"
     channels = 3
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, roi: Roi = WHOLE_CROP) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
         self.method = METHODS[method]
         self.name = method
         self.model_path = Path(f"<{method}>")
+        self.roi = roi
 
     def run(self, frames: np.ndarray) -> np.ndarray:
-        rgb = mean_rgb(frames)
+        rgb = mean_rgb(frames, self.roi)
         if rgb.ndim == 2:
             rgb = rgb[None]
         sign = self.method.polarity

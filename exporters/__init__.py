@@ -258,7 +258,6 @@ def export_model(
     # Drawn at most once, only for INT8, shaped for the model's channels: (calibration, held-out guard).
     windows = functools.cache(lambda: tuple(with_channels(w, model.contract.channels) for w in calibration.draw()))
     tolerance = _tolerance(precision, int8_max_hr_diff_bpm)
-
     start = time.perf_counter()
     sweep_staging(out)  # what a killed export of this file left behind
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp, no_room_is_one_line(out):

@@ -19,6 +19,11 @@ FORBIDDEN = [
     ("edge_rppg.models", "edge_rppg.train"),
     ("edge_rppg.models", "edge_rppg.cli"),
     ("edge_rppg.runtimes", "edge_rppg.exporters"),
+    # predict's seams: the pipeline knows nothing of vitals, vitals nothing of files, GUI or CLI.
+    ("edge_rppg.pipeline", "edge_rppg.predict"),
+    ("edge_rppg.predict", "edge_rppg.live"),
+    ("edge_rppg.predict", "edge_rppg.cli"),
+    ("edge_rppg.exporters", "edge_rppg.predict"),
 ]
 
 
@@ -102,3 +107,23 @@ def test_layers_are_one_way() -> None:
         (m, d) for m, deps in graph.items() for d in deps for a, b in FORBIDDEN if m.startswith(a) and d.startswith(b)
     ]
     assert bad == []
+
+
+MAX_BODY_LINES = 50
+
+
+def _body_lines(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines from the first statement after the docstring to the end: a Typer command's options are its
+    declaration (one per line, nothing runs there), the steps are what a long function hides."""
+    body = fn.body[1:] if ast.get_docstring(fn) is not None and len(fn.body) > 1 else fn.body
+    return (fn.end_lineno or fn.lineno) - body[0].lineno + 1
+
+
+def test_no_function_is_longer_than_fifty_lines() -> None:
+    long = [
+        f"{name}.{node.name}: {_body_lines(node)}"
+        for name, f in _modules().items()
+        for node in ast.walk(ast.parse(f.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _body_lines(node) > MAX_BODY_LINES
+    ]
+    assert long == []

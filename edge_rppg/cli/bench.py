@@ -13,12 +13,12 @@ from edge_rppg.cli.common import (
     STDOUT,
     BenchRuntime,
     DeviceName,
+    JsonOption,
     LabelledDataset,
     PrecisionHint,
     checkpoint,
     console,
     emit_json,
-    json_option,
     outputs_writable,
     value,
 )
@@ -67,7 +67,7 @@ def bench(
     device: Annotated[
         DeviceName, typer.Option(help="Where the PyTorch reference (and ONNX Runtime) run: compare like with like.")
     ] = DeviceName("cpu"),
-    json_path: Annotated[Path | None, json_option("the report")] = None,
+    json_path: JsonOption = None,
 ) -> None:
     """Accuracy against the PyTorch reference and latency of each runtime, side by side."""
     from edge_rppg.bench import Timing, run_bench

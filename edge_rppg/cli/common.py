@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -83,11 +83,6 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def json_option(what: str) -> Any:
-    """The one ``--json`` convention of every command: a path, or ``-`` for stdout."""
-    return typer.Option("--json", help=f"Write {what} as JSON to this file ('-': print it, and nothing else).")
-
-
 def emit_json(path: Path, payload: Any) -> None:
     """``payload`` as one JSON document: one line on stdout for ``-``, else indented, atomically into the file."""
     if path == STDOUT:
@@ -128,4 +123,14 @@ def weights_from(run: Path | None, weights: Path | None) -> Path:
     return checkpoint(weights)
 
 
-WEIGHTS_HELP = "A checkpoint file or a weights name (edge-rppg weights list); default: the bundled model."
+# Options several commands take, declared once.
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option(help="A checkpoint file or a weights name (edge-rppg weights list); default: the bundled model."),
+]
+ModelOption = Annotated[Path | None, typer.Option(help="An exported model (.onnx, .xml, .engine).")]
+# The one --json convention of every command: a path, or - for stdout.
+JsonOption = Annotated[
+    Path | None, typer.Option("--json", help="Write the result as JSON to this file ('-': print it, and nothing else).")
+]
+DataOption = Annotated[Path | None, typer.Option(help="Dataset folder.")]

@@ -10,15 +10,16 @@ from rich.table import Table
 
 from edge_rppg.cli.common import (
     STDOUT,
-    WEIGHTS_HELP,
+    JsonOption,
     LabelledDataset,
     MethodName,
+    ModelOption,
     NoFace,
     RuntimeName,
+    WeightsOption,
     checkpoint,
     console,
     emit_json,
-    json_option,
     outputs_writable,
     value,
 )
@@ -28,8 +29,8 @@ from edge_rppg.hr import HrMethod
 def evaluate(
     data: Annotated[Path, typer.Option(help="Dataset folder.")],
     dataset: Annotated[LabelledDataset, typer.Option(help="Dataset format of --data.")] = LabelledDataset("ubfc-rppg"),
-    weights: Annotated[Path | None, typer.Option(help=WEIGHTS_HELP)] = None,
-    model: Annotated[Path | None, typer.Option(help="An exported model (.onnx, .xml, .engine).")] = None,
+    weights: WeightsOption = None,
+    model: ModelOption = None,
     runtime: Annotated[RuntimeName | None, typer.Option(help="Runtime for --model (default: by suffix).")] = None,
     split: Annotated[tuple[float, float], typer.Option(help="Subject fraction range to evaluate.")] = (0.0, 1.0),
     method: Annotated[
@@ -42,7 +43,7 @@ def evaluate(
             help="HR estimator: fft (the paper's), fft-fine, peak (robust beats), peak-naive (the toolbox's)."
         ),
     ] = HrMethod.FFT,
-    json_path: Annotated[Path | None, json_option("the metrics")] = None,
+    json_path: JsonOption = None,
     plot: Annotated[Path | None, typer.Option(help="Bland–Altman plot PNG (the first method).")] = None,
     on_no_face: Annotated[NoFace, typer.Option(help="A video where no face is found.")] = NoFace("skip"),
 ) -> None:

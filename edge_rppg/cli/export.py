@@ -9,14 +9,14 @@ import typer
 
 from edge_rppg.cli.common import (
     STDOUT,
-    WEIGHTS_HELP,
     DatasetName,
     Fallback,
+    JsonOption,
     PrecisionName,
     TargetName,
+    WeightsOption,
     console,
     emit_json,
-    json_option,
     outputs_writable,
     value,
     weights_from,
@@ -26,7 +26,7 @@ from edge_rppg.cli.common import (
 def export(
     target: Annotated[TargetName, typer.Option(help="Export format.")] = TargetName("onnx"),
     run: Annotated[Path | None, typer.Option(help="A training run folder (uses its best checkpoint).")] = None,
-    weights: Annotated[Path | None, typer.Option(help=WEIGHTS_HELP)] = None,
+    weights: WeightsOption = None,
     precision: Annotated[PrecisionName, typer.Option(help="Precision; tolerances in the README.")] = PrecisionName(
         "fp32"
     ),
@@ -50,7 +50,7 @@ def export(
         Fallback | None,
         typer.Option(help="Write the FP32 model when INT8 fails its guard (default: fail, write nothing)."),
     ] = None,
-    json_path: Annotated[Path | None, json_option("the export report")] = None,
+    json_path: JsonOption = None,
 ) -> None:
     """Export the deploy model and verify it against PyTorch.
 

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from edge_rppg.cli.common import STDOUT, ArchName, checkpoint, console, emit_json, json_option, value
+from edge_rppg.cli.common import STDOUT, ArchName, JsonOption, checkpoint, console, emit_json, value
 
 
 def info(
@@ -26,7 +26,7 @@ def info(
     deploy: Annotated[
         bool, typer.Option("--deploy", help="Summarise the deploy network (FactorizePhys: FSAM removed).")
     ] = False,
-    json_path: Annotated[Path | None, json_option("the summary")] = None,
+    json_path: JsonOption = None,
 ) -> None:
     """Architecture, parameters, MACs per window, input contract, and what a checkpoint was trained on."""
     from edge_rppg.info import model_info
@@ -57,7 +57,7 @@ def info(
     console.print(table)
 
 
-def check(json_path: Annotated[Path | None, json_option("the report")] = None) -> None:
+def check(json_path: JsonOption = None) -> None:
     """What this machine can run (runtimes, GPU, CPU features) and how to add what is missing."""
     from edge_rppg.check import check as run_check
 
@@ -79,7 +79,7 @@ def check(json_path: Annotated[Path | None, json_option("the report")] = None) -
     console.print(table)
 
 
-def weights_list(json_path: Annotated[Path | None, json_option("the list")] = None) -> None:
+def weights_list(json_path: JsonOption = None) -> None:
     """Every released checkpoint: name, file, sha256, licence, and whether it is in the cache."""
     from edge_rppg.weights import LICENSE, RELEASED, base_url
 

@@ -10,14 +10,15 @@ from rich.markup import escape
 
 from edge_rppg.cli.common import (
     STDOUT,
-    WEIGHTS_HELP,
+    JsonOption,
     MethodName,
+    ModelOption,
     RuntimeName,
+    WeightsOption,
     checkpoint,
     console,
     emit_json,
     err_console,
-    json_option,
     outputs_writable,
     value,
 )
@@ -32,8 +33,8 @@ def predict(
         Path | None, typer.Argument(help="Video file (avi, mp4, mkv, ...) or a folder of image frames.")
     ] = None,
     webcam: Annotated[int | None, typer.Option(help="Webcam index: live mode instead of a file.")] = None,
-    weights: Annotated[Path | None, typer.Option(help=WEIGHTS_HELP)] = None,
-    model: Annotated[Path | None, typer.Option(help="An exported model (.onnx, .xml, .engine).")] = None,
+    weights: WeightsOption = None,
+    model: ModelOption = None,
     method: Annotated[
         MethodName, typer.Option(help="rPPG method: model (the default) or a classic one, which needs no model.")
     ] = MethodName("model"),
@@ -43,13 +44,15 @@ def predict(
         float | None, typer.Option(min=1, max=240, help="Frame rate, when the file does not say (image folders).")
     ] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="Inference threads.")] = None,
-    json_path: Annotated[Path | None, json_option("the summary")] = None,
+    json_path: JsonOption = None,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="BVP and HR time series CSV.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Plot PNG: BVP, HR over time, quality.")] = None,
     profile: Annotated[bool, typer.Option("--profile", help="Print where the time goes.")] = False,
 ) -> None:
     """Heart rate from your own video or webcam, on any runtime, faster than real time."""
-    from edge_rppg.predict import PredictOptions, live_callbacks, predict_video, write_outputs
+    from edge_rppg.live import live_callbacks
+    from edge_rppg.predict import PredictOptions, predict_video
+    from edge_rppg.predict_files import write_outputs
 
     if (video is None) == (webcam is None):
         raise typer.BadParameter("give a VIDEO or --webcam INDEX")
@@ -84,9 +87,9 @@ def _runtime(
     if method != "model":
         if weights is not None or model is not None:
             raise typer.BadParameter(f"--method {method} runs without a model; leave out --weights/--model")
-        from edge_rppg.classic import ClassicRuntime
+        from edge_rppg.predict import classic_runtime
 
-        return ClassicRuntime(method)
+        return classic_runtime(method)
     from edge_rppg.predict import resolve_runtime
 
     return resolve_runtime(None if model else checkpoint(weights), model, runtime, threads)

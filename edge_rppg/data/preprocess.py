@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -59,39 +59,8 @@ def preprocess_video(item: VideoItem, settings: PreprocessSettings, out: Path) -
 
     cv2.setNumThreads(1)  # videos run in parallel processes; one thread each
     n = item.frame_count()
-    labels, keep = item.labels(n)
-    if keep is not None:
-        labels = labels[keep]  # dropped frames leave with their labels
-    labels = zscore(labels) if len(labels) else labels
     cropper = FaceCropper(settings.crop, item.fps, pre_cropped=item.face_cropped)
-    frame_labels: list[float] = []  # label of each frame that reached the cropper (frames before a face do not)
-    buf = np.empty((settings.chunk, settings.crop.size, settings.crop.size, 3), dtype=np.uint8)
-    chunk_labels = np.empty(settings.chunk, dtype=np.float32)
-    filled = chunks = label_index = 0
-    for i, frame in enumerate(item.frames()):
-        if i >= n:
-            break
-        if keep is not None and not keep[i]:
-            continue
-        label = float(labels[label_index]) if label_index < len(labels) else 0.0
-        label_index += 1
-        steps = cropper.push(frame)
-        if cropper.box is None and not item.face_cropped:
-            continue  # no face yet: the frame and its label are dropped together
-        frame_labels.append(label)
-        for step in steps:
-            buf[filled] = np.clip(np.rint(step.crop), 0, 255)
-            k = min(int(step.position), len(frame_labels) - 1)
-            a = step.position - k
-            chunk_labels[filled] = frame_labels[k] + a * (
-                frame_labels[min(k + 1, len(frame_labels) - 1)] - frame_labels[k]
-            )
-            filled += 1
-            if filled == settings.chunk:
-                _save(out / f"{item.name}_input{chunks}.npy", buf)
-                _save(out / f"{item.name}_label{chunks}.npy", chunk_labels)
-                chunks += 1
-                filled = 0
+    chunks = _write_chunks(item.name, _labelled_crops(item, n, cropper), settings, out)
     if not item.face_cropped and cropper.box is None:
         raise VideoError(f"{item.source}: no face found in any of {cropper.tracker.frames_seen} frames")
     manifest = {
@@ -105,6 +74,48 @@ def preprocess_video(item: VideoItem, settings: PreprocessSettings, out: Path) -
     }
     write_text_atomic(manifest_path, json.dumps(manifest))
     return manifest
+
+
+def _labelled_crops(item: VideoItem, n: int, cropper: FaceCropper) -> Iterator[tuple[np.ndarray, float]]:
+    """Each model frame with its label, interpolated at the frame's position in the input."""
+    labels, keep = item.labels(n)
+    if keep is not None:
+        labels = labels[keep]  # dropped frames leave with their labels
+    labels = zscore(labels) if len(labels) else labels
+    frame_labels: list[float] = []  # label of each frame that reached the cropper (frames before a face do not)
+    label_index = 0
+    for i, frame in enumerate(item.frames()):
+        if i >= n:
+            break
+        if keep is not None and not keep[i]:
+            continue
+        label = float(labels[label_index]) if label_index < len(labels) else 0.0
+        label_index += 1
+        steps = cropper.push(frame)
+        if cropper.box is None and not item.face_cropped:
+            continue  # no face yet: the frame and its label are dropped together
+        frame_labels.append(label)
+        for step in steps:
+            k = min(int(step.position), len(frame_labels) - 1)
+            a = step.position - k
+            yield step.crop, frame_labels[k] + a * (frame_labels[min(k + 1, len(frame_labels) - 1)] - frame_labels[k])
+
+
+def _write_chunks(name: str, crops: Iterator[tuple[np.ndarray, float]], settings: PreprocessSettings, out: Path) -> int:
+    """Crops and labels into ``<name>_input<k>.npy`` / ``<name>_label<k>.npy`` chunks; how many were written."""
+    buf = np.empty((settings.chunk, settings.crop.size, settings.crop.size, 3), dtype=np.uint8)
+    chunk_labels = np.empty(settings.chunk, dtype=np.float32)
+    filled = chunks = 0
+    for crop, label in crops:
+        buf[filled] = np.clip(np.rint(crop), 0, 255)
+        chunk_labels[filled] = label
+        filled += 1
+        if filled == settings.chunk:
+            _save(out / f"{name}_input{chunks}.npy", buf)
+            _save(out / f"{name}_label{chunks}.npy", chunk_labels)
+            chunks += 1
+            filled = 0
+    return chunks
 
 
 def _save(path: Path, array: np.ndarray) -> None:

@@ -1,0 +1,274 @@
+"""predict's pipeline: decode -> detect, track, crop -> infer, the three stages running concurrently.
+
+A decoding thread feeds a bounded queue, the calling thread detects the face, crops and resamples to 30 fps,
+and an inference thread runs the windows (ONNX Runtime and OpenVINO release the GIL). Memory is bounded: at
+most one window of crops plus the queues. What comes out (``Run``) is the windows' BVP by start frame and
+the per-frame ``Track`` that the quality measures and the POS witness read; ``predict`` makes vitals of it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_rppg.classic import METHODS, WHOLE_CROP, mean_rgb, run_method
+from edge_rppg.contract import CONTRACT
+from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper
+from edge_rppg.data.video import iter_frames, probe
+from edge_rppg.errors import EdgeRppgError, VideoError
+from edge_rppg.filters import bvp_filters
+from edge_rppg.hr import fundamental_hr
+from edge_rppg.runtimes import Runtime
+from edge_rppg.streaming import WindowScheduler
+from edge_rppg.vitals import SceneMeasures
+
+WITNESS = "pos"  # the classic method whose HR on the same crops cross-checks each segment
+CLASSIC_ROI = WHOLE_CROP  # where predict's classic methods (and the witness) average the crop
+_DONE = object()
+Results = list[tuple[int, np.ndarray]]  # each window's BVP by its start frame, in completion order
+OnResults = Callable[[Results, "Track", "Box | None"], None]
+OnFrame = Callable[[np.ndarray, "Box | None"], bool]
+
+
+@dataclass
+class PredictOptions:
+    stride: int = 30
+    crop: CropSettings = field(default_factory=CropSettings)  # the same crop path as training and eval
+    fps: float | None = None  # override when the file does not say
+    queue_frames: int = 64
+
+
+@dataclass
+class Track:
+    """Per model frame (30 fps): what the quality measures and the POS witness are computed from."""
+
+    lost: list[bool] = field(default_factory=list)
+    speed: list[float] = field(default_factory=list)  # face widths per second
+    brightness: list[float] = field(default_factory=list)  # inner face, where box jitter changes little
+    rgb: list[np.ndarray] = field(default_factory=list)  # spatial mean of CLASSIC_ROI, as classic methods read it
+
+    def add(self, step: CropStep) -> None:
+        crop = step.crop
+        q = crop.shape[0] // 4
+        self.lost.append(step.face_lost)
+        self.speed.append(step.motion)
+        self.brightness.append(float(crop[q:-q, q:-q].mean()))
+        self.rgb.append(mean_rgb(crop[None], CLASSIC_ROI)[0])
+
+    def scene(self, start: int, stop: int) -> SceneMeasures:
+        """Measures over frames [start, stop) only: live mode stays constant-cost however long it runs."""
+        lo = max(start, 0)
+        return SceneMeasures.from_track(
+            np.array(self.lost[lo:stop]),
+            np.array(self.speed[lo:stop]),
+            np.array(self.brightness[lo:stop]),
+            CONTRACT.fps,
+        )
+
+    def witness_hr(self, start: int, stop: int) -> float | None:
+        """POS's HR over frames [start, stop), on the same crops as the model's."""
+        rgb = np.array(self.rgb[max(start, 0) : stop])
+        if len(rgb) < METHODS[WITNESS].min_frames:
+            return None
+        return fundamental_hr(bvp_filters(run_method(WITNESS, rgb, CONTRACT.fps), CONTRACT.fps), CONTRACT.fps)
+
+
+def _decode(source: Path | int, out: queue.Queue, stop: threading.Event, timing: dict[str, float]) -> None:
+    t = time.perf_counter()
+    try:
+        for frame in iter_frames(source):
+            timing["decode"] += time.perf_counter() - t
+            while not stop.is_set():
+                try:
+                    out.put(frame, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+            t = time.perf_counter()
+    except EdgeRppgError as exc:
+        out.put(exc)
+    finally:
+        out.put(_DONE)
+
+
+def _infer(
+    runtime: Runtime,
+    windows: queue.Queue,
+    results: list[tuple[int, np.ndarray]],
+    timing: dict[str, float],
+    failure: list[Exception],
+) -> None:
+    """Run windows until _DONE. A failure is kept for the main thread, which stops feeding when it sees
+    it; windows still queued are drained, so that nobody blocks on a full queue."""
+    while True:
+        item = windows.get()
+        if item is _DONE:
+            return
+        if failure:
+            continue
+        start, window = item
+        t = time.perf_counter()
+        try:
+            bvp = np.asarray(runtime.run(window[None]))
+            if bvp.shape != CONTRACT.output_shape(1):
+                raise EdgeRppgError(f"the model gives {list(bvp.shape)}, not the contract's {CONTRACT.output_shape(1)}")
+        except Exception as exc:  # any runtime error ends the run with one line
+            failure.append(exc)
+            continue
+        timing["infer"] += time.perf_counter() - t
+        results.append((start, bvp[0]))
+
+
+def _put(q: queue.Queue, item: object, failure: list[Exception]) -> None:
+    """Queue a window unless inference has failed (then the run stops instead of waiting forever)."""
+    while not failure:
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+class _Stages:
+    """The decoding and inference threads and their queues; ``finish`` always joins them."""
+
+    def __init__(self, source: Path | int, runtime: Runtime, queue_frames: int) -> None:
+        self.timing = {"decode": 0.0, "crop": 0.0, "infer": 0.0}
+        self.frames: queue.Queue = queue.Queue(maxsize=queue_frames)
+        self.windows: queue.Queue = queue.Queue(maxsize=4)
+        self.stop = threading.Event()
+        self.results: Results = []
+        self.failure: list[Exception] = []
+        self.runtime = runtime
+        self._decoder = threading.Thread(
+            target=_decode, args=(source, self.frames, self.stop, self.timing), daemon=True
+        )
+        self._worker = threading.Thread(
+            target=_infer, args=(runtime, self.windows, self.results, self.timing, self.failure), daemon=True
+        )
+        self._decoder.start()
+        self._worker.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.windows.put(_DONE)
+        self._worker.join()
+
+    def raise_failure(self, source: Path | int) -> None:
+        if self.failure:
+            name = getattr(self.runtime, "name", "the runtime")
+            first = str(self.failure[0]).splitlines()[0][:300]
+            raise EdgeRppgError(f"{source}: inference failed on {name}: {first}")
+
+
+def source_fps(source: Path | int, override: float | None) -> float:
+    if isinstance(source, Path):
+        fps = override or probe(source).fps
+        if fps is None:
+            raise VideoError(f"{source}: the frame rate is unknown (image folder or a file without fps); pass --fps")
+        return fps
+    return override or CONTRACT.fps
+
+
+@dataclass
+class Run:
+    """What the pipeline produced: windows' BVP by start frame, the track, counts and timings."""
+
+    results: list[tuple[int, np.ndarray]]
+    track: Track
+    frames: int
+    frames_without_face: int
+    face_found: bool
+    frames_with_face: int
+    timing: dict[str, float]
+    elapsed: float
+    error: EdgeRppgError | None
+
+
+def run_pipeline(
+    source: Path | int,
+    runtime: Runtime,
+    fps: float,
+    options: PredictOptions,
+    on_results: OnResults | None = None,
+    on_frame: OnFrame | None = None,
+) -> Run:
+    """Decode (thread) -> crop (here) -> infer (thread). ``on_results`` sees the windows so far each time one
+    more is done (live mode); ``on_frame`` sees every frame and its box, and may return False to stop."""
+    cropper = FaceCropper(options.crop, fps)
+    scheduler = WindowScheduler(options.stride)
+    track = Track()
+    wall = time.perf_counter()
+    stages = _Stages(source, runtime, options.queue_frames)
+    try:
+        frames, error = _crop_loop(stages, cropper, scheduler, track, on_results, on_frame)
+    finally:
+        stages.finish()
+    stages.raise_failure(source)
+    return Run(
+        stages.results,
+        track,
+        frames,
+        cropper.frames_without_face,
+        cropper.box is not None,
+        scheduler.count,
+        stages.timing,
+        time.perf_counter() - wall,
+        error,
+    )
+
+
+def _crop_loop(
+    stages: _Stages,
+    cropper: FaceCropper,
+    scheduler: WindowScheduler,
+    track: Track,
+    on_results: OnResults | None,
+    on_frame: OnFrame | None,
+) -> tuple[int, EdgeRppgError | None]:
+    """Frames until the input ends, fails or is stopped: (frames read, the input's error if it ended on one)."""
+    frames, reported = 0, 0
+    while True:
+        item = stages.frames.get()
+        if item is _DONE:
+            return frames, None
+        if isinstance(item, EdgeRppgError):
+            return frames, item
+        frames += 1
+        t0 = time.perf_counter()
+        steps = cropper.push(item)
+        stages.timing["crop"] += time.perf_counter() - t0
+        if on_frame is not None and not on_frame(item, cropper.box):
+            return frames, None
+        for step in steps:
+            track.add(step)
+            due = scheduler.push(step.crop)
+            if due is not None:
+                _put(stages.windows, due, stages.failure)
+        if stages.failure:
+            return frames, None
+        if on_results is not None and len(stages.results) > reported:
+            reported = len(stages.results)
+            on_results(stages.results, track, cropper.box)
+
+
+def check_run(run: Run, name: str) -> None:
+    if run.error is not None and not run.results:
+        raise run.error
+    if run.frames == 0:
+        raise VideoError(f"{name}: no frames could be decoded (empty or unreadable video)")
+    if not run.face_found:
+        raise VideoError(f"{name}: no face found in any of {run.frames} frames")
+    if not run.results:
+        raise VideoError(
+            f"{name}: only {run.frames_with_face} frames with a face at {CONTRACT.fps:g} fps; one window needs "
+            f"{CONTRACT.frames}"
+        )
