@@ -7,6 +7,7 @@ the clip's contact PPG: neurokit2's PPG peaks (a peer, not our beat detector) gi
 
     python benchmarks/realistic_eval.py CORPUS --split held-out [--weights W] [--methods model,pos,chrom,green]
     python benchmarks/realistic_eval.py CORPUS --split held-out --score-json DIR   # JSONs of another build
+    python benchmarks/realistic_eval.py CORPUS --split calibration --force --classic-roi face-centre
 
 Per-window records are cached in CORPUS/results/ (``--force`` recomputes), so that the calibration of
 the quality gate (benchmarks/quality_calibration.py) re-reads them without decoding anything again.
@@ -28,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import realistic_corpus as corpus
 
-from edge_rppg.classic import METHODS
+from edge_rppg.classic import METHODS, ROIS
 from edge_rppg.contract import CONTRACT
 from edge_rppg.filters import bvp_filters
 from edge_rppg.hr import fundamental_hr
@@ -42,9 +43,9 @@ HRV_TOLERANCE = 0.15  # the issue's bar: SDNN and RMSSD within 15 % of neurokit2
 class Tee:
     """The deep runtime, with every window also run through the classic methods (same crops)."""
 
-    def __init__(self, runtime: Any, methods: list[str]) -> None:
+    def __init__(self, runtime: Any, methods: list[str], options: PredictOptions) -> None:
         self.runtime, self.name, self.channels = runtime, runtime.name, 3
-        self.classic = {m: classic_runtime(m) for m in methods}  # as predict --method runs them
+        self.classic = {m: classic_runtime(m, options) for m in methods}  # as predict --method runs them
         self.outputs: dict[str, list[np.ndarray]] = {m: [] for m in methods}
 
     def run(self, frames: np.ndarray) -> np.ndarray:
@@ -88,10 +89,12 @@ def segment_truth_fft_hr(ppg: np.ndarray, end_s: float, span_s: float = 10.0) ->
     return fundamental_hr(bvp_filters(x, fs), fs)
 
 
-def evaluate_video(spec: corpus.VideoSpec, path: Path, ppg: np.ndarray, runtime: Any, methods: list[str]) -> dict:
-    tee = Tee(runtime, [m for m in methods if m != "model"])
+def evaluate_video(
+    spec: corpus.VideoSpec, path: Path, ppg: np.ndarray, runtime: Any, methods: list[str], options: PredictOptions
+) -> dict:
+    tee = Tee(runtime, [m for m in methods if m != "model"], options)
     fps = source_fps(path, None)
-    run = run_pipeline(path, tee, fps, PredictOptions())  # type: ignore[arg-type]
+    run = run_pipeline(path, tee, fps, options)  # type: ignore[arg-type]
     check_run(run, str(path))
     offset = run.frames_without_face / fps  # the model's timeline starts at the first face
     runs = {m: run.results if m == "model" else list(zip([s for s, _ in run.results], tee.outputs[m])) for m in methods}
@@ -168,7 +171,9 @@ def regate(root: Path, split: str, methods: list[str]) -> list[dict]:
     return records
 
 
-def _records(root: Path, split: str, weights: Path | None, methods: list[str], force: bool) -> list[dict]:
+def _records(
+    root: Path, split: str, weights: Path | None, methods: list[str], force: bool, options: PredictOptions
+) -> list[dict]:
     from edge_rppg.predict import resolve_runtime
     from edge_rppg.weights import resolve
 
@@ -185,7 +190,7 @@ def _records(root: Path, split: str, weights: Path | None, methods: list[str], f
                 continue
         if runtime is None:
             runtime = resolve_runtime(resolve(weights)[0], None, "openvino", None)
-        rec = evaluate_video(spec, path, ppg, runtime, methods)
+        rec = evaluate_video(spec, path, ppg, runtime, methods, options)
         f.write_text(json.dumps(rec) + "\n")
         records.append(rec)
         print(f"  {spec.name}: " + ", ".join(f"{m} {rec['methods'][m]['hr_bpm']}" for m in methods), flush=True)
@@ -280,6 +285,9 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=None)
     ap.add_argument("--methods", default="model," + ",".join(m for m in METHODS if m != "ica"))
     ap.add_argument("--force", action="store_true")
+    ap.add_argument(
+        "--classic-roi", choices=list(ROIS), default="whole-crop", help="where classic methods and the witness average"
+    )
     ap.add_argument("--score-json", type=Path, default=None)
     ap.add_argument("--regate", action="store_true", help="re-read the cached runs with today's quality gate")
     args = ap.parse_args()
@@ -290,7 +298,8 @@ def main() -> None:
     if args.regate:
         report(regate(args.corpus, args.split, methods), methods, args.corpus)
         return
-    report(_records(args.corpus, args.split, args.weights, methods, args.force), methods, args.corpus)
+    options = PredictOptions(classic_roi=ROIS[args.classic_roi])
+    report(_records(args.corpus, args.split, args.weights, methods, args.force, options), methods, args.corpus)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_rppg.classic import METHODS, WHOLE_CROP, mean_rgb, run_method
+from edge_rppg.classic import METHODS, WHOLE_CROP, Roi, mean_rgb, run_method
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper
 from edge_rppg.data.video import iter_frames, probe
@@ -29,7 +29,6 @@ from edge_rppg.streaming import WindowScheduler
 from edge_rppg.vitals import SceneMeasures
 
 WITNESS = "pos"  # the classic method whose HR on the same crops cross-checks each segment
-CLASSIC_ROI = WHOLE_CROP  # where predict's classic methods (and the witness) average the crop
 _DONE = object()
 Results = list[tuple[int, np.ndarray]]  # each window's BVP by its start frame, in completion order
 OnResults = Callable[[Results, "Track", "Box | None"], None]
@@ -42,6 +41,7 @@ class PredictOptions:
     crop: CropSettings = field(default_factory=CropSettings)  # the same crop path as training and eval
     fps: float | None = None  # override when the file does not say
     queue_frames: int = 64
+    classic_roi: Roi = WHOLE_CROP  # where the POS witness (and a classic --method) average the crop
 
 
 @dataclass
@@ -51,7 +51,8 @@ class Track:
     lost: list[bool] = field(default_factory=list)
     speed: list[float] = field(default_factory=list)  # face widths per second
     brightness: list[float] = field(default_factory=list)  # inner face, where box jitter changes little
-    rgb: list[np.ndarray] = field(default_factory=list)  # spatial mean of CLASSIC_ROI, as classic methods read it
+    rgb: list[np.ndarray] = field(default_factory=list)  # spatial mean of ``roi``, as classic methods read it
+    roi: Roi = WHOLE_CROP
 
     def add(self, step: CropStep) -> None:
         crop = step.crop
@@ -59,7 +60,7 @@ class Track:
         self.lost.append(step.face_lost)
         self.speed.append(step.motion)
         self.brightness.append(float(crop[q:-q, q:-q].mean()))
-        self.rgb.append(mean_rgb(crop[None], CLASSIC_ROI)[0])
+        self.rgb.append(mean_rgb(crop[None], self.roi)[0])
 
     def scene(self, start: int, stop: int) -> SceneMeasures:
         """Measures over frames [start, stop) only: live mode stays constant-cost however long it runs."""
@@ -205,7 +206,7 @@ def run_pipeline(
     more is done (live mode); ``on_frame`` sees every frame and its box, and may return False to stop."""
     cropper = FaceCropper(options.crop, fps)
     scheduler = WindowScheduler(options.stride)
-    track = Track()
+    track = Track(roi=options.classic_roi)
     wall = time.perf_counter()
     stages = _Stages(source, runtime, options.queue_frames)
     try:

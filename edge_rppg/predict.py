@@ -21,7 +21,6 @@ from edge_rppg.errors import EdgeRppgError
 from edge_rppg.filters import zscore
 from edge_rppg.hr import find_beats
 from edge_rppg.pipeline import (
-    CLASSIC_ROI,
     OnFrame,
     PredictOptions,
     Results,
@@ -88,9 +87,9 @@ class PredictResult:
         return d
 
 
-def classic_runtime(method: str) -> ClassicRuntime:
-    """A classic method as predict runs it: no model, the crop's CLASSIC_ROI."""
-    return ClassicRuntime(method, CLASSIC_ROI)
+def classic_runtime(method: str, options: PredictOptions = PredictOptions()) -> ClassicRuntime:
+    """A classic method as predict runs it: no model, averaging the crop where ``options`` say."""
+    return ClassicRuntime(method, options.classic_roi)
 
 
 def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | None, threads: int | None) -> Runtime:

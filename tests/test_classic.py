@@ -68,6 +68,37 @@ def test_mean_rgb_reads_model_windows_and_crops_alike() -> None:
     np.testing.assert_allclose(mean_rgb(window)[0], mean_rgb(frames))
 
 
+def test_a_region_of_the_crop_reads_the_face_and_not_its_border() -> None:
+    """A crop whose border (a red cap, the collar) changes colour at 1.8 Hz around a face pulsing at 1.2 Hz: a
+    classic method over FACE_CENTRE reads the face, over the whole crop (the toolbox's) it follows the border;
+    predict's POS witness averages the region its options name."""
+    from edge_rppg.classic import FACE_CENTRE, ClassicRuntime
+    from edge_rppg.data.face import CropStep
+    from edge_rppg.pipeline import PredictOptions, Track
+    from edge_rppg.predict import classic_runtime
+
+    n, size = 161, 40
+    face, _ = make_frames(1.2, 0.2, 0, n=n)
+    t = np.arange(n) / FS
+    crops = np.repeat(np.repeat(face[:, :1, :1], size, 1), size, 2)  # the face's colour and pulse everywhere
+    top, bottom, left, right = (int(round(f * size)) for f in FACE_CENTRE)
+    border = np.ones((size, size), bool)
+    border[top:bottom, left:right] = False
+    # Not grey, and not a colour POS or CHROM tune away (each cancels a change along its own projections).
+    tint = np.array([0.0, 1.0, 0.5])
+    crops[:, border] = 60.0 * (1 + 0.2 * tint * np.sin(2 * np.pi * 1.8 * t)[:, None])[:, None]
+    window = crops.transpose(3, 0, 1, 2)[None]
+    centre_options = PredictOptions(classic_roi=FACE_CENTRE)
+    for name in ("green", "pos", "chrom"):
+        centre = evaluate_signal(classic_runtime(name, centre_options).run(window)[0], np.zeros(n - 1), FS, "fft")
+        whole = evaluate_signal(ClassicRuntime(name).run(window)[0], np.zeros(n - 1), FS, "fft")
+        assert abs(centre.hr_pred - 72.0) < 3.0 and abs(whole.hr_pred - 108.0) < 3.0, (name, centre, whole)
+    track = Track(roi=FACE_CENTRE)
+    for crop in crops[:3]:
+        track.add(CropStep(crop.astype(np.float32), 0.0, False))
+    np.testing.assert_allclose(np.array(track.rgb), mean_rgb(crops[:3, top:bottom, left:right]), rtol=1e-5)
+
+
 def test_run_method_keeps_the_trace_length_on_short_input() -> None:
     frames, _ = make_frames(1.2, 1.0, 0, n=40)
     for name in METHODS:
