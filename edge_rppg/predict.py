@@ -30,7 +30,7 @@ from edge_rppg.pipeline import (
     run_pipeline,
     source_fps,
 )
-from edge_rppg.runtimes import Runtime, RuntimeOptions, open_runtime
+from edge_rppg.runtimes import AUTO, Runtime, RuntimeOptions, auto_runtime, open_runtime
 from edge_rppg.streaming import overlap_add
 from edge_rppg.vitals import Quality, clean_ibis, clip_heart_rate, hrv_from_beats, respiration, segment_quality
 
@@ -92,11 +92,23 @@ def classic_runtime(method: str, options: PredictOptions = PredictOptions()) -> 
     return ClassicRuntime(method, options.classic_roi)
 
 
+def pick_runtime(model: Path | None, runtime: str | None) -> tuple[str | None, str]:
+    """``--runtime`` as it will run, and a line saying why when it was ``auto`` (else ""): for an exported
+    model, the best runtime here that opens its file; for a checkpoint, the best runtime here at all."""
+    if runtime != AUTO:
+        return runtime, ""
+    name, why = auto_runtime(model.suffix if model is not None else None)
+    exported = "" if model is not None or name == "torch" else "; the checkpoint is exported for it once (cached)"
+    return name, f"runtime auto: {name} ({why}){exported}"
+
+
 def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | None, threads: int | None) -> Runtime:
-    """An exported model on its runtime; or a checkpoint on torch, or exported once (cached) for another runtime."""
+    """An exported model on its runtime; or a checkpoint on torch, or exported once (cached) for another runtime.
+    ``runtime`` may be ``auto`` (pick_runtime)."""
     options = RuntimeOptions(threads=threads)
     source = model if model is not None else weights
     assert source is not None
+    runtime, _ = pick_runtime(model, runtime)
     if model is not None:
         rt = open_runtime(model, runtime, options)
     elif runtime in (None, "torch"):

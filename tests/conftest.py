@@ -9,6 +9,17 @@ import torch
 
 from edge_rppg.models import build_model
 from edge_rppg.models.checkpoints import save_checkpoint
+from edge_rppg.paths import CACHE_ENV
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_cache_per_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every cache (preprocessed datasets, predict's exports) in one folder for the session, subprocesses
+    included: the tests neither read nor fill the user's own cache."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")

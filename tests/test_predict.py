@@ -82,6 +82,33 @@ def test_known_pulse_through_three_runtimes(pulse_video: tuple[Path, float], exp
     assert max(hrs.values()) - min(hrs.values()) <= 0.5, hrs
 
 
+def test_runtime_auto_runs_the_best_runtime_here_and_says_so(
+    pulse_video: tuple[Path, float], exported: dict[str, Path], tmp_path: Path
+) -> None:
+    """No --runtime: a checkpoint is exported once for the best runtime here and run there, an exported ONNX runs
+    on the best runtime that opens it; the choice is one line on stderr."""
+    from edge_rppg.runtimes import auto_runtime
+
+    best, _why = auto_runtime()
+    if best != "openvino":
+        pytest.skip(f"this check needs OpenVINO on an x86 CPU; auto picks {best} here")
+    path, true_hr = pulse_video
+    hrs = {}
+    for label, source in (
+        ("checkpoint", ["--weights", str(ASSET)]),
+        ("onnx", ["--model", str(exported["onnxruntime"])]),
+    ):
+        out = tmp_path / f"{label}.json"
+        result = CliRunner().invoke(app, ["predict", str(path), *source, "--json", str(out)])
+        assert result.exit_code == 0, result.output
+        assert "runtime auto: openvino" in result.stderr, result.stderr
+        summary = json.loads(out.read_text())
+        assert summary["runtime"] == "openvino", label
+        hrs[label] = summary["hr_bpm"]
+    torch_hr = predict_video(path, resolve_runtime(ASSET, None, "torch", 2)).hr_bpm
+    assert all(abs(h - torch_hr) <= 0.1 for h in hrs.values()) and abs(torch_hr - true_hr) <= 2, (hrs, torch_hr)
+
+
 def test_cli_outputs(pulse_video: tuple[Path, float], tmp_path: Path) -> None:
     path, true_hr = pulse_video
     j, c, p = tmp_path / "s.json", tmp_path / "s.csv", tmp_path / "s.png"

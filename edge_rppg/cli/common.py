@@ -24,7 +24,7 @@ from edge_rppg.data.readers import READERS, UNLABELLED
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.exporters import PRECISIONS, TARGETS
 from edge_rppg.models.registry import FAMILIES
-from edge_rppg.runtimes import RUNTIMES
+from edge_rppg.runtimes import AUTO, RUNTIMES
 from edge_rppg.runtimes.base import PRECISION_HINTS
 from edge_rppg.train.config import PRESETS
 
@@ -45,6 +45,7 @@ def _choices(name: str, values: Any) -> Any:
 TargetName = _choices("TargetName", TARGETS)
 PrecisionName = _choices("PrecisionName", PRECISIONS)
 RuntimeName = _choices("RuntimeName", RUNTIMES)
+AutoRuntimeName = _choices("AutoRuntimeName", [AUTO, *RUNTIMES])
 BenchRuntime = _choices("BenchRuntime", [*RUNTIMES, "all"])
 DatasetName = _choices("DatasetName", READERS)
 LabelledDataset = _choices("LabelledDataset", [k for k in READERS if k not in UNLABELLED])

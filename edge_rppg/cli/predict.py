@@ -10,10 +10,10 @@ from rich.markup import escape
 
 from edge_rppg.cli.common import (
     STDOUT,
+    AutoRuntimeName,
     JsonOption,
     MethodName,
     ModelOption,
-    RuntimeName,
     WeightsOption,
     checkpoint,
     console,
@@ -38,7 +38,12 @@ def predict(
     method: Annotated[
         MethodName, typer.Option(help="rPPG method: model (the default) or a classic one, which needs no model.")
     ] = MethodName("model"),
-    runtime: Annotated[RuntimeName | None, typer.Option(help="Runtime (default: by file).")] = None,
+    runtime: Annotated[
+        AutoRuntimeName,
+        typer.Option(
+            help="Runtime; auto: TensorRT on an NVIDIA GPU, else OpenVINO on x86, else ONNX Runtime, else torch."
+        ),
+    ] = AutoRuntimeName("auto"),
     stride: Annotated[int, typer.Option(min=1, help="Frames between windows (30 = one estimate per second).")] = 30,
     fps: Annotated[
         float | None, typer.Option(min=1, max=240, help="Frame rate, when the file does not say (image folders).")
@@ -90,9 +95,13 @@ def _runtime(
         from edge_rppg.predict import classic_runtime
 
         return classic_runtime(method)
-    from edge_rppg.predict import resolve_runtime
+    from edge_rppg.predict import pick_runtime, resolve_runtime
 
-    return resolve_runtime(None if model else checkpoint(weights), model, runtime, threads)
+    weights = None if model else checkpoint(weights)
+    runtime, note = pick_runtime(model, runtime)
+    if note:
+        err_console.print(f"[dim]{escape(note)}[/dim]", highlight=False)
+    return resolve_runtime(weights, model, runtime, threads)
 
 
 def _print_result(result: PredictResult, profile: bool) -> None:
