@@ -154,7 +154,28 @@ def _tensorrt(gpus: list[Gpu]) -> list[Component]:
     return out
 
 
-def check() -> CheckReport:
+def _ray(address: str | None) -> Component:
+    version = _version("ray")
+    if version is None:
+        return Component("ray", None, False, "not installed: predict DIR --engine ray needs it", install_hint("ray"))
+    if address is None:
+        return Component("ray", version, True, "predict DIR --engine ray; --ray-address to see a cluster")
+    import ray
+
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        res = ray.cluster_resources()
+    except Exception as exc:  # an unreachable cluster is a finding, not a crash
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        return Component("ray", version, False, f"cannot reach {address}: {first}")
+    finally:
+        ray.shutdown()
+    cpus, gpus = int(res.get("CPU", 0)), int(res.get("GPU", 0))
+    return Component("ray", version, True, f"cluster at {address}: {len(nodes)} nodes, {cpus} CPUs, {gpus} GPUs")
+
+
+def check(ray_address: str | None = None) -> CheckReport:
     gpus = nvidia_gpus()
     report = CheckReport(
         edge_rppg=edge_rppg.__version__,
@@ -164,7 +185,7 @@ def check() -> CheckReport:
         cpu_flags=cpu_flags(),
         gpus=gpus,
     )
-    report.components = [_torch(), _onnxruntime(), _openvino(), *_tensorrt(gpus)]
+    report.components = [_torch(), _onnxruntime(), _openvino(), *_tensorrt(gpus), _ray(ray_address)]
     return report
 
 

@@ -53,8 +53,13 @@ class RuntimeSpec:
         except EdgeRppgError:
             raise
         except Exception as exc:  # a file the runtime cannot parse: one line, not a traceback
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-            raise EdgeRppgError(f"{path}: {self.name} cannot open it ({first})") from None
+            raise EdgeRppgError(f"{path}: {self.name} cannot open it ({_first_words(exc)})") from None
+
+
+def _first_words(exc: Exception) -> str:
+    """The first line of a runtime's error that says something: OpenVINO's begins with its source locations."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and not ln.startswith("Exception from src/")]
+    return lines[0][:300] if lines else type(exc).__name__
 
 
 RUNTIMES: dict[str, RuntimeSpec] = {

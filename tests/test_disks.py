@@ -31,11 +31,14 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+NOTES = ("using ", "runtime auto: ")  # what the CLI says it chose, on stderr beside the error
+
+
 def _one_line_error(args: list[str], env: dict[str, str] | None = None) -> str:
     """Run the CLI as a user does (a real process) and return its one error line."""
     proc = subprocess.run([sys.executable, "-m", "edge_rppg", *args], capture_output=True, text=True, env=env)
     assert proc.returncode == 1, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("using ")]
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith(NOTES)]
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     return lines[0]
 

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from edge_rppg.batch import ENGINES as ENGINE_NAMES
 from edge_rppg.bench import DEVICES
 from edge_rppg.classic import METHODS
 from edge_rppg.data.readers import READERS, UNLABELLED
@@ -54,6 +55,7 @@ DeviceName = _choices("DeviceName", DEVICES)
 ArchName = _choices("ArchName", FAMILIES)
 FsamModeName = _choices("FsamModeName", dict.fromkeys(m for f in FAMILIES.values() for m in f.fsam_modes))
 PresetName = _choices("PresetName", PRESETS)
+EngineName = _choices("EngineName", ENGINE_NAMES)
 # "model": the deep model (--weights/--model); the others run with no model at all (edge_rppg/classic.py).
 MethodName = _choices("MethodName", ["model", *METHODS])
 Fallback = _choices("Fallback", ["fp32"])
@@ -104,13 +106,18 @@ def outputs_writable(**paths: Path | None) -> None:
             check_writable(path, PLOT_SUFFIXES if kind == "plot" else None)
 
 
+def say(note: str) -> None:
+    """A note beside the result (what was chosen for the user), dim, on stderr, one line however long."""
+    err_console.print(f"[dim]{escape(note)}[/dim]", highlight=False, soft_wrap=True)
+
+
 def checkpoint(weights: Path | None) -> Path:
     """--weights as given (a file, a released name, ``default``), or the bundled default model, said in one line."""
     from edge_rppg.weights import resolve
 
     path, note = resolve(weights)
     if note:
-        err_console.print(f"[dim]{note}[/dim]", highlight=False)
+        say(note)
     return path
 
 
@@ -129,6 +136,7 @@ WeightsOption = Annotated[
     Path | None,
     typer.Option(help="A checkpoint file or a weights name (edge-rppg weights list); default: the bundled model."),
 ]
+RayAddressOption = Annotated[str | None, typer.Option(help="A Ray cluster: auto, or ray://HOST:PORT.")]
 ModelOption = Annotated[Path | None, typer.Option(help="An exported model (.onnx, .xml, .engine).")]
 # The one --json convention of every command: a path, or - for stdout.
 JsonOption = Annotated[

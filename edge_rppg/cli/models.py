@@ -57,11 +57,16 @@ def info(
     console.print(table)
 
 
-def check(json_path: JsonOption = None) -> None:
-    """What this machine can run (runtimes, GPU, CPU features) and how to add what is missing."""
+def check(
+    json_path: JsonOption = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Also report a Ray cluster: auto, or ray://HOST:PORT.")
+    ] = None,
+) -> None:
+    """What this machine can run (runtimes, GPU, CPU features, Ray) and how to add what is missing."""
     from edge_rppg.check import check as run_check
 
-    report = run_check()
+    report = run_check(ray_address)
     if json_path is not None:
         emit_json(json_path, report.to_dict())
         if json_path == STDOUT:

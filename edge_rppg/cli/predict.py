@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -11,19 +13,23 @@ from rich.markup import escape
 from edge_rppg.cli.common import (
     STDOUT,
     AutoRuntimeName,
+    EngineName,
     JsonOption,
     MethodName,
     ModelOption,
+    RayAddressOption,
     WeightsOption,
     checkpoint,
     console,
     emit_json,
-    err_console,
     outputs_writable,
+    say,
     value,
 )
+from edge_rppg.errors import EdgeRppgError
 
 if TYPE_CHECKING:
+    from edge_rppg.batch import BatchSpec
     from edge_rppg.predict import PredictResult
     from edge_rppg.runtimes import Runtime
 
@@ -40,6 +46,7 @@ def predict(
     ] = MethodName("model"),
     runtime: Annotated[
         AutoRuntimeName,
+        EngineName,
         typer.Option(
             help="Runtime; auto: TensorRT on an NVIDIA GPU, else OpenVINO on x86, else ONNX Runtime, else torch."
         ),
@@ -53,12 +60,31 @@ def predict(
     csv_path: Annotated[Path | None, typer.Option("--csv", help="BVP and HR time series CSV.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Plot PNG: BVP, HR over time, quality.")] = None,
     profile: Annotated[bool, typer.Option("--profile", help="Print where the time goes.")] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Many videos (VIDEO a folder or a glob, or --list): one JSON each, here.")
+    ] = None,
+    list_file: Annotated[Path | None, typer.Option("--list", help="A file of video paths, one a line.")] = None,
+    engine: Annotated[EngineName, typer.Option(help="Many videos: a local process pool, or Ray.")] = EngineName(
+        "local"
+    ),
+    ray_address: RayAddressOption = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Many videos: workers (default: one per core).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Many videos: redo the ones already done.")] = False,
 ) -> None:
-    """Heart rate from your own video or webcam, on any runtime, faster than real time."""
+    """Heart rate from your own video, a folder of videos, or a webcam, on any runtime, faster than real time."""
     from edge_rppg.live import live_callbacks
     from edge_rppg.predict import PredictOptions, predict_video
     from edge_rppg.predict_files import write_outputs
 
+    if out is not None or list_file is not None:
+        if out is None or webcam is not None or any(p is not None for p in (json_path, csv_path, plot)):
+            raise typer.BadParameter(
+                "many videos: give --out RESULTS_DIR (one JSON per video), no --webcam/--json/--csv/--plot"
+            )
+        options = PredictOptions(stride=stride, fps=fps)
+        spec = _batch_spec(method.value, weights, model, value(runtime), threads, options)
+        _predict_many(video, list_file, out, spec, engine.value, ray_address, workers, force)
+        return
     if (video is None) == (webcam is None):
         raise typer.BadParameter("give a VIDEO or --webcam INDEX")
     if weights is not None and model is not None:
@@ -82,7 +108,7 @@ def _say_fps_override(video: Path, fps: float) -> None:
 
     own = probe(video).fps
     if own is not None and abs(own - fps) > 1e-3:
-        err_console.print(f"[dim]{video}: --fps {fps:g} overrides the file's own {own:g} fps[/dim]", highlight=False)
+        say(f"{video}: --fps {fps:g} overrides the file's own {own:g} fps")
 
 
 def _runtime(
@@ -100,8 +126,83 @@ def _runtime(
     weights = None if model else checkpoint(weights)
     runtime, note = pick_runtime(model, runtime)
     if note:
-        err_console.print(f"[dim]{escape(note)}[/dim]", highlight=False)
+        say(note)
     return resolve_runtime(weights, model, runtime, threads)
+
+
+def _batch_spec(
+    method: str, weights: Path | None, model: Path | None, runtime: str | None, threads: int | None, options: Any
+) -> BatchSpec:
+    """What every worker loads: a checkpoint on another runtime than torch is exported here, once."""
+    from edge_rppg.batch import BatchSpec
+    from edge_rppg.predict import pick_runtime
+
+    if method != "model":
+        return BatchSpec(weights=None, model=None, runtime=None, threads=threads or 0, options=options, method=method)
+    weights = None if model else checkpoint(weights)
+    runtime, note = pick_runtime(model, runtime)
+    if note:
+        say(note)
+    if model is None and runtime not in (None, "torch"):
+        from edge_rppg.exporters.cache import cached_export
+
+        assert weights is not None
+        model, weights = cached_export(weights, runtime), None
+    return BatchSpec(weights=weights, model=model, runtime=runtime, threads=threads or 0, options=options)
+
+
+def _predict_many(
+    video: Path | None,
+    list_file: Path | None,
+    out: Path,
+    spec: BatchSpec,
+    engine: str,
+    ray_address: str | None,
+    workers: int | None,
+    force: bool,
+) -> None:
+    from dataclasses import replace
+
+    from edge_rppg.batch import collect_videos, plan_workers, run_batch
+
+    outputs_writable(out=out / "results.csv")
+    videos = collect_videos(None if video is None else str(video), list_file)
+    n, threads = plan_workers(len(videos), workers)
+    spec = replace(spec, threads=spec.threads or threads)  # --threads, else the cores shared among the workers
+    with _videos_bar() as progress:
+        report = run_batch(
+            videos, spec, out, engine, workers=n, force=force, ray_address=ray_address, progress=progress
+        )
+    console.print(
+        f"{report.videos} videos: {report.ran} run ({report.frames} frames in {report.seconds:.0f} s, {engine}, "
+        f"{n} workers x {spec.threads} threads), {report.skipped} already done, {report.failed} failed; "
+        f"{report.summary_csv}"
+    )
+    if report.failed:
+        raise EdgeRppgError(f"{out}: {report.failed} of {report.videos} videos failed; results.csv says why for each")
+
+
+@contextmanager
+def _videos_bar() -> Iterator[Callable[[Any, int, int], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("videos"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("failed {task.fields[failed]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("videos", total=None, failed=0)
+        failed = 0
+
+        def progress(outcome: Any, done: int, total: int) -> None:
+            nonlocal failed
+            failed += outcome.error is not None
+            bar.update(task, completed=done, total=total, failed=failed)
+
+        yield progress
 
 
 def _print_result(result: PredictResult, profile: bool) -> None:

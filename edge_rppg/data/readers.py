@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_rppg.data.video import image_files, iter_frames, probe
+from edge_rppg.data.video import VIDEO_SUFFIXES, image_files, iter_frames, probe
 from edge_rppg.errors import DatasetError
 
 QUALITY_THRESHOLD = 0.3  # iBVP: frames whose signal quality is at or below this are dropped
@@ -228,8 +228,6 @@ def read_scamps(root: Path) -> list[VideoItem]:
 
 
 # --- a plain folder of videos, no labels (INT8 calibration on the user's own faces) -----------------
-
-VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v")
 
 
 def _no_labels(n: int) -> tuple[np.ndarray, None]:

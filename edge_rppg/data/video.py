@@ -12,6 +12,7 @@ import numpy as np
 from edge_rppg.errors import VideoError
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg")
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v")  # what a folder of videos is read for
 
 
 @dataclass(frozen=True)
