@@ -248,6 +248,7 @@ def _ray_outcomes(ray: Any, actors: list[Any], videos: list[str]) -> Iterator[Ou
             yield Outcome(video, None, f"{video}: the Ray worker running it failed: {first}")
 
 
+# One engine per name of pools.ENGINES (tests/test_batch.py checks they match).
 ENGINES: dict[str, Callable[[str | None], Engine]] = {
     "local": lambda _address: LocalEngine(),
     "ray": lambda address: RayEngine(address),

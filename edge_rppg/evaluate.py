@@ -100,6 +100,8 @@ def evaluate_dataset(
     on_no_face: str = "skip",
     log: Callable[[str], None] = print,
     method: str = "model",
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> EvalReport:
     """Preprocess (cached) the videos of ``split``, run the model on any runtime (or a classic ``method``
     on the same crops), and score whole videos."""
@@ -109,7 +111,9 @@ def evaluate_dataset(
     from edge_rppg.runtimes import open_runtime
 
     items = split_by_subject(read_dataset(data, dataset), *split)
-    chunks = preprocess_videos(items, dataset, data, on_no_face=on_no_face, log=log)
+    chunks = preprocess_videos(
+        items, dataset, data, on_no_face=on_no_face, log=log, engine=engine, ray_address=ray_address
+    )
     if not chunks:
         raise DatasetError(f"{data}: no video gave a full {CONTRACT.window}-frame chunk to evaluate")
     if method == "model":

@@ -175,3 +175,31 @@ def test_engine_ray_without_ray_is_one_line(videos: Path, onnx_model: Path, tmp_
     assert proc.returncode == 1, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "pip install 'edge-rppg[ray]'" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_eval_on_ray_builds_the_same_cache_and_metrics_as_local(
+    ray_cluster: object, onnx_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dataset's per-video preprocessing as Ray tasks, into a fresh cache: the same chunks and metrics."""
+    from tests.fixtures import write_ubfc
+
+    data = write_ubfc(tmp_path / "ubfc", subjects=(1, 2, 3), n=200)
+    reports = {}
+    for engine in ("local", "ray"):
+        cache = tmp_path / f"cache-{engine}"
+        monkeypatch.setenv("EDGE_RPPG_CACHE", str(cache))
+        out = tmp_path / f"{engine}.json"
+        args = ["eval", "--data", str(data), "--model", str(onnx_model), "--engine", engine, "--json", str(out)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        reports[engine] = json.loads(out.read_text())
+        assert len(list(cache.rglob("*_input0.npy"))) == 3, engine  # each video preprocessed into this cache
+    assert reports["ray"]["overall"] == reports["local"]["overall"]
+    assert reports["ray"]["videos"] == reports["local"]["videos"]
+
+
+def test_every_engine_name_has_a_batch_engine() -> None:
+    from edge_rppg.batch import ENGINES
+    from edge_rppg.pools import ENGINES as NAMES
+
+    assert tuple(ENGINES) == NAMES

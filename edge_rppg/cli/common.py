@@ -18,13 +18,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from edge_rppg.batch import ENGINES as ENGINE_NAMES
 from edge_rppg.bench import DEVICES
 from edge_rppg.classic import METHODS
 from edge_rppg.data.readers import READERS, UNLABELLED
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.exporters import PRECISIONS, TARGETS
 from edge_rppg.models.registry import FAMILIES
+from edge_rppg.pools import ENGINES
 from edge_rppg.runtimes import AUTO, RUNTIMES
 from edge_rppg.runtimes.base import PRECISION_HINTS
 from edge_rppg.train.config import PRESETS
@@ -55,7 +55,7 @@ DeviceName = _choices("DeviceName", DEVICES)
 ArchName = _choices("ArchName", FAMILIES)
 FsamModeName = _choices("FsamModeName", dict.fromkeys(m for f in FAMILIES.values() for m in f.fsam_modes))
 PresetName = _choices("PresetName", PRESETS)
-EngineName = _choices("EngineName", ENGINE_NAMES)
+EngineName = _choices("EngineName", ENGINES)
 # "model": the deep model (--weights/--model); the others run with no model at all (edge_rppg/classic.py).
 MethodName = _choices("MethodName", ["model", *METHODS])
 Fallback = _choices("Fallback", ["fp32"])

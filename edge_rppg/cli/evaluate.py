@@ -10,11 +10,13 @@ from rich.table import Table
 
 from edge_rppg.cli.common import (
     STDOUT,
+    EngineName,
     JsonOption,
     LabelledDataset,
     MethodName,
     ModelOption,
     NoFace,
+    RayAddressOption,
     RuntimeName,
     WeightsOption,
     checkpoint,
@@ -46,6 +48,10 @@ def evaluate(
     json_path: JsonOption = None,
     plot: Annotated[Path | None, typer.Option(help="Bland–Altman plot PNG (the first method).")] = None,
     on_no_face: Annotated[NoFace, typer.Option(help="A video where no face is found.")] = NoFace("skip"),
+    engine: Annotated[
+        EngineName, typer.Option(help="Many videos: a local process pool, or a Ray cluster.")
+    ] = EngineName("local"),
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Whole-video evaluation with the paper's metrics (MAE, RMSE, MAPE, Pearson, SNR, MACC ± SE)."""
     from edge_rppg.evaluate import bland_altman_png, evaluate_dataset, reports_to_dict
@@ -68,6 +74,8 @@ def evaluate(
             on_no_face.value,
             log=lambda m: console.print(m, highlight=False),
             method=name,
+            engine=engine.value,
+            ray_address=ray_address,
         )
         for name in names
     }

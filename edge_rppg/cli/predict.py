@@ -64,9 +64,9 @@ def predict(
         Path | None, typer.Option(help="Many videos (VIDEO a folder or a glob, or --list): one JSON each, here.")
     ] = None,
     list_file: Annotated[Path | None, typer.Option("--list", help="A file of video paths, one a line.")] = None,
-    engine: Annotated[EngineName, typer.Option(help="Many videos: a local process pool, or Ray.")] = EngineName(
-        "local"
-    ),
+    engine: Annotated[
+        EngineName, typer.Option(help="Many videos: a local process pool, or a Ray cluster.")
+    ] = EngineName("local"),
     ray_address: RayAddressOption = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Many videos: workers (default: one per core).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Many videos: redo the ones already done.")] = False,

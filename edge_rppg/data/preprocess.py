@@ -25,7 +25,7 @@ from edge_rppg.data.readers import VideoItem
 from edge_rppg.errors import DatasetError, VideoError
 from edge_rppg.filters import zscore
 from edge_rppg.paths import cache_root as default_cache_root
-from edge_rppg.pools import process_pool
+from edge_rppg.pools import parallel_map
 
 CACHE_VERSION = 2
 
@@ -140,18 +140,17 @@ def preprocess_videos(
     workers: int | None = None,
     on_no_face: str = "skip",
     log: Callable[[str], None] = print,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> list[Chunk]:
-    """Preprocess (or reuse the cache of) ``items``; returns their chunks in video order."""
+    """Preprocess (or reuse the cache of) ``items``; returns their chunks in video order. ``engine="ray"``
+    spreads the videos over a Ray cluster, each node writing into the one (shared) cache folder."""
     out = (cache_root or default_cache_root()) / f"{dataset}-{settings.key(dataset, root)}"
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "settings.json", json.dumps({**asdict(settings), "dataset": dataset, "root": str(root)}))
     workers = max(1, min(workers or os.cpu_count() or 1, len(items)))
     jobs = [(item, settings, out) for item in items]
-    if workers == 1:
-        results = [_work(j) for j in jobs]
-    else:
-        with process_pool(workers) as pool:
-            results = list(pool.map(_work, jobs))
+    results = parallel_map(_work, jobs, workers, engine, ray_address)
     chunks: list[Chunk] = []
     for name, manifest, error in results:
         if error is not None:
