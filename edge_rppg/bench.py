@@ -293,9 +293,13 @@ def run_bench(
         windows, labels = synthetic_windows(n_windows, seed=BENCH_SEED)
     options = RuntimeOptions(threads=threads, precision_hint=precision_hint, device=device)
     results, opened = _open_all(_plan(expand_runtimes(runtimes), models, weights), deploy, windows, options)
-    _score(opened, labels)
     gflop = 2 * count_macs(deploy) / 1e9
-    _time(opened, timing, gflop)
+    try:
+        _score(opened, labels)
+        _time(opened, timing, gflop)  # interleaved rounds: every runtime is open at once until here
+    finally:
+        for o in opened:
+            o.runtime.close()
     ref_result = next(o.result for o in opened if o.result.runtime == REFERENCE)
     return BenchReport(
         hr_resolution_bpm=round(hr_resolution_bpm(), 4),

@@ -20,6 +20,7 @@ import numpy as np
 
 from edge_rppg.contract import CONTRACT
 from edge_rppg.filters import detrend
+from edge_rppg.runtimes.base import BaseRuntime
 
 # SciPy is imported inside the functions that use it: the CLI reads this module's tables at start-up, and
 # importing scipy.signal there would cost a second before `edge-rppg --help` prints anything.
@@ -217,7 +218,7 @@ def run_method(name: str, rgb: np.ndarray, fs: float) -> np.ndarray:
     return np.pad(out, (0, len(rgb) - len(out)))
 
 
-class ClassicRuntime:
+class ClassicRuntime(BaseRuntime):
     """A classic method behind the runtime interface: model windows in, BVP out, no model file.
 
     Each window's trace is its crops' spatial mean RGB; the method runs on the window's 161 frames and its
@@ -226,6 +227,7 @@ class ClassicRuntime:
     precision = "fp64"
     device = "cpu"
     channels = 3
+    any_crop_size = True
 
     def __init__(self, method: str, roi: Roi = WHOLE_CROP) -> None:
         if method not in METHODS:
@@ -235,12 +237,13 @@ class ClassicRuntime:
         self.model_path = Path(f"<{method}>")
         self.roi = roi
 
-    def run(self, frames: np.ndarray) -> np.ndarray:
+    def _run(self, frames: np.ndarray) -> np.ndarray:
         rgb = mean_rgb(frames, self.roi)
-        if rgb.ndim == 2:
-            rgb = rgb[None]
         sign = self.method.polarity
         return np.stack([sign * run_method(self.name, trace, CONTRACT.fps)[1:] for trace in rgb]).astype(np.float32)
+
+    def _release(self) -> None:
+        pass  # nothing held: a formula, no model
 
     def describe(self) -> dict[str, str]:
         return {"method": self.method.title}

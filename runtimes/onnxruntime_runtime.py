@@ -9,10 +9,10 @@ import numpy as np
 
 from edge_rppg.contract import CONTRACT
 from edge_rppg.optional import require
-from edge_rppg.runtimes.base import RuntimeOptions, run_static_batches
+from edge_rppg.runtimes.base import BaseRuntime, RuntimeOptions
 
 
-class OnnxRuntime:
+class OnnxRuntime(BaseRuntime):
     name = "onnxruntime"
 
     def __init__(self, model_path: Path, options: RuntimeOptions = RuntimeOptions()):
@@ -34,12 +34,12 @@ class OnnxRuntime:
         batch, self.channels = self.session.get_inputs()[0].shape[:2]
         self.static_batch = batch if isinstance(batch, int) else None
 
-    def run(self, frames: np.ndarray) -> np.ndarray:
-        return run_static_batches(self._run, frames, self.static_batch)
-
     def _run(self, x: np.ndarray) -> np.ndarray:
         (out,) = self.session.run([CONTRACT.output_name], {CONTRACT.input_name: x})
         return np.asarray(out, dtype=np.float32)
+
+    def _release(self) -> None:
+        self.session = None  # type: ignore[assignment]  # the session's memory goes with its last reference
 
     def describe(self) -> dict[str, Any]:
         return {

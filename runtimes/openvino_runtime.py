@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from edge_rppg.optional import require
-from edge_rppg.runtimes.base import RuntimeOptions, run_static_batches
+from edge_rppg.runtimes.base import BaseRuntime, RuntimeOptions
 
 
-class OpenVinoRuntime:
+class OpenVinoRuntime(BaseRuntime):
     name = "openvino"
 
     def __init__(self, model_path: Path, options: RuntimeOptions = RuntimeOptions()):
@@ -39,12 +39,12 @@ class OpenVinoRuntime:
         self.channels = model.input(0).get_partial_shape()[1].get_length()
         self.static_batch = batch.get_length() if batch.is_static else None
 
-    def run(self, frames: np.ndarray) -> np.ndarray:
-        return run_static_batches(self._run, frames, self.static_batch)
-
     def _run(self, x: np.ndarray) -> np.ndarray:
         result = self.request.infer({0: x})
         return np.asarray(result[self.compiled.output(0)], dtype=np.float32).copy()
+
+    def _release(self) -> None:
+        self.request = self.compiled = None  # type: ignore[assignment]  # the plugin frees them with the last reference
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -16,7 +16,7 @@ import numpy as np
 
 from edge_rppg.errors import RuntimeUnavailable
 from edge_rppg.optional import cuda_device_name, install_hint
-from edge_rppg.runtimes.base import RuntimeOptions, as_batch, run_static_batches
+from edge_rppg.runtimes.base import BaseRuntime, RuntimeOptions
 
 # TensorRT proper first; TensorRT-RTX (same Python API, builds without a GPU) as the fallback.
 TENSORRT_MODULES = ("tensorrt", "tensorrt_rtx")
@@ -40,7 +40,7 @@ def sidecar_path(engine_path: Path) -> Path:
     return engine_path.with_suffix(engine_path.suffix + ".json")
 
 
-class TensorRtRuntime:
+class TensorRtRuntime(BaseRuntime):
     name = "tensorrt"
 
     def __init__(self, model_path: Path, options: RuntimeOptions = RuntimeOptions()):
@@ -77,13 +77,9 @@ class TensorRtRuntime:
         self.channels = int(self.engine.get_tensor_shape(self.input_name)[1])
         self.static_batch = batch if batch > 0 else None  # -1: a dynamic-batch engine
 
-    def run(self, frames: np.ndarray) -> np.ndarray:
-        """Any number of windows: a static-batch engine gets them in chunks of its batch (the last padded)."""
-        return run_static_batches(self._run, frames, self.static_batch)
-
     def _run(self, frames: np.ndarray) -> np.ndarray:
         torch = self._torch
-        x = torch.from_numpy(as_batch(frames)).cuda()
+        x = torch.from_numpy(frames).cuda()
         self.context.set_input_shape(self.input_name, tuple(x.shape))
         out = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=torch.float32, device="cuda")
         self.context.set_tensor_address(self.input_name, x.data_ptr())
@@ -93,6 +89,9 @@ class TensorRtRuntime:
             raise RuntimeError("TensorRT execute_async_v3 failed")
         stream.synchronize()
         return out.cpu().numpy()
+
+    def _release(self) -> None:
+        self.context = self.engine = None  # TensorRT frees the context, then the engine, with their references
 
     def describe(self) -> dict[str, Any]:
         return {"tensorrt": self._trt.__version__, "gpu": self._gpu, "precision": self.precision}

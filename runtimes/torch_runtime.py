@@ -9,13 +9,13 @@ import numpy as np
 import torch
 
 from edge_rppg.models.checkpoints import load_deploy_model
-from edge_rppg.runtimes.base import RuntimeOptions, as_batch
+from edge_rppg.runtimes.base import BaseRuntime, RuntimeOptions
 
 if TYPE_CHECKING:
     from edge_rppg.models.registry import Model
 
 
-class TorchRuntime:
+class TorchRuntime(BaseRuntime):
     name = "torch"
 
     def __init__(self, model_path: Path, options: RuntimeOptions = RuntimeOptions(), model: Model | None = None):
@@ -35,10 +35,12 @@ class TorchRuntime:
         """The reference on a model already in memory (export verification, bench)."""
         return cls(Path("<in-memory model>"), options, model=model)
 
-    def run(self, frames: np.ndarray) -> np.ndarray:
+    def _run(self, x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            x = torch.from_numpy(as_batch(frames)).to(self.device)
-            return self.model(x).float().cpu().numpy()
+            return self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()  # type: ignore[no-any-return]
+
+    def _release(self) -> None:
+        self.model = None  # type: ignore[assignment]
 
     def describe(self) -> dict[str, Any]:
         return {"torch": torch.__version__, "device": str(self.device), "threads": torch.get_num_threads()}

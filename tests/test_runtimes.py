@@ -60,3 +60,23 @@ def test_every_runtime_states_why_it_cannot_run_here() -> None:
     for spec in RUNTIMES.values():
         reason = spec.unavailable_reason()
         assert reason is None or len(reason) > 10
+
+
+@pytest.mark.parametrize(
+    ("name", "fixture"), [("torch", "fsam_checkpoint"), ("onnxruntime", "onnx_fp32"), ("openvino", "openvino_fp32")]
+)
+def test_every_runtime_checks_its_input_and_closes(
+    name: str, fixture: str, request: pytest.FixtureRequest, windows: np.ndarray
+) -> None:
+    """The base class, for every runtime: a window off the contract is one line naming the model (not the
+    runtime's own shape error), one window without a batch axis runs, and a closed runtime refuses to run."""
+    model_path = request.getfixturevalue(fixture)
+    with get_runtime(name).open(model_path) as runtime:
+        for bad, why in ((windows[:, :, :160], "not \\[B, 3, 161, 72, 72\\]"), (windows[:, :1], "not \\[B, 3")):
+            with pytest.raises(EdgeRppgError, match=why) as err:
+                runtime.run(bad)
+            assert str(model_path) in str(err.value) and "\n" not in str(err.value)
+        assert runtime.run(windows[0]).shape == (1, 160)
+        assert runtime.run(windows.astype(np.uint8)).dtype == np.float32  # raw pixels as they come from video
+    with pytest.raises(EdgeRppgError, match="was closed"):
+        runtime.run(windows)
