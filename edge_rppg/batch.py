@@ -49,6 +49,7 @@ class BatchSpec:
     threads: int  # per worker
     options: PredictOptions | None = None  # None: predict's defaults
     method: str = "model"  # or a classic method: no model at all
+    series_dir: Path | None = None  # also each video's BVP/HR series CSV and beats CSV, beside its JSON here
 
     @property
     def model_id(self) -> str:
@@ -142,6 +143,7 @@ class _Worker:
         from edge_rppg.pipeline import PredictOptions
         from edge_rppg.predict import classic_runtime, resolve_runtime
 
+        self.spec = spec
         self.options = spec.options or PredictOptions()
         self.runtime = (
             resolve_runtime(spec.weights, spec.model, spec.runtime, spec.threads)
@@ -158,6 +160,10 @@ class _Worker:
             return Outcome(video, None, str(exc))
         except Exception as exc:  # a bug on one video must not end a thousand-video run; its row says what
             return Outcome(video, None, f"{video}: internal error: {type(exc).__name__}: {str(exc)[:300]}")
+        if self.spec.series_dir is not None:
+            from edge_rppg.predict_files import write_outputs
+
+            write_outputs(result, None, result_path(self.spec.series_dir, Path(video)).with_suffix(".csv"), None)
         return Outcome(video, result.summary(), None, result.frames)
 
 

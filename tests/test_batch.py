@@ -22,6 +22,7 @@ from edge_rppg.cli import app
 from edge_rppg.data.synthetic import synthetic_clip
 from edge_rppg.data.video import write_video
 from edge_rppg.predict import predict_video, resolve_runtime
+from edge_rppg.predict_files import beats_csv_path
 
 ASSET = Path(__file__).parent / "assets" / "synthetic_fsam.pt"
 RUN_FIELDS_THAT_VARY = ("speed_fps", "profile_ms")  # wall-clock figures: everything else must be identical
@@ -69,7 +70,7 @@ def test_local_batch_isolates_the_bad_video_matches_single_predict_and_resumes(
 ) -> None:
     out = tmp_path / "results"
     args = ["predict", str(videos), "--out", str(out), "--model", str(onnx_model), "--runtime", "onnxruntime"]
-    result = CliRunner().invoke(app, [*args, "--threads", "1"])
+    result = CliRunner().invoke(app, [*args, "--threads", "1", "--series"])
     assert result.exit_code == 1, result.output  # one video failed: the run went on, and says so
     assert "1 of 4 videos failed" in result.output
     found = collect_videos(str(videos), None)
@@ -83,6 +84,9 @@ def test_local_batch_isolates_the_bad_video_matches_single_predict_and_resumes(
             alone = predict_video(video, runtime).summary()
             assert _same_result(records[str(video)]["result"], alone), video
             statuses.append(alone["hr_status"])
+            series = result_path(out, video).with_suffix(".csv")  # --series: predict --csv's two tables
+            assert series.read_text().startswith("frame,time_s,bvp,hr_bpm")
+            assert beats_csv_path(series).read_text().startswith("beat,time_s,ibi_ms")
     rows = _rows(out)
     assert [r["status"] for r in rows] == statuses and rows[0]["error"] and "ok" in statuses
     again = CliRunner().invoke(app, [*args, "--threads", "1"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -70,6 +72,9 @@ def predict(
     ray_address: RayAddressOption = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Many videos: workers (default: one per core).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Many videos: redo the ones already done.")] = False,
+    series: Annotated[
+        bool, typer.Option("--series", help="Many videos: each one's BVP/HR and beats CSVs beside its JSON.")
+    ] = False,
 ) -> None:
     """Heart rate from your own video, a folder of videos, or a webcam, on any runtime, faster than real time."""
     from edge_rppg.live import live_callbacks
@@ -83,6 +88,7 @@ def predict(
             )
         options = PredictOptions(stride=stride, fps=fps)
         spec = _batch_spec(method.value, weights, model, value(runtime), threads, options)
+        spec = replace(spec, series_dir=out if series else None)
         _predict_many(video, list_file, out, spec, engine.value, ray_address, workers, force)
         return
     if (video is None) == (webcam is None):
@@ -161,8 +167,6 @@ def _predict_many(
     workers: int | None,
     force: bool,
 ) -> None:
-    from dataclasses import replace
-
     from edge_rppg.batch import collect_videos, plan_workers, run_batch
 
     outputs_writable(out=out / "results.csv")
@@ -191,16 +195,19 @@ def _videos_bar() -> Iterator[Callable[[Any, int, int], None]]:
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("failed {task.fields[failed]}"),
+        TextColumn("{task.fields[fps]:.0f} frames/s"),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("videos", total=None, failed=0)
-        failed = 0
+        task = bar.add_task("videos", total=None, failed=0, fps=0.0)
+        failed, frames, start = 0, 0, time.perf_counter()
 
         def progress(outcome: Any, done: int, total: int) -> None:
-            nonlocal failed
+            nonlocal failed, frames
             failed += outcome.error is not None
-            bar.update(task, completed=done, total=total, failed=failed)
+            frames += outcome.frames
+            fps = frames / max(time.perf_counter() - start, 1e-9)
+            bar.update(task, completed=done, total=total, failed=failed, fps=fps)
 
         yield progress
 
