@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.preprocess import Chunk, chunk_window
 from edge_rppg.hr import HrMethod
 from edge_rppg.metrics import DatasetMetrics, dataset_metrics, evaluate_signal
+
+if TYPE_CHECKING:
+    from edge_rppg.runtimes import Runtime
 
 Predict = Callable[[np.ndarray], np.ndarray]  # windows [B, 3, 161, 72, 72] -> BVP [B, 160]
 
@@ -56,8 +60,15 @@ def evaluate_chunks(
 ) -> EvalReport:
     if not chunks:
         raise ValueError("no chunks to evaluate")
+    return evaluate_videos(predict_videos(predict, chunks), fs, method)
+
+
+def evaluate_videos(
+    bvps: dict[str, tuple[np.ndarray, np.ndarray]], fs: float = CONTRACT.fps, method: HrMethod | str = HrMethod.FFT
+) -> EvalReport:
+    """The paper's metrics of each video's (predicted BVP, label), and of the dataset."""
     videos = []
-    for name, (pred, label) in predict_videos(predict, chunks).items():
+    for name, (pred, label) in bvps.items():
         r = evaluate_signal(pred, label, fs, method)
         videos.append(VideoResult(name, r.hr_true, r.hr_pred, r.snr, r.macc))
     overall = dataset_metrics(
@@ -108,7 +119,6 @@ def evaluate_dataset(
     from edge_rppg.data.preprocess import preprocess_videos
     from edge_rppg.data.readers import read_dataset, split_by_subject
     from edge_rppg.errors import DatasetError
-    from edge_rppg.runtimes import open_runtime
 
     items = split_by_subject(read_dataset(data, dataset), *split)
     chunks = preprocess_videos(
@@ -116,12 +126,36 @@ def evaluate_dataset(
     )
     if not chunks:
         raise DatasetError(f"{data}: no video gave a full {CONTRACT.window}-frame chunk to evaluate")
-    if method == "model":
-        assert model_path is not None
-        return evaluate_chunks(open_runtime(model_path, runtime).run, chunks, method=hr_method)
-    from edge_rppg.classic import ClassicRuntime
+    if engine == "ray":  # each video's inference as a Ray task too, beside its chunks on the shared cache
+        from edge_rppg.pools import parallel_map
 
-    return evaluate_chunks(ClassicRuntime(method).run, chunks, method=hr_method)
+        jobs = [(model_path, runtime, method, list(group)) for _, group in groupby(chunks, key=lambda c: c.video)]
+        return evaluate_videos(dict(parallel_map(_video_bvp, jobs, len(jobs), engine, ray_address)), method=hr_method)
+    return evaluate_chunks(_eval_runtime(model_path, runtime, method, None).run, chunks, method=hr_method)
+
+
+def _eval_runtime(model_path: Path | None, runtime: str | None, method: str, threads: int | None) -> Runtime:
+    """The model on its runtime, or a classic method."""
+    from edge_rppg.runtimes import RuntimeOptions, open_runtime
+
+    if method != "model":
+        from edge_rppg.classic import ClassicRuntime
+
+        return ClassicRuntime(method)
+    assert model_path is not None
+    return open_runtime(model_path, runtime, RuntimeOptions(threads=threads))
+
+
+def _video_bvp(
+    job: tuple[Path | None, str | None, str, list[Chunk]],
+) -> tuple[str, tuple[np.ndarray, np.ndarray]]:
+    """One video's BVP and label on a worker with one CPU (one inference thread)."""
+    model_path, runtime, method, chunks = job
+    video = chunks[0].video
+    return video, predict_videos(_worker_runtime(model_path, runtime, method, 1).run, chunks)[video]
+
+
+_worker_runtime = functools.cache(_eval_runtime)  # once per Ray worker process, which runs many videos
 
 
 def reports_to_dict(reports: dict[str, EvalReport]) -> dict[str, Any]:

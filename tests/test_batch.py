@@ -184,7 +184,8 @@ def test_engine_ray_without_ray_is_one_line(videos: Path, onnx_model: Path, tmp_
 def test_eval_on_ray_builds_the_same_cache_and_metrics_as_local(
     ray_cluster: object, onnx_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The dataset's per-video preprocessing as Ray tasks, into a fresh cache: the same chunks and metrics."""
+    """The dataset's per-video preprocessing and inference as Ray tasks, into a fresh cache: the same chunks
+    and metrics as local."""
     from tests.fixtures import write_ubfc
 
     data = write_ubfc(tmp_path / "ubfc", subjects=(1, 2, 3), n=200)
