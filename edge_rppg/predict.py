@@ -102,22 +102,27 @@ def pick_runtime(model: Path | None, runtime: str | None) -> tuple[str | None, s
     return name, f"runtime auto: {name} ({why}){exported}"
 
 
+def model_to_run(weights: Path | None, model: Path | None, runtime: str | None) -> tuple[Path, str | None]:
+    """The file that will run and its runtime (``auto`` resolved): an exported model as given, a checkpoint on
+    torch, or the checkpoint's export for another runtime (made once, cached)."""
+    runtime, _ = pick_runtime(model, runtime)
+    if model is not None:
+        return model, runtime
+    assert weights is not None
+    if runtime in (None, "torch"):
+        return weights, "torch"
+    from edge_rppg.exporters.cache import cached_export
+
+    return cached_export(weights, runtime), runtime
+
+
 def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | None, threads: int | None) -> Runtime:
     """An exported model on its runtime; or a checkpoint on torch, or exported once (cached) for another runtime.
     ``runtime`` may be ``auto`` (pick_runtime)."""
-    options = RuntimeOptions(threads=threads)
-    source = model if model is not None else weights
-    assert source is not None
-    runtime, _ = pick_runtime(model, runtime)
-    if model is not None:
-        rt = open_runtime(model, runtime, options)
-    elif runtime in (None, "torch"):
-        rt = open_runtime(source, "torch", options)
-    else:
-        from edge_rppg.exporters.cache import cached_export
-
-        rt = open_runtime(cached_export(source, runtime), runtime, options)
+    path, runtime = model_to_run(weights, model, runtime)
+    rt = open_runtime(path, runtime, RuntimeOptions(threads=threads))
     if rt.channels != 3:
+        source = model if model is not None else weights
         raise EdgeRppgError(
             f"{source}: this model takes {rt.channels} input channels; predict reads RGB video (3 channels)"
         )

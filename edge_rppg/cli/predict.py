@@ -127,13 +127,20 @@ def _runtime(
         from edge_rppg.predict import classic_runtime
 
         return classic_runtime(method)
-    from edge_rppg.predict import pick_runtime, resolve_runtime
+    from edge_rppg.predict import resolve_runtime
 
     weights = None if model else checkpoint(weights)
+    return resolve_runtime(weights, model, _chosen(model, runtime), threads)
+
+
+def _chosen(model: Path | None, runtime: str | None) -> str | None:
+    """The runtime that will run (``auto`` resolved), said in one line when auto chose it."""
+    from edge_rppg.predict import pick_runtime
+
     runtime, note = pick_runtime(model, runtime)
     if note:
         say(note)
-    return resolve_runtime(weights, model, runtime, threads)
+    return runtime
 
 
 def _batch_spec(
@@ -141,20 +148,13 @@ def _batch_spec(
 ) -> BatchSpec:
     """What every worker loads: a checkpoint on another runtime than torch is exported here, once."""
     from edge_rppg.batch import BatchSpec
-    from edge_rppg.predict import pick_runtime
+    from edge_rppg.predict import model_to_run
 
     if method != "model":
         return BatchSpec(weights=None, model=None, runtime=None, threads=threads or 0, options=options, method=method)
     weights = None if model else checkpoint(weights)
-    runtime, note = pick_runtime(model, runtime)
-    if note:
-        say(note)
-    if model is None and runtime not in (None, "torch"):
-        from edge_rppg.exporters.cache import cached_export
-
-        assert weights is not None
-        model, weights = cached_export(weights, runtime), None
-    return BatchSpec(weights=weights, model=model, runtime=runtime, threads=threads or 0, options=options)
+    path, runtime = model_to_run(weights, model, _chosen(model, runtime))
+    return BatchSpec(weights=None, model=path, runtime=runtime, threads=threads or 0, options=options)
 
 
 def _predict_many(
