@@ -28,7 +28,14 @@ import numpy as np
 from edge_rppg.agreement import TOLERANCES, Agreement, compare
 from edge_rppg.data.windows import _chunks, _stack
 from edge_rppg.exporters.onnx_export import export_fp32
-from edge_rppg.exporters.openvino_export import INT8, Int8Settings, convolution_names, export_ir
+from edge_rppg.exporters.openvino_export import (
+    INT8,
+    AccuracyTarget,
+    Int8Settings,
+    convolution_names,
+    export_ir,
+    int8_coverage,
+)
 from edge_rppg.filters import bvp_filters
 from edge_rppg.models.checkpoints import load_deploy_model
 from edge_rppg.runtimes import RuntimeOptions, get_runtime
@@ -37,12 +44,13 @@ from edge_rppg.vitals import segment_quality
 from edge_rppg.weights import resolve
 
 
-def corpus_windows(corpus: Path, split: str, videos: int, count: int, work: Path) -> np.ndarray:
-    """Windows from ``videos`` pulsed clips of ``split`` (spread over the split), via the training crop path."""
+def corpus_windows(corpus: Path, split: str, videos: int, count: int, work: Path, part: int = 0) -> np.ndarray:
+    """Windows from ``videos`` pulsed clips of ``split`` (spread over the split), via the training crop path;
+    ``part`` 1 takes them from the clips between those of part 0 (other clips, same half)."""
     specs = [json.loads(f.read_text()) for f in sorted(corpus.glob(f"{split}-???.json"))]
-    pulsed = [s for s in specs if s["pulsed"]]
+    pulsed = [s for s in specs if s["pulsed"]][part::2] if part else [s for s in specs if s["pulsed"]]
     picks = [pulsed[i] for i in np.unique(np.linspace(0, len(pulsed) - 1, videos).round().astype(int))]
-    folder = work / split
+    folder = work / f"{split}{part or ''}"
     folder.mkdir(parents=True)
     for s in picks:
         (folder / s["file"]).symlink_to(corpus / s["file"])
@@ -74,10 +82,14 @@ class Judge:
         self.pulse = carries_pulse(reference)
         self.count = 0
 
-    def __call__(self, settings: Int8Settings | None) -> tuple[Agreement, Agreement | None, float]:
+    def __call__(
+        self, settings: Int8Settings | None, accuracy: AccuracyTarget | None = None
+    ) -> tuple[Agreement, Agreement | None, float]:
         self.count += 1
         xml = self.work / f"variant{self.count}.xml"
-        export_ir(self.onnx, xml, {}, "fp32" if settings is None else "int8", self.calibration, settings or INT8)
+        precision = "fp32" if settings is None else "int8"
+        export_ir(self.onnx, xml, {}, precision, self.calibration, settings or INT8, accuracy)
+        self.last = xml
         rt = get_runtime("openvino").open(xml, RuntimeOptions())
         out = np.concatenate([rt.run(w[None]) for w in self.guard])
         on_pulse = compare(self.reference[self.pulse], out[self.pulse]) if self.pulse.any() else None
@@ -97,6 +109,21 @@ def _row(label: str, scores: tuple[Agreement, Agreement | None, float], ms_fp32:
     )
 
 
+def accuracy_control(args: argparse.Namespace, model: Any, judge: Judge, ms_fp32: float, work: Path) -> None:
+    """NNCF's accuracy control with the guard's score, validated on windows the guard never sees."""
+    other = corpus_windows(args.corpus, "calibration", args.videos, args.windows, work, part=1)
+    for label, windows in (("calibration windows", judge.calibration), ("other calibration clips", other)):
+        target = AccuracyTarget(windows, TorchRuntime.from_model(model).run(windows), TOLERANCES["int8"])
+        start = time.perf_counter()
+        scores = judge(INT8, target)
+        coverage = int8_coverage(judge.last)
+        print(_row(f"accuracy control, {label}", scores, ms_fp32))
+        print(
+            f"  {coverage['int8_convolutions']}/{coverage['convolutions']} convolutions INT8, FP32: "
+            f"{coverage['fp32_convolutions']}; built in {time.perf_counter() - start:.0f} s"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("corpus", type=Path)
@@ -105,6 +132,12 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=48, help="calibration windows")
     ap.add_argument("--held-out", type=int, default=32, help="guard windows")
     ap.add_argument("--keep", default=None, help="sets of convolutions to keep FP32 (a,b;c): score those only")
+    ap.add_argument(
+        "--accuracy-control",
+        action="store_true",
+        help="score NNCF's accuracy-controlled INT8 instead (validated on the calibration windows, then on other "
+        "calibration-half clips), no sweep",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="int8-sensitivity-"))
     calibration = corpus_windows(args.corpus, "calibration", args.videos, args.windows, work)
@@ -124,6 +157,9 @@ def main() -> None:
     print(_row("fp32", fp32, fp32[2]))
     base = judge(INT8)
     print(_row("int8 (product settings)", base, fp32[2]))
+    if args.accuracy_control:
+        accuracy_control(args, model, judge, fp32[2], work)
+        return
     if args.keep is not None:  # the named sets only, no sweep
         for keep in args.keep.split(";"):
             print(_row(f"int8, FP32: {keep}", judge(replace(INT8, ignored_names=tuple(keep.split(",")))), fp32[2]))

@@ -39,6 +39,16 @@ class Tolerance:
             out.append(f"HR differs by {a.hr_abs_diff_bpm:.2f} bpm > {self.max_hr_diff_bpm:g}")
         return out
 
+    def score(self, a: Agreement) -> float:
+        """One number for an accuracy-controlled quantizer: the worst-window Pearson, or the worst HR difference
+        mapped onto the Pearson scale when that is worse; both bounds meet at ``min_pearson``, so the tolerance
+        holds (on r and HR) exactly when the score is at least ``min_pearson``."""
+        if self.max_hr_diff_bpm > 0:
+            over = a.hr_abs_diff_bpm / self.max_hr_diff_bpm
+        else:  # a zero (or negative) HR bound: held or not, nothing in between
+            over = 0.0 if a.hr_abs_diff_bpm <= self.max_hr_diff_bpm else 2.0
+        return min(a.bvp_pearson, 1.0 - (1.0 - self.min_pearson) * over)
+
 
 # What each precision must keep of the reference, HR on the fft-fine grid (<= 0.1 bpm). FP32 runtimes
 # agree to ~1e-5..2e-4 of the BVP range (ONNX Runtime's kernels differ most); FP16 with the difference kept

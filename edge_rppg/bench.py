@@ -7,6 +7,7 @@ the user's units: BVP error and correlation, and heart rate in bpm.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import resource
@@ -27,7 +28,9 @@ from edge_rppg.errors import EdgeRppgError
 from edge_rppg.hr import hr_resolution_bpm, window_hr
 from edge_rppg.models import count_macs, family_of
 from edge_rppg.optional import cuda_device_name
+from edge_rppg.reference_set import SHA_KEY, ReferenceSet, path_for, read_reference
 from edge_rppg.runtimes import RUNTIMES, Runtime, RuntimeOptions, get_runtime
+from edge_rppg.runtimes.metadata import model_metadata
 
 if TYPE_CHECKING:
     from edge_rppg.models.registry import Model
@@ -78,15 +81,16 @@ class BenchResult:
 @dataclass
 class BenchReport:
     hr_resolution_bpm: float  # grid of every HR below (fft-fine), before its parabolic refinement
-    reference: str
+    reference: str  # "torch" (live) or "stored" (the reference set that travelled with the models)
     reference_device: str
+    reference_set: dict[str, str] | None  # the stored set: file, sha256, what made it
     arch: str
     results: list[BenchResult]
     windows: int
     iterations: int
     threads: int
-    matmul_gflops_per_s: float
-    model_gflop_per_window: float
+    matmul_gflops_per_s: float | None  # measured with PyTorch: none without it
+    model_gflop_per_window: float | None
     reference_hr_mae_vs_label_bpm: float | None
     machine: dict[str, Any]
     peak_rss_mb: float
@@ -121,13 +125,13 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 1e6
 
 
-def _plan(runtimes: list[str], models: list[Path], weights: Path) -> list[tuple[str, Path | None, str | None]]:
+def _plan(runtimes: list[str], models: list[Path], weights: Path | None) -> list[tuple[str, Path | None, str | None]]:
     """(runtime, model file, skip reason) for every pairing the user asked for."""
     plan: list[tuple[str, Path | None, str | None]] = []
     for name in runtimes:
         spec = get_runtime(name)
         reason = spec.unavailable_reason()
-        files = [weights] if name == REFERENCE else [m for m in models if m.suffix in spec.suffixes]
+        files = [w for w in [weights] if w] if name == REFERENCE else [m for m in models if m.suffix in spec.suffixes]
         if not files:
             plan.append(
                 (name, None, reason or f"no model file for {name} (give --model with {'/'.join(spec.suffixes)})")
@@ -137,21 +141,65 @@ def _plan(runtimes: list[str], models: list[Path], weights: Path) -> list[tuple[
     return plan
 
 
-def resolve_weights(weights: Path | None, models: list[Path]) -> Path:
-    """The reference checkpoint: given, or the source recorded in an exported model's metadata."""
+REFERENCES = ("auto", "torch", "stored")
+
+
+def _torch_installed() -> bool:
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ImportError:  # a finder that refuses torch outright
+        return False
+
+
+def resolve_weights(weights: Path | None, models: list[Path], reference: str = "auto") -> Path | None:
+    """The live reference's checkpoint: given, or the source recorded in an exported model's metadata when it is
+    on this machine and PyTorch is installed; None: the models' stored reference set is the reference."""
+    if reference not in REFERENCES:
+        raise EdgeRppgError(f"unknown reference {reference!r}; choose from {', '.join(REFERENCES)}")
+    if reference == "stored":
+        return None
     if weights is not None:
         return weights
+    if reference == "auto" and not _torch_installed():
+        return None
     for m in models:
-        if m.suffix == ".onnx":
-            import onnx
+        src = model_metadata(m).get("source_checkpoint")
+        if src and Path(src).exists():
+            return Path(src)
+    if reference == "torch":
+        raise EdgeRppgError("bench --reference torch needs the checkpoint: give --weights")
+    return None
 
-            meta = {p.key: p.value for p in onnx.load(str(m), load_external_data=False).metadata_props}
-            src = meta.get("source_checkpoint")
-            if src and Path(src).exists():
-                return Path(src)
-    raise EdgeRppgError(
-        "bench needs the PyTorch reference: give --weights (the checkpoint the models were exported from)"
-    )
+
+@dataclass(frozen=True)
+class StoredReference:
+    """The reference set that travelled with the first model (every model must come from its checkpoint)."""
+
+    refset: ReferenceSet
+    file: Path
+    sha256: str
+    arch: str
+    gflop: float | None
+
+    @classmethod
+    def of(cls, models: list[Path]) -> StoredReference:
+        if not models:
+            raise EdgeRppgError("bench needs the PyTorch reference (--weights) or an exported model (--model)")
+        metas = [model_metadata(m) for m in models]
+        refset = read_reference(models[0], metas[0])
+        for m, meta in zip(models[1:], metas[1:], strict=True):
+            if meta.get("source_sha256") != refset.source_sha256:
+                raise EdgeRppgError(
+                    f"{m}: exported from another checkpoint than {models[0].name}, whose reference set bench uses; "
+                    "bench them apart or give --weights"
+                )
+        gflop = metas[0].get("gflop_per_window")
+        return cls(
+            refset, path_for(models[0]), metas[0][SHA_KEY], metas[0].get("arch", "?"), float(gflop) if gflop else None
+        )
+
+    def describe(self) -> dict[str, str]:
+        return {"file": str(self.file), "sha256": self.sha256, "made_by": self.refset.made_by}
 
 
 def expand_runtimes(names: list[str]) -> list[str]:
@@ -160,8 +208,9 @@ def expand_runtimes(names: list[str]) -> list[str]:
     return expanded if REFERENCE in expanded else [REFERENCE, *expanded]
 
 
-def _open(name: str, path: Path, deploy: Model, options: RuntimeOptions) -> Runtime:
+def _open(name: str, path: Path, deploy: Model | None, options: RuntimeOptions) -> Runtime:
     if name == REFERENCE:
+        assert deploy is not None  # planned only with a live reference
         from edge_rppg.runtimes.torch_runtime import TorchRuntime
 
         return TorchRuntime.from_model(deploy, options)
@@ -177,7 +226,7 @@ class _Opened:
 
 
 def _open_all(
-    plan: list[tuple[str, Path | None, str | None]], deploy: Model, windows: np.ndarray, options: RuntimeOptions
+    plan: list[tuple[str, Path | None, str | None]], deploy: Model | None, windows: np.ndarray, options: RuntimeOptions
 ) -> tuple[list[BenchResult], list[_Opened]]:
     """Open every planned (runtime, file) and run it once on all windows; skipped and failed ones get a status."""
     results: list[BenchResult] = []
@@ -208,9 +257,10 @@ def _open_all(
     return results, opened
 
 
-def _score(opened: list[_Opened], labels: np.ndarray | None) -> None:
-    """Accuracy of every runtime against the reference's outputs on the same windows (and the labels)."""
-    reference_out = next(o.out for o in opened if o.result.runtime == REFERENCE)
+def _score(opened: list[_Opened], labels: np.ndarray | None, stored: StoredReference | None) -> None:
+    """Accuracy of every runtime against the reference's outputs on the same windows (and the labels): the live
+    PyTorch row's, or the stored set's."""
+    reference_out = stored.refset.bvp if stored else next(o.out for o in opened if o.result.runtime == REFERENCE)
     label_hr = window_hr(labels) if labels is not None else None
     for o in opened:
         result, out = o.result, o.out
@@ -224,7 +274,7 @@ def _score(opened: list[_Opened], labels: np.ndarray | None) -> None:
             result.hr_mae_vs_label_bpm = float(np.mean(np.abs(window_hr(out) - label_hr)))
 
 
-def _time(opened: list[_Opened], timing: Timing, gflop: float) -> None:
+def _time(opened: list[_Opened], timing: Timing, gflop: float | None) -> None:
     """Per-window latency after warm-up, in interleaved rounds; every run returns host memory, so GPU
     runtimes are synchronised before each timestamp."""
     samples: dict[int, list[float]] = {id(o): [] for o in opened}
@@ -243,10 +293,11 @@ def _time(opened: list[_Opened], timing: Timing, gflop: float) -> None:
         result.latency_ms = {q: round(float(np.percentile(ms, int(q[1:]))), 3) for q in ("p50", "p90", "p99")}
         result.windows_per_s = round(1e3 / p50, 2)
         result.throughput_fps = round(1e3 / p50 * CONTRACT.window, 1)
-        result.gflops_per_s = round(gflop / (p50 / 1e3), 1)
-    ref = next(o.result for o in opened if o.result.runtime == REFERENCE)
+        result.gflops_per_s = round(gflop / (p50 / 1e3), 1) if gflop else None
+    ref = next((o.result for o in opened if o.result.runtime == REFERENCE), None)
     for o in opened:
-        o.result.speedup_vs_reference = round(ref.latency_ms["p50"] / o.result.latency_ms["p50"], 3)  # type: ignore[index]
+        if ref is not None:  # a stored reference has outputs, no timing
+            o.result.speedup_vs_reference = round(ref.latency_ms["p50"] / o.result.latency_ms["p50"], 3)  # type: ignore[index]
 
 
 @dataclass(frozen=True)
@@ -268,6 +319,34 @@ def _check_inputs(models: list[Path], device: str) -> None:
         raise EdgeRppgError(f"--device cuda: {why}; edge-rppg check says what runs here and how to add the rest")
 
 
+def _reference(
+    weights: Path | None,
+    models: list[Path],
+    windows: np.ndarray | None,
+    labels: np.ndarray | None,
+    n_windows: int,
+    reference: str,
+) -> tuple[Model | None, StoredReference | None, np.ndarray, np.ndarray | None]:
+    """(live deploy model, stored reference, windows, labels): PyTorch when a checkpoint is at hand (and the
+    user did not ask for the stored set), else the reference set that travelled with the models, on its windows."""
+    weights = resolve_weights(weights, models, reference)
+    if weights is None:
+        stored = StoredReference.of(models)
+        if windows is not None:
+            raise EdgeRppgError(
+                f"{models[0]}: --data needs the live PyTorch reference (--weights); the stored set has its own windows"
+            )
+        return None, stored, stored.refset.inputs, None
+    from edge_rppg.models.checkpoints import load_deploy_model  # torch: only when a reference is loaded
+
+    deploy, _ = load_deploy_model(weights)
+    if windows is None:
+        from edge_rppg.data.synthetic import synthetic_windows
+
+        windows, labels = synthetic_windows(n_windows, seed=BENCH_SEED)
+    return deploy, None, windows, labels
+
+
 def run_bench(
     runtimes: list[str],
     models: list[Path],
@@ -279,40 +358,38 @@ def run_bench(
     threads: int | None = None,
     precision_hint: str = "f32",
     device: str = "cpu",
+    reference: str = "auto",
 ) -> BenchReport:
-    """Benchmark ``runtimes`` (names, or "all") on the same windows, the PyTorch reference on ``device``."""
+    """Benchmark ``runtimes`` (names, or "all") on the same windows, against the PyTorch reference on ``device``,
+    or, with no checkpoint at hand (or no PyTorch, or ``reference="stored"``), against the reference set stored
+    with the models."""
     threads = threads or os.cpu_count() or 1
     _check_inputs(models, device)
-    weights = resolve_weights(weights, models)
-    from edge_rppg.models.checkpoints import load_deploy_model  # torch: only when a reference is loaded
-
-    deploy, _ = load_deploy_model(weights)
-    if windows is None:
-        from edge_rppg.data.synthetic import synthetic_windows
-
-        windows, labels = synthetic_windows(n_windows, seed=BENCH_SEED)
+    deploy, stored, windows, labels = _reference(weights, models, windows, labels, n_windows, reference)
+    names = [r for r in expand_runtimes(runtimes) if stored is None or r != REFERENCE]
     options = RuntimeOptions(threads=threads, precision_hint=precision_hint, device=device)
-    results, opened = _open_all(_plan(expand_runtimes(runtimes), models, weights), deploy, windows, options)
-    gflop = 2 * count_macs(deploy) / 1e9
+    results, opened = _open_all(_plan(names, models, weights if deploy else None), deploy, windows, options)
+    gflop = 2 * count_macs(deploy) / 1e9 if deploy is not None else stored.gflop if stored else None
     try:
-        _score(opened, labels)
+        _score(opened, labels, stored)
         _time(opened, timing, gflop)  # interleaved rounds: every runtime is open at once until here
     finally:
         for o in opened:
             o.runtime.close()
-    ref_result = next(o.result for o in opened if o.result.runtime == REFERENCE)
+    ref_result = next((o.result for o in opened if o.result.runtime == REFERENCE), None)
     return BenchReport(
         hr_resolution_bpm=round(hr_resolution_bpm(), 4),
-        reference=REFERENCE,
-        reference_device=ref_result.device,
-        arch=family_of(deploy).name,
+        reference=REFERENCE if stored is None else "stored",
+        reference_device=ref_result.device if ref_result else stored.refset.made_by if stored else "-",
+        reference_set=stored.describe() if stored else None,
+        arch=family_of(deploy).name if deploy is not None else stored.arch if stored else "?",
         results=results,
         windows=len(windows),
         iterations=timing.rounds * timing.iterations,
         threads=threads,
-        matmul_gflops_per_s=round(matmul_gflops(threads), 1),
-        model_gflop_per_window=round(gflop, 3),
-        reference_hr_mae_vs_label_bpm=ref_result.hr_mae_vs_label_bpm,
+        matmul_gflops_per_s=round(matmul_gflops(threads), 1) if deploy is not None else None,
+        model_gflop_per_window=round(gflop, 3) if gflop is not None else None,
+        reference_hr_mae_vs_label_bpm=ref_result.hr_mae_vs_label_bpm if ref_result else None,
         machine=_machine(),
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1),
     )

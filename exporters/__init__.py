@@ -14,21 +14,18 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-import edge_rppg
 from edge_rppg.agreement import TOLERANCES, Agreement, Tolerance, compare
 from edge_rppg.atomic import no_room_is_one_line, sweep_staging
+from edge_rppg.contract import CONTRACT
 from edge_rppg.data.windows import CalibrationSource, with_channels
 from edge_rppg.errors import EdgeRppgError, ExportError, RuntimeUnavailable
-from edge_rppg.models import family_of
+from edge_rppg.exporters.sources import CheckpointSource, OnnxSource, Source, open_source
+from edge_rppg.reference_set import SHA_KEY, SUFFIX, ReferenceSet, path_for
 from edge_rppg.runtimes import RuntimeOptions, get_runtime
-
-if TYPE_CHECKING:
-    from edge_rppg.models.checkpoints import CheckpointInfo
-    from edge_rppg.models.registry import Model
 
 PRECISIONS = ("fp32", "fp16", "int8")
 VERIFY_WINDOWS = 4
@@ -38,27 +35,33 @@ TIMING_CACHE = "tensorrt.cache"
 
 @dataclass
 class ExportJob:
-    model: Model
-    checkpoint: CheckpointInfo
+    source: Source
     precision: str
     out: Path
     workdir: Path
     batch: int
     dynamic_batch: bool
     calibration: Callable[[], np.ndarray]
+    tolerance: Tolerance
+    accuracy_control: bool = False  # INT8: NNCF keeps the layers that cost the pulse most in FP32
+
+    @functools.cached_property
+    def reference(self) -> tuple[ReferenceSet, Path, str]:
+        """The reference set every file of this export carries, staged once: (set, file, sha256)."""
+        path = self.workdir / f"reference{SUFFIX}"  # copied beside each model file the export writes
+        refset, sha = self.source.write_reference(reference_windows(channels=self.source.channels), path)
+        return refset, path, sha
 
     def metadata(self) -> dict[str, str]:
-        family = family_of(self.model)
-        return {
-            **self.model.contract.to_metadata(),
-            "producer": f"edge-rppg {edge_rppg.__version__}",
-            "arch": family.name,
-            "model": family.describe(self.model),
-            "precision": self.precision,
-            "source_checkpoint": self.checkpoint.path,
-            "source_sha256": self.checkpoint.sha256,
-            "trained_on": str(self.checkpoint.trained_on),
-        }
+        return {**self.source.metadata(), "precision": self.precision, SHA_KEY: self.reference[2]}
+
+    def reference_label(self) -> str:
+        """What the export was verified against, in the words of the export's report."""
+        if isinstance(self.source, CheckpointSource):
+            return "PyTorch"
+        if self.precision == "int8":  # held-out windows the stored set does not hold
+            return f"the FP32 ONNX {self.source.path.name} on ONNX Runtime"
+        return f"the stored reference set {path_for(self.source.path).name} (sha256 {self.reference[2][:12]})"
 
     def int8_coverage(self, staged: Path) -> dict[str, Any]:
         """Which convolutions the quantizer made INT8 and which it left in FP32."""
@@ -70,26 +73,50 @@ class ExportJob:
 
         return onnx_coverage(staged if staged.suffix == ".onnx" else staged.with_suffix(".onnx"))
 
-    def fp32_onnx(self) -> Path:
-        from edge_rppg.exporters.onnx_export import export_fp32
+    def int8_ir(self) -> Path:
+        """The INT8 OpenVINO IR, built once: plain post-training quantization, or with accuracy control
+        validated on the calibration windows against the reference (the guard's held-out windows stay unseen)."""
+        from edge_rppg.exporters.openvino_export import AccuracyTarget, export_ir
 
+        path = self.workdir / "int8" / "model.xml"
+        if not path.exists():
+            path.parent.mkdir()
+            windows = self.calibration()
+            accuracy = None
+            if self.accuracy_control:
+                with self.source.reference_runtime() as runtime:
+                    accuracy = AccuracyTarget(windows, runtime.run(windows), self.tolerance)
+            export_ir(self.fp32_onnx(), path, self.metadata(), "int8", windows, accuracy=accuracy)
+        return path
+
+    def fp32_layers(self) -> list[str]:
+        """The convolutions accuracy control left in FP32 (none without it): the Q/DQ graph keeps them too."""
+        if not self.accuracy_control:
+            return []
+        from edge_rppg.exporters.openvino_export import int8_coverage
+
+        return list(int8_coverage(self.int8_ir())["fp32_convolutions"])  # type: ignore[call-overload]
+
+    def fp32_onnx(self) -> Path:
         path = self.workdir / "fp32.onnx"
         if not path.exists():
             meta = {**self.metadata(), "precision": "fp32"}
-            export_fp32(self.model, path, meta, batch=self.batch, dynamic_batch=self.dynamic_batch)
+            return self.source.fp32_onnx(path, meta, self.batch, self.dynamic_batch)
         return path
 
 
-def _build_onnx(job: ExportJob) -> list[Path]:
+def _build_onnx(job: ExportJob, staged: Path | None = None) -> list[Path]:
     from edge_rppg.exporters import onnx_export
 
-    staged = job.workdir / job.out.name
+    staged = staged or job.workdir / job.out.name
     if job.precision == "fp32":
         shutil.copyfile(job.fp32_onnx(), staged)
     elif job.precision == "fp16":
         onnx_export.convert_fp16(job.fp32_onnx(), staged, job.metadata())
     else:
-        onnx_export.quantize_int8_qdq(job.fp32_onnx(), staged, job.metadata(), job.calibration())
+        onnx_export.quantize_int8_qdq(
+            job.fp32_onnx(), staged, job.metadata(), job.calibration(), keep_fp32=job.fp32_layers()
+        )
     return [staged]
 
 
@@ -97,25 +124,24 @@ def _build_openvino(job: ExportJob) -> list[Path]:
     from edge_rppg.exporters.openvino_export import export_ir
 
     staged = job.workdir / job.out.name
-    calibration = job.calibration() if job.precision == "int8" else None
-    export_ir(job.fp32_onnx(), staged, job.metadata(), job.precision, calibration)
+    if job.precision == "int8":
+        built = job.int8_ir()
+        built.with_suffix(".bin").replace(staged.with_suffix(".bin"))
+        built.replace(staged)
+    else:
+        export_ir(job.fp32_onnx(), staged, job.metadata(), job.precision, None)
     return [staged, staged.with_suffix(".bin")]
 
 
 def _build_tensorrt(job: ExportJob) -> list[Path]:
-    from edge_rppg.exporters.tensorrt_export import build_engine, trtexec_command
+    from edge_rppg.exporters.tensorrt_export import build_engine
     from edge_rppg.runtimes.tensorrt_runtime import sidecar_path
 
     onnx_out = job.out.with_suffix(".onnx")
     reason = get_runtime("tensorrt").unavailable_reason()
     if reason:
-        raise RuntimeUnavailable(
-            f"cannot build a TensorRT engine here: {reason}. Build it on the target instead: "
-            f"edge-rppg export --weights {job.checkpoint.path} --target onnx --precision {job.precision} --out "
-            f"{onnx_out}, "
-            f"then: {trtexec_command(onnx_out, job.out, job.dynamic_batch, contract=job.model.contract)}"
-        )
-    (staged_onnx,) = _build_onnx(replace(job, out=onnx_out))
+        raise RuntimeUnavailable(f"cannot build a TensorRT engine here: {reason}. {_on_the_target(job)}")
+    (staged_onnx,) = _build_onnx(job, job.workdir / onnx_out.name)
     staged = job.workdir / job.out.name
     # The timing cache is staged too: read from beside the output, written back only with a verified engine.
     cache = job.workdir / TIMING_CACHE
@@ -123,6 +149,31 @@ def _build_tensorrt(job: ExportJob) -> list[Path]:
         shutil.copyfile(job.out.parent / TIMING_CACHE, cache)
     build_engine(staged_onnx, staged, dynamic_batch=job.dynamic_batch, timing_cache=cache, metadata=job.metadata())
     return [staged, sidecar_path(staged), staged_onnx, cache]
+
+
+def _on_the_target(job: ExportJob) -> str:
+    """How to build (and verify) the engine where it will run: from the ONNX and its reference set, no PyTorch;
+    trtexec last, for a target without edge-rppg (its engine is not verified)."""
+    from edge_rppg.exporters.tensorrt_export import trtexec_command
+
+    command = f"edge-rppg export --from {{onnx}} --target tensorrt --precision {job.precision}"
+    from_onnx = isinstance(job.source, OnnxSource)
+    onnx = job.source.path if from_onnx else job.out.with_suffix(".onnx")
+    here = (
+        ""
+        if from_onnx
+        else f"Export the FP32 ONNX here: edge-rppg export --weights {job.source.path} --target onnx --out {onnx} "
+        f"(it writes {path_for(onnx).name} beside it); "
+    )
+    contract = replace(CONTRACT, channels=job.source.channels)
+    typed = onnx if job.precision == "fp32" else default_output(job.source.path, "onnx", job.precision)
+    unverified = trtexec_command(Path(typed.name), Path(job.out.name), job.dynamic_batch, contract=contract)
+    if typed != onnx:
+        unverified += f" on the {job.precision} ONNX from edge-rppg export --target onnx --precision {job.precision}"
+    return (
+        f"{here}copy {onnx.name} and {path_for(onnx).name} to the target and build and verify there: "
+        f"{command.format(onnx=onnx.name)} (without edge-rppg there, unverified: {unverified})"
+    )
 
 
 @dataclass(frozen=True)
@@ -158,13 +209,16 @@ class ExportResult:
     note: str = ""
     int8_guard: dict[str, Any] | None = field(default=None)  # the rejected INT8's agreement, on a fallback
     int8_coverage: dict[str, Any] | None = field(default=None)  # what the quantizer left in FP32
+    reference: str = "PyTorch"  # what verified it: the live deploy model, or the stored reference set
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def default_output(weights: Path, target: str, precision: str) -> Path:
-    return weights.parent / f"{weights.stem}_{precision}{TARGETS[target].suffix}"
+    """Beside the source: ``best.pt`` -> ``best_int8.xml``; an FP32 ONNX ``best_fp32.onnx`` -> ``best_int8.xml``."""
+    stem = weights.stem.removesuffix("_fp32") if weights.suffix == ".onnx" else weights.stem
+    return weights.parent / f"{stem}_{precision}{TARGETS[target].suffix}"
 
 
 def fp32_sibling(out: Path) -> Path:
@@ -182,12 +236,12 @@ def reference_windows(count: int = VERIFY_WINDOWS, channels: int = 3) -> np.ndar
     return with_channels(synthetic_windows(count, seed=VERIFY_SEED)[0], channels)
 
 
-def _agreement(target: Target, staged: Path, model: Model, windows: np.ndarray) -> Agreement:
-    from edge_rppg.runtimes.torch_runtime import TorchRuntime
-
-    reference = TorchRuntime.from_model(model).run(windows)
-    runtime = get_runtime(target.runtime).open(staged, RuntimeOptions())
-    return compare(reference, np.concatenate([runtime.run(w[None]) for w in windows]))
+def _agreement(target: Target, staged: Path, source: Source, windows: np.ndarray) -> Agreement:
+    """The export against the source's reference runtime (PyTorch, or the FP32 ONNX) on ``windows``."""
+    with source.reference_runtime() as reference:
+        expected = reference.run(windows)
+    with get_runtime(target.runtime).open(staged, RuntimeOptions()) as runtime:
+        return compare(expected, np.concatenate([runtime.run(w[None]) for w in windows]))
 
 
 def _tolerance(precision: str, int8_max_hr_diff_bpm: float | None) -> Tolerance:
@@ -201,13 +255,28 @@ def _verify(
     spec: Target, job: ExportJob, staged: Path, tolerance: Tolerance, guard_windows: Callable[[], np.ndarray]
 ) -> tuple[Agreement | None, list[str], str]:
     """(agreement, tolerance violations, note). INT8 is judged on the held-out windows, never on the
-    windows it was calibrated on; other precisions on fixed synthetic windows."""
+    windows it was calibrated on; other precisions on the reference set that travels with the export."""
     reason = get_runtime(spec.runtime).unavailable_reason()
     if reason is not None:
         return None, [], f"not verified here: {reason}"
-    windows = guard_windows() if job.precision == "int8" else reference_windows(channels=job.model.contract.channels)
-    agreement = _agreement(spec, staged, job.model, windows)
+    if job.precision == "int8":
+        agreement = _agreement(spec, staged, job.source, guard_windows())
+    else:
+        refset = job.reference[0]
+        with get_runtime(spec.runtime).open(staged, RuntimeOptions()) as runtime:
+            agreement = refset.agreement(runtime.run(refset.inputs))
     return agreement, tolerance.violations(agreement), ""
+
+
+MODEL_SUFFIXES = tuple(t.suffix for t in TARGETS.values())
+
+
+def _with_reference_sets(staged: list[Path], reference: Path) -> list[Path]:
+    """The staged files and, beside each model file among them, a copy of the export's reference set."""
+    sets = [path_for(p) for p in staged if p.suffix in MODEL_SUFFIXES]
+    for s in sets:
+        shutil.copyfile(reference, s)
+    return [*staged, *sets]
 
 
 def _move_into_place(staged: list[Path], out: Path) -> list[Path]:
@@ -242,33 +311,40 @@ def export_model(
     calibration: CalibrationSource = CalibrationSource(),
     int8_max_hr_diff_bpm: float | None = None,
     int8_fallback: str | None = None,
+    accuracy_control: bool = False,
 ) -> ExportResult:
-    """Export the deploy model of ``weights`` to ``target`` at ``precision``; verify it; write it atomically.
+    """Export the deploy model of ``weights`` (a checkpoint; or an FP32 ONNX export with its reference set, which
+    needs no PyTorch) to ``target`` at ``precision``; verify it; write it atomically with its reference set.
 
     An INT8 export outside its tolerance (``TOLERANCES["int8"]``, HR bound overridable) on held-out
     windows is an error and nothing is written, unless ``int8_fallback="fp32"``: then the FP32 model is
-    written beside it, never over an existing file.
+    written beside it, never over an existing file. ``accuracy_control``: NNCF keeps in FP32 the layers
+    that cost the tolerance's score most on the calibration windows (the Q/DQ ONNX for TensorRT keeps
+    the same ones), before the same held-out guard judges the result.
     """
     spec = _check_args(target, precision, Path(out) if out else None, int8_fallback)
     out = Path(out) if out else default_output(Path(weights), target, precision)
-    from edge_rppg.models.checkpoints import load_deploy_model  # torch: only when a checkpoint is exported
-
-    model, info = load_deploy_model(weights)
+    source = open_source(Path(weights))  # a checkpoint needs PyTorch; an ONNX with its reference set does not
     out.parent.mkdir(parents=True, exist_ok=True)
     # Drawn at most once, only for INT8, shaped for the model's channels: (calibration, held-out guard).
-    windows = functools.cache(lambda: tuple(with_channels(w, model.contract.channels) for w in calibration.draw()))
+    windows = functools.cache(lambda: tuple(with_channels(w, source.channels) for w in calibration.draw()))
     tolerance = _tolerance(precision, int8_max_hr_diff_bpm)
     start = time.perf_counter()
     sweep_staging(out)  # what a killed export of this file left behind
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp, no_room_is_one_line(out):
-        job = ExportJob(model, info, precision, out, Path(tmp), batch, dynamic_batch, lambda: windows()[0])
-        staged = spec.build(job)
+        job = ExportJob(
+            source, precision, out, Path(tmp), batch, dynamic_batch, lambda: windows()[0], tolerance, accuracy_control
+        )
+        staged = _with_reference_sets(spec.build(job), job.reference[1])
         agreement, problems, note = _verify(spec, job, staged[0], tolerance, lambda: windows()[1])
+        coverage = job.int8_coverage(staged[0]) if precision == "int8" else None
+        if coverage is not None and not coverage["int8_convolutions"]:
+            problems.append("no convolution is left INT8 (all kept FP32 to hold the tolerance): slower than FP32")
         if problems and precision == "int8":
             return _int8_rejected(weights, spec, out, batch, dynamic_batch, problems, agreement, int8_fallback)
         if problems:
-            raise ExportError(f"{out}: the {target} {precision} export disagrees with PyTorch: {'; '.join(problems)}")
-        coverage = job.int8_coverage(staged[0]) if precision == "int8" else None
+            why = "; ".join(problems)
+            raise ExportError(f"{out}: the {target} {precision} export disagrees with {job.reference_label()}: {why}")
         finals = _move_into_place(staged, out)
     return ExportResult(
         target=target,
@@ -281,6 +357,7 @@ def export_model(
         tolerance=asdict(tolerance),
         note=note,
         int8_coverage=coverage,
+        reference=job.reference_label(),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -110,8 +110,12 @@ class _Windows:
         return None if w is None else {CONTRACT.input_name: np.ascontiguousarray(w[None], dtype=np.float32)}
 
 
-def quantize_int8_qdq(fp32_path: Path, path: Path, metadata: dict[str, str], calibration: np.ndarray) -> Path:
-    """Explicit INT8: symmetric Q/DQ pairs around the convolutions, calibrated on real-looking windows.
+def quantize_int8_qdq(
+    fp32_path: Path, path: Path, metadata: dict[str, str], calibration: np.ndarray, keep_fp32: Sequence[str] = ()
+) -> Path:
+    """Explicit INT8: symmetric Q/DQ pairs around the convolutions, calibrated on real-looking windows;
+    ``keep_fp32`` names convolutions left without Q/DQ (what accuracy control kept FP32 in the IR, whose
+    layer names are the ONNX node names), so a strongly typed TensorRT engine runs them in FP32 too.
 
     Symmetric int8 with zero-point 0 is what TensorRT's explicit quantization accepts. Not a CPU speed
     option: ONNX Runtime runs this graph slower than FP32.
@@ -119,7 +123,7 @@ def quantize_int8_qdq(fp32_path: Path, path: Path, metadata: dict[str, str], cal
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     proto = onnx.load(str(fp32_path))
-    keep = precision_sensitive_nodes(proto)
+    keep = [*precision_sensitive_nodes(proto), *keep_fp32]
     tmp = path.with_suffix(".qdq.tmp.onnx")
     try:
         quantize_static(

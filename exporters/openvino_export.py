@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge_rppg.agreement import Tolerance, compare
 from edge_rppg.optional import require
 
 
@@ -60,26 +62,56 @@ def _norm_of_difference(model: Any) -> list[str]:
     return []
 
 
-def quantize_int8(model, calibration: np.ndarray, settings: Int8Settings = INT8):  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class AccuracyTarget:
+    """What an accuracy-controlled INT8 is scored on while NNCF builds it: windows that are not the guard's
+    (the guard stays held out), the PyTorch BVP on them, and the tolerance the score must keep."""
+
+    windows: np.ndarray
+    reference: np.ndarray
+    tolerance: Tolerance
+
+    def validate(self, compiled: Any, windows: Iterable[np.ndarray]) -> tuple[float, None]:
+        out = np.concatenate([np.asarray(compiled(_as_batch(w))[0]).reshape(1, -1) for w in windows])
+        return self.tolerance.score(compare(self.reference, out)), None
+
+
+def _as_batch(window: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(window[None], dtype=np.float32)
+
+
+def quantize_int8(
+    model, calibration: np.ndarray, settings: Int8Settings = INT8, accuracy: AccuracyTarget | None = None
+):  # type: ignore[no-untyped-def]
+    """NNCF post-training quantization; with ``accuracy``, NNCF's accuracy control reverts the operations that
+    cost the score most to FP32 until the score is within the tolerance of the FP32 model's."""
     nncf = require("nncf", "openvino", "INT8 export")
-    dataset = nncf.Dataset(list(calibration), lambda w: np.ascontiguousarray(w[None], dtype=np.float32))
-    names = [*(_norm_of_difference(model) if settings.keep_first_norm_fp32 else []), *settings.ignored_names]
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
+    names = [*(_norm_of_difference(model) if settings.keep_first_norm_fp32 else []), *settings.ignored_names]
+    common: dict[str, Any] = {
+        "preset": getattr(nncf.QuantizationPreset, settings.preset),
+        "subset_size": len(calibration),
+        "fast_bias_correction": settings.fast_bias_correction,
+        "advanced_quantization_parameters" if accuracy else "advanced_parameters": nncf.AdvancedQuantizationParameters(
+            activations_range_estimator_params=getattr(RangeEstimatorParametersSet, settings.range_estimator)
+        ),
+        "ignored_scope": nncf.IgnoredScope(types=list(settings.ignored_types), names=names, validate=False),
+    }
     nncf.set_log_level(logging.WARNING)
-    advanced = nncf.AdvancedQuantizationParameters(
-        activations_range_estimator_params=getattr(RangeEstimatorParametersSet, settings.range_estimator)
-    )
+    dataset = nncf.Dataset(list(calibration), _as_batch)
     # NNCF draws progress bars on stdout; keep stdout for results (export --json).
     with contextlib.redirect_stdout(sys.stderr):
-        return nncf.quantize(
+        if accuracy is None:
+            return nncf.quantize(model, dataset, **common)
+        return nncf.quantize_with_accuracy_control(
             model,
             dataset,
-            preset=getattr(nncf.QuantizationPreset, settings.preset),
-            subset_size=len(calibration),
-            fast_bias_correction=settings.fast_bias_correction,
-            advanced_parameters=advanced,
-            ignored_scope=nncf.IgnoredScope(types=list(settings.ignored_types), names=names, validate=False),
+            nncf.Dataset(list(accuracy.windows), _as_batch),
+            accuracy.validate,
+            max_drop=1.0 - accuracy.tolerance.min_pearson,
+            drop_type=nncf.DropType.ABSOLUTE,
+            **common,
         )
 
 
@@ -90,13 +122,14 @@ def export_ir(
     precision: str,
     calibration: np.ndarray | None,
     int8: Int8Settings = INT8,
+    accuracy: AccuracyTarget | None = None,
 ) -> Path:
     """fp32: weights kept FP32 (save_model compresses to FP16 by default: error 2.5e-5 -> 1.5e-3);
     fp16: weights stored FP16; int8: NNCF post-training quantization with the subtraction left in FP32."""
     ov, model = _convert(onnx_path, metadata)
     if precision == "int8":
         assert calibration is not None
-        model = quantize_int8(model, calibration, int8)
+        model = quantize_int8(model, calibration, int8, accuracy)
         for key, value in metadata.items():
             model.set_rt_info(value, ["model_info", key])
     ov.save_model(model, str(xml_path), compress_to_fp16=(precision == "fp16"))

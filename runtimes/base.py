@@ -55,6 +55,12 @@ class Runtime(Protocol):
         """Release the sessions, compiled models and device memory it holds."""
         ...
 
+    def __enter__(self) -> Runtime: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
 
 class BaseRuntime(ABC):
     name: str

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import subprocess
+import sys
+import sysconfig
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -80,3 +85,39 @@ def write_scamps(root: Path, n: int = 165) -> Path:
             f.create_dataset("Xsub", data=x).attrs["MATLAB_class"] = b"double"
             f.create_dataset("d_ppg", data=ppg[None, :]).attrs["MATLAB_class"] = b"double"
     return root
+
+
+TORCH_DISTRIBUTIONS = {"torch", "functorch", "torchgen"}
+
+
+@functools.cache
+def _site_without_torch() -> Path:
+    """This venv's site-packages as symlinks, less PyTorch's: what a venv without PyTorch has on its path."""
+    site_packages = Path(sysconfig.get_paths()["purelib"])
+    farm = Path(tempfile.mkdtemp(prefix="site-without-torch-"))
+    for entry in site_packages.iterdir():
+        if entry.name.split("-")[0].split(".")[0] not in TORCH_DISTRIBUTIONS:
+            (farm / entry.name).symlink_to(entry)
+    return farm
+
+
+NO_TORCH = """
+import site, sys
+site.addsitedir(sys.argv[1])  # -S: no site-packages but this one (its .pth files: the editable install)
+try:
+    import torch
+except ImportError:
+    pass
+else:
+    raise SystemExit("torch imported")
+from edge_rppg.__main__ import main
+sys.argv = ["edge-rppg", *sys.argv[2:]]
+main()
+"""
+
+
+def without_torch(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """``edge-rppg ARGS`` in a fresh interpreter whose path has no PyTorch, as on a device without it (the script
+    checks that ``import torch`` fails before it runs the command)."""
+    command = [sys.executable, "-S", "-c", NO_TORCH, str(_site_without_torch()), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)

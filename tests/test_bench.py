@@ -68,15 +68,51 @@ def test_bench_all_json_schema(fsam_checkpoint: Path, onnx_fp32: Path, openvino_
     assert "PyTorch eager" in result.output
 
 
-def test_bench_without_reference_is_a_clear_error(tmp_path: Path) -> None:
-    fake = tmp_path / "m.xml"
-    fake.write_text("<net/>")
-    result = CliRunner().invoke(app, ["bench", "--runtime", "openvino", "--model", str(fake)])
-    assert (
-        result.exit_code == 1
-        and "bench needs the PyTorch reference: give --weights" in result.output
-        and "Traceback" not in result.output
+def test_bench_without_any_reference_is_a_clear_error(onnx_fp32: Path, tmp_path: Path) -> None:
+    """An ONNX with no source on this machine and no reference set (not exported by edge-rppg): one line."""
+    import onnx
+
+    proto = onnx.load(str(onnx_fp32))
+    del proto.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx.save(proto, str(bare))
+    result = CliRunner().invoke(app, ["bench", "--runtime", "onnxruntime", "--model", str(bare)])
+    assert result.exit_code == 1 and "bare.onnx: carries no reference set" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_bench_without_torch_compares_against_the_stored_reference_set(onnx_fp32: Path, openvino_fp32: Path) -> None:
+    from tests.fixtures import without_torch
+
+    args = ["bench", "--model", str(onnx_fp32), "--model", str(openvino_fp32), "--iterations", "2", "--rounds", "1"]
+    proc = without_torch([*args, "--json", "-"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["reference"] == "stored" and report["reference_set"]["file"].endswith("model_fp32.onnx.ref.npz")
+    assert report["reference_set"]["made_by"].startswith("PyTorch") and 5.9 < report["model_gflop_per_window"] < 6.1
+    rows = {r["runtime"]: r for r in report["results"]}
+    assert "torch" not in rows and {"onnxruntime", "openvino"} <= set(rows)
+    tol = TOLERANCES["fp32"]
+    for name in ("onnxruntime", "openvino"):
+        r = rows[name]
+        assert r["status"] == "ok" and r["speedup_vs_reference"] is None and r["latency_ms"]["p50"] > 0
+        assert r["bvp_pearson"] >= tol.min_pearson and r["hr_abs_diff_bpm"] <= tol.max_hr_diff_bpm
+        assert r["max_err_of_range"] <= tol.max_err_of_range
+
+
+def test_bench_refuses_models_from_two_checkpoints_against_one_stored_set(onnx_fp32: Path, tmp_path: Path) -> None:
+    from edge_rppg.exporters import export_model
+
+    other = tmp_path / "other.pt"
+    from edge_rppg.models import build_model
+    from edge_rppg.models.checkpoints import save_checkpoint
+
+    save_checkpoint(other, build_model(fsam=True), trained_on="test")
+    other_onnx = export_model(other, "onnx", "fp32", tmp_path / "other.onnx").path
+    result = CliRunner().invoke(
+        app, ["bench", "--reference", "stored", "--model", str(onnx_fp32), "--model", other_onnx]
     )
+    assert result.exit_code == 1 and "other.onnx: exported from another checkpoint" in result.output, result.output
 
 
 def test_bench_on_dataset_windows_reports_hr_mae_vs_ground_truth(

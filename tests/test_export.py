@@ -185,13 +185,14 @@ def test_failed_export_leaves_nothing(fsam_checkpoint: Path, tmp_path: Path, mon
     assert list(tmp_path.iterdir()) == []
 
 
-def test_tensorrt_without_gpu_fails_at_once_with_trtexec_line(fsam_checkpoint: Path, tmp_path: Path) -> None:
+def test_tensorrt_without_gpu_says_how_to_build_on_the_target(fsam_checkpoint: Path, tmp_path: Path) -> None:
     if get_runtime("tensorrt").unavailable_reason() is None:
         pytest.skip("a GPU with TensorRT is here: the real build runs in test_tensorrt_engine_runs_on_gpu")
     with pytest.raises(RuntimeUnavailable) as err:
         export_model(fsam_checkpoint, "tensorrt", "fp16", tmp_path / "m.engine")
     msg = str(err.value)
-    assert "trtexec --onnx=" in msg and "--stronglyTyped" in msg and "--precision fp16" in msg
+    assert "edge-rppg export --from m.onnx --target tensorrt --precision fp16" in msg and "m.onnx.ref.npz" in msg
+    assert "trtexec --onnx=model_fp16.onnx" in msg and "--stronglyTyped" in msg  # the unverified way, last
     assert list(tmp_path.iterdir()) == []
 
 
@@ -232,3 +233,129 @@ def test_int8_ignored_names_keep_that_convolution_fp32(onnx_fp32: Path, tmp_path
     coverage = int8_coverage(export_ir(onnx_fp32, tmp_path / "kept.xml", {}, "int8", calibration, kept))
     assert first in coverage["fp32_convolutions"] and first not in plain["fp32_convolutions"]
     assert coverage["int8_convolutions"] == plain["int8_convolutions"] - 1
+
+
+@pytest.mark.slow
+def test_accuracy_control_reverts_until_the_score_holds_and_qdq_keeps_the_same_fp32(tmp_path: Path) -> None:
+    """With a bound that plain INT8 misses on its validation windows (half its BVP r loss), NNCF's accuracy
+    control, scored in the guard's units, keeps convolutions in FP32 until the score holds there, and no more
+    than it needs; the Q/DQ ONNX that TensorRT reads leaves those same convolutions (IR names are the ONNX node
+    names) without Q/DQ."""
+    from edge_rppg.agreement import Tolerance, compare
+    from edge_rppg.data.synthetic import synthetic_windows
+    from edge_rppg.exporters.onnx_export import export_fp32, quantize_int8_qdq
+    from edge_rppg.exporters.onnx_export import int8_coverage as onnx_coverage
+    from edge_rppg.exporters.openvino_export import AccuracyTarget, export_ir, int8_coverage
+    from edge_rppg.models.checkpoints import load_deploy_model
+    from edge_rppg.runtimes import RuntimeOptions
+    from edge_rppg.runtimes.torch_runtime import TorchRuntime
+
+    model = load_deploy_model(TRAINED)[0]
+    onnx_path = export_fp32(model, tmp_path / "fp32.onnx", {})
+    windows = synthetic_windows(2, seed=7)[0]
+    reference = TorchRuntime.from_model(model).run(windows)
+
+    def agreement(xml: Path) -> Agreement:
+        with get_runtime("openvino").open(xml, RuntimeOptions()) as runtime:
+            return compare(reference, runtime.run(windows))
+
+    plain = export_ir(onnx_path, tmp_path / "plain.xml", {}, "int8", windows)
+    strict = Tolerance(None, min_pearson=1 - (1 - agreement(plain).bvp_pearson) / 2, max_hr_diff_bpm=1000.0)
+    assert strict.violations(agreement(plain))  # plain INT8 misses it: accuracy control has work to do
+    target = AccuracyTarget(windows, reference, strict)
+    controlled = export_ir(onnx_path, tmp_path / "ac.xml", {}, "int8", windows, accuracy=target)
+    assert not strict.violations(agreement(controlled))
+    kept = int8_coverage(controlled)["fp32_convolutions"]
+    assert set(int8_coverage(plain)["fp32_convolutions"]) < set(kept)  # type: ignore[call-overload]
+    assert int8_coverage(controlled)["int8_convolutions"] > 0  # not everything: it stops when the score holds
+    qdq = quantize_int8_qdq(onnx_path, tmp_path / "qdq.onnx", {}, windows, keep_fp32=kept)  # type: ignore[arg-type]
+    assert set(kept) <= set(onnx_coverage(qdq)["fp32_convolutions"])  # type: ignore[call-overload]
+    assert onnx_coverage(qdq)["int8_convolutions"] > 0
+
+
+def test_accuracy_control_is_an_int8_option(fsam_checkpoint: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["export", "--weights", str(fsam_checkpoint), "--precision", "fp32", "--accuracy-control"]
+    )
+    assert result.exit_code == 2 and "--precision int8" in result.output
+
+
+def test_reference_set_travels_with_the_export_and_a_tampered_one_is_refused(onnx_fp32: Path, tmp_path: Path) -> None:
+    """The set beside the ONNX replays on ONNX Runtime within the fp32 tolerance, its hash is the model's,
+    and a set changed by one value, moved to another model, or missing is one line naming the file."""
+    import shutil
+
+    from edge_rppg.reference_set import SHA_KEY, ReferenceSet, path_for, read_reference
+
+    meta = {p.key: p.value for p in onnx.load(str(onnx_fp32)).metadata_props}
+    refset = read_reference(onnx_fp32, meta)
+    assert refset.inputs.dtype == np.uint8 and refset.bvp.shape == (len(refset.inputs), CONTRACT.window)
+    assert refset.made_by.startswith("PyTorch") and refset.source_sha256 == meta["source_sha256"]
+    with get_runtime("onnxruntime").open(onnx_fp32) as runtime:
+        assert not TOLERANCES["fp32"].violations(refset.agreement(runtime.run(refset.inputs)))
+    copy = tmp_path / onnx_fp32.name
+    shutil.copyfile(onnx_fp32, copy)
+    bvp = refset.bvp.copy()
+    bvp[0, 0] += 1e-3
+    ReferenceSet(refset.inputs, bvp, refset.made_by, refset.source_sha256).write(path_for(copy))
+    with pytest.raises(EdgeRppgError, match=r"ref\.npz: does not match model_fp32\.onnx"):
+        read_reference(copy, meta)
+    path_for(copy).unlink()
+    with pytest.raises(EdgeRppgError, match="no such reference set"):
+        read_reference(copy, meta)
+    with pytest.raises(EdgeRppgError, match="carries no reference set"):
+        read_reference(copy, {k: v for k, v in meta.items() if k != SHA_KEY})
+
+
+def test_export_from_onnx_without_torch_builds_and_verifies_against_the_stored_set(
+    onnx_fp32: Path, tmp_path: Path
+) -> None:
+    """On a device without PyTorch: an OpenVINO IR from the ONNX and its reference set, verified against that
+    set; the IR carries the same set (same sha256), so bench can check it there too."""
+    from edge_rppg.reference_set import SHA_KEY, path_for
+    from edge_rppg.runtimes.metadata import model_metadata
+    from tests.fixtures import without_torch
+
+    out = tmp_path / "device.xml"
+    proc = without_torch(["export", "--from", str(onnx_fp32), "--target", "openvino", "--out", str(out), "--json", "-"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["reference"].startswith("the stored reference set model_fp32.onnx.ref.npz")
+    assert not TOLERANCES["fp32"].violations(Agreement(**report["verification"]))
+    assert path_for(out).read_bytes() == path_for(onnx_fp32).read_bytes()
+    assert model_metadata(out)[SHA_KEY] == model_metadata(onnx_fp32)[SHA_KEY]
+    assert model_metadata(out)["source_sha256"] == model_metadata(onnx_fp32)["source_sha256"]
+
+
+def test_export_from_onnx_refuses_a_missing_or_foreign_reference_set(onnx_fp32: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from edge_rppg.reference_set import path_for
+
+    lone = tmp_path / "lone.onnx"
+    shutil.copyfile(onnx_fp32, lone)
+    args = ["export", "--target", "openvino", "--out", str(tmp_path / "x.xml")]
+    result = CliRunner().invoke(app, [*args, "--from", str(lone)])
+    assert result.exit_code == 1 and "lone.onnx.ref.npz: no such reference set" in result.output, result.output
+    altered = bytearray(path_for(onnx_fp32).read_bytes())
+    altered[len(altered) // 2] ^= 1
+    path_for(lone).write_bytes(bytes(altered))
+    result = CliRunner().invoke(app, [*args, "--from", str(lone)])
+    assert result.exit_code == 1 and "lone.onnx.ref.npz: does not match lone.onnx" in result.output, result.output
+    assert not (tmp_path / "x.xml").exists()
+    result = CliRunner().invoke(app, [*args, "--from", str(lone), "--weights", str(lone)])
+    assert result.exit_code == 2
+
+
+@pytest.mark.slow
+def test_export_int8_from_onnx_without_torch_is_guarded_against_the_fp32_onnx(tmp_path: Path) -> None:
+    from tests.fixtures import without_torch
+
+    onnx_path = Path(export_model(TRAINED, "onnx", "fp32", tmp_path / "trained_fp32.onnx").path)
+    out = tmp_path / "trained_int8.xml"
+    args = ["export", "--from", str(onnx_path), "--target", "openvino", "--precision", "int8"]
+    proc = without_torch([*args, "--calibration-windows", "8", "--held-out-windows", "4", "--json", "-"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["path"] == str(out) and report["reference"] == "the FP32 ONNX trained_fp32.onnx on ONNX Runtime"
+    assert report["verification"]["windows"] == 4 and report["int8_coverage"]["int8_convolutions"] > 0

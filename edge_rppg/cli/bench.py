@@ -16,6 +16,7 @@ from edge_rppg.cli.common import (
     JsonOption,
     LabelledDataset,
     PrecisionHint,
+    ReferenceName,
     checkpoint,
     console,
     emit_json,
@@ -67,9 +68,17 @@ def bench(
     device: Annotated[
         DeviceName, typer.Option(help="Where the PyTorch reference (and ONNX Runtime) run: compare like with like.")
     ] = DeviceName("cpu"),
+    reference: Annotated[
+        ReferenceName,
+        typer.Option(
+            help="What the runtimes are compared with: 'torch' (the live deploy model), 'stored' (the reference set "
+            "that travelled with the export; needs no PyTorch), 'auto' (torch when the checkpoint and PyTorch are "
+            "here, else stored)."
+        ),
+    ] = ReferenceName("auto"),
     json_path: JsonOption = None,
 ) -> None:
-    """Accuracy against the PyTorch reference and latency of each runtime, side by side."""
+    """Accuracy against the PyTorch reference (live, or stored with the export) and latency of each runtime."""
     from edge_rppg.bench import Timing, run_bench
 
     outputs_writable(json=json_path)
@@ -78,7 +87,7 @@ def bench(
         from edge_rppg.data.windows import dataset_windows
 
         win, lab = dataset_windows(data, value(dataset), windows)
-    if weights is not None or not model:
+    if weights is not None or (not model and reference.value != "stored"):
         weights = checkpoint(weights)
     report = run_bench(
         [r.value for r in runtime],
@@ -91,6 +100,7 @@ def bench(
         threads=threads,
         precision_hint=precision_hint.value,
         device=device.value,
+        reference=reference.value,
     )
     if json_path != STDOUT:
         _print_bench(report)
@@ -125,10 +135,18 @@ def _print_bench(report: Any) -> None:
     for r in report.results:
         if r.outcome is not Outcome.OK:
             console.print(f"[yellow]{r.runtime}[/yellow] {Path(r.model).name}: {r.status}", highlight=False)
+    gflop = f"{report.model_gflop_per_window:.2f}" if report.model_gflop_per_window is not None else "?"
+    matmul = f"{report.matmul_gflops_per_s:.0f} GFLOP/s" if report.matmul_gflops_per_s is not None else "not measured"
     console.print(
-        f"model: {report.model_gflop_per_window:.2f} GFLOP/window; this machine's FP32 matmul: "
-        f"{report.matmul_gflops_per_s:.0f} GFLOP/s at {report.threads} threads; peak RSS {report.peak_rss_mb:.0f} MB"
+        f"model: {gflop} GFLOP/window; this machine's FP32 matmul: {matmul} at {report.threads} threads; "
+        f"peak RSS {report.peak_rss_mb:.0f} MB"
     )
+    if report.reference_set:
+        ref = report.reference_set
+        console.print(
+            f"reference: the stored set {ref['file']} (sha256 {ref['sha256'][:12]}, {ref['made_by']}), "
+            "not a live PyTorch run"
+        )
     for r in report.results:
         if r.speedup_vs_reference is not None and r.runtime != report.reference:
             console.print(

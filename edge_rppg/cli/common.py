@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from edge_rppg.bench import DEVICES
+from edge_rppg.bench import DEVICES, REFERENCES
 from edge_rppg.classic import METHODS
 from edge_rppg.data.readers import READERS, UNLABELLED
 from edge_rppg.errors import EdgeRppgError
@@ -52,6 +52,7 @@ DatasetName = _choices("DatasetName", READERS)
 LabelledDataset = _choices("LabelledDataset", [k for k in READERS if k not in UNLABELLED])
 PrecisionHint = _choices("PrecisionHint", PRECISION_HINTS)
 DeviceName = _choices("DeviceName", DEVICES)
+ReferenceName = _choices("ReferenceName", REFERENCES)
 ArchName = _choices("ArchName", FAMILIES)
 FsamModeName = _choices("FsamModeName", dict.fromkeys(m for f in FAMILIES.values() for m in f.fsam_modes))
 PresetName = _choices("PresetName", PRESETS)

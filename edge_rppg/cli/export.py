@@ -27,6 +27,14 @@ def export(
     target: Annotated[TargetName, typer.Option(help="Export format.")] = TargetName("onnx"),
     run: Annotated[Path | None, typer.Option(help="A training run folder (uses its best checkpoint).")] = None,
     weights: WeightsOption = None,
+    from_onnx: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Build from an FP32 ONNX export and its reference set (m.ref.npz beside it), without PyTorch: "
+            "on the device itself; verified against that set.",
+        ),
+    ] = None,
     precision: Annotated[PrecisionName, typer.Option(help="Precision; tolerances in the README.")] = PrecisionName(
         "fp32"
     ),
@@ -50,6 +58,14 @@ def export(
         Fallback | None,
         typer.Option(help="Write the FP32 model when INT8 fails its guard (default: fail, write nothing)."),
     ] = None,
+    accuracy_control: Annotated[
+        bool,
+        typer.Option(
+            "--accuracy-control",
+            help="INT8: keep in FP32 the layers that cost the pulse most on the calibration windows, until the "
+            "INT8 tolerance holds there (NNCF accuracy control; needs openvino); the held-out guard still judges.",
+        ),
+    ] = False,
     json_path: JsonOption = None,
 ) -> None:
     """Export the deploy model and verify it against PyTorch.
@@ -59,10 +75,16 @@ def export(
 
     if calibration_data is not None and dataset is None:
         raise typer.BadParameter("--calibration-data needs --dataset (its format, or 'videos')")
+    if accuracy_control and precision.value != "int8":
+        raise typer.BadParameter("--accuracy-control is for --precision int8")
     calibration = CalibrationSource(calibration_data, value(dataset), calibration_windows, held_out_windows)
     outputs_writable(out=out, json=json_path)
+    if from_onnx is not None and (run is not None or weights is not None):
+        raise typer.BadParameter("--from builds from an ONNX; give it instead of --run or --weights, not with them")
+    if from_onnx is not None and from_onnx.suffix != ".onnx":
+        raise typer.BadParameter(f"--from {from_onnx}: give the FP32 .onnx export (with its .ref.npz beside it)")
     result = export_model(
-        weights_from(run, weights),
+        from_onnx if from_onnx is not None else weights_from(run, weights),
         target.value,
         precision.value,
         out,
@@ -71,6 +93,7 @@ def export(
         calibration,
         int8_max_hr_diff_bpm=int8_max_hr_diff,
         int8_fallback=value(int8_fallback),
+        accuracy_control=accuracy_control,
     )
     if json_path is not None:
         emit_json(json_path, result.to_dict())
@@ -87,7 +110,7 @@ def _print_export(result: Any) -> None:
     if result.verification:
         v = result.verification
         console.print(
-            f"verified vs PyTorch on {v['windows']} windows: max abs err {v['max_abs_err']:.2e} "
+            f"verified vs {result.reference} on {v['windows']} windows: max abs err {v['max_abs_err']:.2e} "
             f"({v['max_err_of_range']:.2e} of the BVP range), BVP r {v['bvp_pearson']:.6f}, "
             f"HR diff max {v['hr_abs_diff_bpm']:.2f} / median {v['hr_abs_diff_median_bpm']:.2f} bpm"
         )
