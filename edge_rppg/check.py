@@ -105,7 +105,14 @@ def _torch() -> Component:
     try:
         torch = importlib.import_module("torch")
     except ImportError:
-        return Component("torch", None, False, "not installed", "pip install torch==2.13.0 (CPU) before edge-rppg")
+        return Component(
+            "torch",
+            None,
+            False,
+            "not installed: training and exports from checkpoints need it; predict --model, bench against the stored "
+            "reference set and export --from an ONNX work without it",
+            "pip install torch==2.13.0 (CPU) before edge-rppg",
+        )
     cuda = torch.version.cuda
     usable = torch.cuda.is_available()
     detail = f"CUDA {cuda} build, {'GPU usable' if usable else 'no usable GPU'}" if cuda else "CPU build"

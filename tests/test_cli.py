@@ -105,3 +105,12 @@ def test_json_is_a_path_everywhere_and_dash_is_stdout(tmp_path: Path) -> None:
     written = runner.invoke(app, ["info", "--deploy", "--json", str(out)])
     assert written.exit_code == 0, written.output
     assert json.loads(out.read_text())["parameters"] == 51_840 and "parameters" in written.stdout
+
+
+def test_check_without_torch_says_what_still_works() -> None:
+    from tests.fixtures import without_torch
+
+    proc = without_torch(["check", "--json", "-"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    torch_row = next(c for c in json.loads(proc.stdout)["components"] if c["name"] == "torch")
+    assert not torch_row["ok"] and "export --from an ONNX work without it" in torch_row["detail"]
