@@ -237,10 +237,12 @@ def test_int8_ignored_names_keep_that_convolution_fp32(onnx_fp32: Path, tmp_path
 
 @pytest.mark.slow
 def test_accuracy_control_reverts_until_the_score_holds_and_qdq_keeps_the_same_fp32(tmp_path: Path) -> None:
-    """With a bound that plain INT8 misses on its validation windows (half its BVP r loss), NNCF's accuracy
-    control, scored in the guard's units, keeps convolutions in FP32 until the score holds there, and no more
-    than it needs; the Q/DQ ONNX that TensorRT reads leaves those same convolutions (IR names are the ONNX node
-    names) without Q/DQ."""
+    """With a bound that plain INT8 misses on its validation windows (5 % less BVP r loss than it has), NNCF's
+    accuracy control, scored in the guard's units, keeps convolutions in FP32 until the score holds there, and
+    no more than it needs. (The loss is spread thinly over every layer: reverting the worst one removes about
+    a tenth of it, so a bound at half the loss reverts all twelve with OpenVINO 2026.4 / NNCF 3.4, and the
+    test would no longer see the search stop.) The Q/DQ ONNX that TensorRT reads leaves those same convolutions
+    (IR names are the ONNX node names) without Q/DQ."""
     from edge_rppg.agreement import Tolerance, compare
     from edge_rppg.data.synthetic import synthetic_windows
     from edge_rppg.exporters.onnx_export import export_fp32, quantize_int8_qdq
@@ -260,14 +262,14 @@ def test_accuracy_control_reverts_until_the_score_holds_and_qdq_keeps_the_same_f
             return compare(reference, runtime.run(windows))
 
     plain = export_ir(onnx_path, tmp_path / "plain.xml", {}, "int8", windows)
-    strict = Tolerance(None, min_pearson=1 - (1 - agreement(plain).bvp_pearson) / 2, max_hr_diff_bpm=1000.0)
+    strict = Tolerance(None, min_pearson=1 - (1 - agreement(plain).bvp_pearson) * 0.95, max_hr_diff_bpm=1000.0)
     assert strict.violations(agreement(plain))  # plain INT8 misses it: accuracy control has work to do
     target = AccuracyTarget(windows, reference, strict)
     controlled = export_ir(onnx_path, tmp_path / "ac.xml", {}, "int8", windows, accuracy=target)
     assert not strict.violations(agreement(controlled))
     kept = int8_coverage(controlled)["fp32_convolutions"]
     assert set(int8_coverage(plain)["fp32_convolutions"]) < set(kept)  # type: ignore[call-overload]
-    assert int8_coverage(controlled)["int8_convolutions"] > 0  # not everything: it stops when the score holds
+    assert int8_coverage(controlled)["int8_convolutions"] >= 6  # not everything: it stops when the score holds
     qdq = quantize_int8_qdq(onnx_path, tmp_path / "qdq.onnx", {}, windows, keep_fp32=kept)  # type: ignore[arg-type]
     assert set(kept) <= set(onnx_coverage(qdq)["fp32_convolutions"])  # type: ignore[call-overload]
     assert onnx_coverage(qdq)["int8_convolutions"] > 0
