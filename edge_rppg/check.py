@@ -111,7 +111,7 @@ def _torch() -> Component:
             False,
             "not installed: training and exports from checkpoints need it; predict --model, bench against the stored "
             "reference set and export --from an ONNX work without it",
-            "pip install torch==2.13.0 (CPU) before edge-rppg",
+            f"pip install torch==2.13.0 (a CPU wheel; first, or pip pulls CUDA) && {install_hint('train')}",
         )
     cuda = torch.version.cuda
     usable = torch.cuda.is_available()
@@ -125,6 +125,15 @@ def _onnxruntime() -> Component:
     except ImportError:
         return Component("onnxruntime", None, False, "not installed", install_hint(""))
     return Component("onnxruntime", ort.__version__, True, "providers: " + ", ".join(ort.get_available_providers()))
+
+
+def _onnx() -> Component:
+    version = _version("onnx")
+    if version is None:
+        return Component(
+            "onnx", None, False, "not installed: FP16 and INT8 (Q/DQ) ONNX exports need it", install_hint("onnx")
+        )
+    return Component("onnx", version, True, "FP16 and INT8 (Q/DQ) ONNX exports")
 
 
 def _openvino() -> Component:
@@ -192,7 +201,7 @@ def check(ray_address: str | None = None) -> CheckReport:
         cpu_flags=cpu_flags(),
         gpus=gpus,
     )
-    report.components = [_torch(), _onnxruntime(), _openvino(), *_tensorrt(gpus), _ray(ray_address)]
+    report.components = [_torch(), _onnxruntime(), _onnx(), _openvino(), *_tensorrt(gpus), _ray(ray_address)]
     return report
 
 

@@ -9,6 +9,20 @@ from typing import Any
 
 from edge_rppg.errors import RuntimeUnavailable
 
+# Which extra installs each optional package (module name: extra). The base install has no PyTorch: a command
+# that reaches an import of one of these says, in one line, what to install (cli.common.user_errors).
+EXTRA_OF: dict[str, str] = {
+    "torch": "train",
+    "onnxscript": "train",
+    "h5py": "train",
+    "onnx": "onnx",
+    "onnxconverter_common": "onnx",
+    "matplotlib": "plot",
+    "openvino": "openvino",
+    "nncf": "openvino",
+    "ray": "ray",
+}
+
 
 def install_hint(extra: str) -> str:
     """The pip line that adds a piece: an extra, or the base package for base dependencies."""
@@ -21,6 +35,14 @@ def require(module: str, extra: str, why: str) -> Any:
         return importlib.import_module(module)
     except ImportError as exc:
         raise RuntimeUnavailable(f"{why} needs the '{module}' package ({exc}); {install_hint(extra)}") from None
+
+
+def missing_package(exc: ModuleNotFoundError) -> str | None:
+    """The one line for an optional package that is not installed, or None for any other missing module (a bug)."""
+    top = (exc.name or "").split(".")[0]
+    if top not in EXTRA_OF:
+        return None
+    return f"this needs the '{top}' package, which is not installed: {install_hint(EXTRA_OF[top])}"
 
 
 def cuda_device_name() -> str | None:

@@ -9,6 +9,7 @@ A file put by hand where ``weights path`` says is verified and used like a downl
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import urllib.error
 import urllib.request
@@ -22,6 +23,9 @@ from edge_rppg.paths import cache_root, file_sha256
 
 DEFAULT_NAME = "default"
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "default_model.pt"
+# The same model exported to ONNX and verified (scripts/package_default_model.py): what predicts with no
+# weights where PyTorch is not installed.
+DEFAULT_ONNX = DEFAULT_MODEL.with_suffix(".onnx")
 RELEASE_COMMIT = "7c5ca93e372dd9cfd816a812f22c01bcdbf44fda"
 BASE_URL = f"https://raw.githubusercontent.com/PhysiologicAILab/FactorizePhys/{RELEASE_COMMIT}/final_model_release"
 URL_ENV = "EDGE_RPPG_WEIGHTS_URL"
@@ -222,6 +226,14 @@ def pull(name: str, accept: bool = False) -> Path:
         )
     _download(entry, dest)
     return dest
+
+
+def bundled_onnx(checkpoint: Path) -> Path | None:
+    """The bundled model's verified ONNX export where PyTorch is not installed (a slim install), else None:
+    the checkpoint itself runs, or is exported for the runtime, where PyTorch is at hand."""
+    if checkpoint != DEFAULT_MODEL or importlib.util.find_spec("torch") is not None or not DEFAULT_ONNX.is_file():
+        return None
+    return DEFAULT_ONNX
 
 
 def resolve(weights: str | Path | None) -> tuple[Path, str | None]:

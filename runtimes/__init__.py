@@ -65,7 +65,7 @@ def _first_words(exc: Exception) -> str:
 RUNTIMES: dict[str, RuntimeSpec] = {
     spec.name: spec
     for spec in (
-        RuntimeSpec("torch", (".pt", ".pth"), "edge_rppg.runtimes.torch_runtime:TorchRuntime", ("torch",), ""),
+        RuntimeSpec("torch", (".pt", ".pth"), "edge_rppg.runtimes.torch_runtime:TorchRuntime", ("torch",), "train"),
         RuntimeSpec(
             "onnxruntime", (".onnx",), "edge_rppg.runtimes.onnxruntime_runtime:OnnxRuntime", ("onnxruntime",), ""
         ),

@@ -12,8 +12,19 @@ from edge_rppg.optional import require
 
 
 def _onnx(path: Path) -> dict[str, str]:
-    onnx = require("onnx", "", "reading an ONNX model's metadata")
+    try:
+        import onnx
+    except ImportError:  # a slim install: ONNX Runtime (a base dependency) reads the same metadata_props
+        return _onnx_by_onnxruntime(path)
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+def _onnx_by_onnxruntime(path: Path) -> dict[str, str]:
+    ort = require("onnxruntime", "", "reading an ONNX model's metadata")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # parse, don't compile
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return dict(session.get_modelmeta().custom_metadata_map)
 
 
 def _openvino(path: Path) -> dict[str, str]:

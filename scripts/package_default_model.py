@@ -4,7 +4,12 @@ Scores the run's best checkpoint on held-out synthetic subjects (another seed th
 hard) and writes ``edge_rppg/assets/default_model.pt`` with its provenance: the command, the generator
 version and seed, the recipe, and the held-out metrics. ``edge-rppg info --weights default`` shows them.
 
+It then exports that checkpoint to ``default_model.onnx`` beside it, verified against PyTorch like every
+export, so that a slim install (no PyTorch) predicts with the same model. The reference set the export
+writes is not shipped (7-8 MB); ``export --from`` and ``bench`` start from an ONNX the user exported.
+
     python scripts/package_default_model.py runs/default-model [--held-out-subjects 10]
+    python scripts/package_default_model.py --onnx-only      # re-export the ONNX from the shipped .pt
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from pathlib import Path
 
 from edge_rppg.data.synthetic import GENERATOR_VERSION, write_synthetic_ubfc
 from edge_rppg.evaluate import evaluate_dataset
+from edge_rppg.exporters import export_model
 from edge_rppg.hr import HrMethod
 from edge_rppg.models.checkpoints import load_checkpoint, save_checkpoint
+from edge_rppg.reference_set import path_for
 from edge_rppg.run_dir import best_checkpoint
 from edge_rppg.weights import DEFAULT_MODEL
 
@@ -26,17 +33,32 @@ HELD_OUT_SEED = 101
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("run", type=Path)
+    ap.add_argument("run", type=Path, nargs="?")
     ap.add_argument("--held-out-subjects", type=int, default=10)
     ap.add_argument("--out", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--onnx-only", action="store_true", help="only re-export the ONNX from --out")
     args = ap.parse_args()
-    best = best_checkpoint(args.run)
+    if not args.onnx_only:
+        if args.run is None:
+            ap.error("give the run folder, or --onnx-only")
+        package(args.run, args.out, args.held_out_subjects)
+    write_onnx(args.out, args.out.with_suffix(".onnx"))
+
+
+def write_onnx(checkpoint: Path, out: Path) -> None:
+    result = export_model(checkpoint, "onnx", "fp32", out)  # verified against PyTorch before it is moved in
+    path_for(out).unlink()
+    print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} KB); {result.verification}")
+
+
+def package(run: Path, out: Path, held_out_subjects: int) -> None:
+    best = best_checkpoint(run)
     model, info = load_checkpoint(best)
     cfg = info.train_config
     if cfg.get("preset") != "default-model":
         raise SystemExit(f"{best}: not trained with --preset default-model")
     with tempfile.TemporaryDirectory() as tmp:
-        data = write_synthetic_ubfc(Path(tmp) / "held-out", args.held_out_subjects, 20.0, seed=HELD_OUT_SEED, hard=0.5)
+        data = write_synthetic_ubfc(Path(tmp) / "held-out", held_out_subjects, 20.0, seed=HELD_OUT_SEED, hard=0.5)
         report = evaluate_dataset(data, "ubfc-rppg", best, hr_method=HrMethod.FFT_FINE, log=lambda _m: None)
     o = report.overall
     provenance = {
@@ -60,7 +82,7 @@ def main() -> None:
         },
         "validation": info.metrics,
         "held_out": {
-            "subjects": args.held_out_subjects,
+            "subjects": held_out_subjects,
             "seconds": 20.0,
             "seed": HELD_OUT_SEED,
             "hard": 0.5,
@@ -76,14 +98,14 @@ def main() -> None:
         "medical device",
     }
     save_checkpoint(
-        args.out,
+        out,
         model,
         train_config={**cfg, "provenance": provenance},
         metrics=info.metrics,
         trained_on=info.trained_on,
     )
     print(
-        f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} KB); held-out MAE {o.mae:.2f} bpm, RMSE "
+        f"wrote {out} ({out.stat().st_size / 1e3:.0f} KB); held-out MAE {o.mae:.2f} bpm, RMSE "
         f"{o.rmse:.2f}, r {o.pearson:.3f}"
     )
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -126,6 +127,28 @@ def test_default_model_is_bundled_with_provenance_and_says_so(tmp_path: Path) ->
     assert provenance["held_out"]["mae_bpm"] < 3 and provenance["generator_version"] >= 2
     out = CliRunner().invoke(app, ["info", "--weights", "default", "--json", "-"])
     assert out.exit_code == 0 and json.loads(out.output)["provenance"]["command"] == provenance["command"]
+
+
+def test_bundled_onnx_is_the_bundled_checkpoints_verified_export() -> None:
+    """The slim install predicts with the shipped ONNX: it must be this .pt's export, within FP32's tolerance
+    (re-made by scripts/package_default_model.py --onnx-only whenever the .pt changes)."""
+    from edge_rppg.agreement import TOLERANCES, compare
+    from edge_rppg.data.synthetic import synthetic_clip
+    from edge_rppg.paths import file_sha256
+    from edge_rppg.runtimes import RuntimeOptions, get_runtime
+    from edge_rppg.runtimes.metadata import model_metadata
+    from edge_rppg.runtimes.torch_runtime import TorchRuntime
+
+    meta = model_metadata(weights_mod.DEFAULT_ONNX)
+    assert meta["source_sha256"] == file_sha256(weights_mod.DEFAULT_MODEL) and meta["precision"] == "fp32"
+    clip = synthetic_clip(seed=7, n_frames=2 * 161)
+    frames = np.stack(list(clip.frames((72, 72)))).transpose(3, 0, 1, 2)  # (C, T, H, W) uint8 video pixels
+    windows = np.stack([frames[:, :161], frames[:, 161:]]).astype(np.float32)
+    with TorchRuntime.from_model(load_checkpoint(weights_mod.DEFAULT_MODEL)[0]) as torch_rt:
+        reference = torch_rt.run(windows)
+    with get_runtime("onnxruntime").open(weights_mod.DEFAULT_ONNX, RuntimeOptions()) as onnx_rt:
+        agreement = compare(reference, onnx_rt.run(windows))
+    assert not TOLERANCES["fp32"].violations(agreement), agreement
 
 
 def test_predict_with_no_weights_reads_a_demo_video(tmp_path: Path) -> None:

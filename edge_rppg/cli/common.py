@@ -7,6 +7,7 @@ each command imports what it runs."""
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import sys
 from collections.abc import Callable
@@ -21,9 +22,10 @@ from rich.markup import escape
 from edge_rppg.bench import DEVICES, REFERENCES
 from edge_rppg.classic import METHODS
 from edge_rppg.data.readers import READERS, UNLABELLED
-from edge_rppg.errors import EdgeRppgError
+from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
 from edge_rppg.exporters import PRECISIONS, TARGETS
 from edge_rppg.models.registry import FAMILIES
+from edge_rppg.optional import install_hint, missing_package
 from edge_rppg.pools import ENGINES
 from edge_rppg.runtimes import AUTO, RUNTIMES
 from edge_rppg.runtimes.base import PRECISION_HINTS
@@ -69,7 +71,8 @@ def value(choice: Enum | None) -> Any:
 
 
 def user_errors(fn: F) -> F:
-    """EdgeRppgError: one red line, exit 1; Ctrl-C: exit 130; anything else is a bug and keeps its traceback."""
+    """EdgeRppgError or a missing optional package: one red line, exit 1; Ctrl-C: exit 130; anything else is a
+    bug and keeps its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -79,6 +82,12 @@ def user_errors(fn: F) -> F:
             # Ctrl-C: nothing half-written (every output is atomic), the shell's convention for SIGINT.
             err_console.print("interrupted: nothing written", highlight=False)
             raise typer.Exit(130) from None
+        except ModuleNotFoundError as exc:
+            line = missing_package(exc)  # an optional package (torch on a slim install); anything else is a bug
+            if line is None:
+                raise
+            err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
         except EdgeRppgError as exc:
             # User text (paths, key lists, "[tensorrt]" in install hints) is escaped, never read as markup.
             err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
@@ -105,6 +114,9 @@ def outputs_writable(**paths: Path | None) -> None:
     for kind, path in paths.items():
         if path is not None and path != STDOUT:
             check_writable(path, PLOT_SUFFIXES if kind == "plot" else None)
+    if paths.get("plot") is not None and importlib.util.find_spec("matplotlib") is None:
+        hint = install_hint("plot")
+        raise RuntimeUnavailable(f"{paths['plot']}: --plot needs matplotlib, which is not installed: {hint}")
 
 
 def say(note: str) -> None:
@@ -144,3 +156,18 @@ JsonOption = Annotated[
     Path | None, typer.Option("--json", help="Write the result as JSON to this file ('-': print it, and nothing else).")
 ]
 DataOption = Annotated[Path | None, typer.Option(help="Dataset folder.")]
+
+
+def weights_or_model(weights: Path | None, model: Path | None, runtime: str | None) -> tuple[Path | None, Path | None]:
+    """(checkpoint, None) or (None, exported model): --model as given, else --weights resolved; the bundled
+    model runs from its shipped ONNX where PyTorch is not installed (and not asked for by name)."""
+    if model is not None:
+        return None, model
+    from edge_rppg.weights import bundled_onnx
+
+    path = checkpoint(weights)
+    onnx = None if runtime == "torch" else bundled_onnx(path)
+    if onnx is None:
+        return path, None
+    say(f"PyTorch is not installed: the bundled model runs from its verified ONNX export ({onnx.name})")
+    return None, onnx

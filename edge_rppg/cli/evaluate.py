@@ -19,11 +19,11 @@ from edge_rppg.cli.common import (
     RayAddressOption,
     RuntimeName,
     WeightsOption,
-    checkpoint,
     console,
     emit_json,
     outputs_writable,
     value,
+    weights_or_model,
 )
 from edge_rppg.hr import HrMethod
 
@@ -62,7 +62,7 @@ def evaluate(
         raise typer.BadParameter(f"--split {split[0]:g} {split[1]:g}: give 0 <= FROM < TO <= 1 (an empty split)")
     outputs_writable(json=json_path, plot=plot)
     names = list(dict.fromkeys(m.value for m in method))
-    source = (model or checkpoint(weights)) if "model" in names else None
+    source = next(p for p in weights_or_model(weights, model, value(runtime)) if p) if "model" in names else None
     reports = {
         name: evaluate_dataset(
             data,

@@ -21,12 +21,12 @@ from edge_rppg.cli.common import (
     ModelOption,
     RayAddressOption,
     WeightsOption,
-    checkpoint,
     console,
     emit_json,
     outputs_writable,
     say,
     value,
+    weights_or_model,
 )
 from edge_rppg.errors import EdgeRppgError
 
@@ -129,7 +129,7 @@ def _runtime(
         return classic_runtime(method)
     from edge_rppg.predict import resolve_runtime
 
-    weights = None if model else checkpoint(weights)
+    weights, model = weights_or_model(weights, model, runtime)
     return resolve_runtime(weights, model, _chosen(model, runtime), threads)
 
 
@@ -152,7 +152,7 @@ def _batch_spec(
 
     if method != "model":
         return BatchSpec(weights=None, model=None, runtime=None, threads=threads or 0, options=options, method=method)
-    weights = None if model else checkpoint(weights)
+    weights, model = weights_or_model(weights, model, runtime)
     path, runtime = model_to_run(weights, model, _chosen(model, runtime))
     return BatchSpec(weights=None, model=path, runtime=runtime, threads=threads or 0, options=options)
 
