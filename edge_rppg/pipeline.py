@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ class Track:
         return fundamental_hr(bvp_filters(run_method(WITNESS, rgb, CONTRACT.fps), CONTRACT.fps), CONTRACT.fps)
 
 
-def _decode(source: Path | int, out: queue.Queue, stop: threading.Event, timing: dict[str, float]) -> None:
+def _decode(source: Path | int, out: queue.Queue[Any], stop: threading.Event, timing: dict[str, float]) -> None:
     t = time.perf_counter()
     try:
         for frame in iter_frames(source):
@@ -102,7 +103,7 @@ def _decode(source: Path | int, out: queue.Queue, stop: threading.Event, timing:
 
 def _infer(
     runtime: Runtime,
-    windows: queue.Queue,
+    windows: queue.Queue[Any],
     results: list[tuple[int, np.ndarray]],
     timing: dict[str, float],
     failure: list[Exception],
@@ -128,7 +129,7 @@ def _infer(
         results.append((start, bvp[0]))
 
 
-def _put(q: queue.Queue, item: object, failure: list[Exception]) -> None:
+def _put(q: queue.Queue[Any], item: object, failure: list[Exception]) -> None:
     """Queue a window unless inference has failed (then the run stops instead of waiting forever)."""
     while not failure:
         try:
@@ -143,8 +144,8 @@ class _Stages:
 
     def __init__(self, source: Path | int, runtime: Runtime, queue_frames: int) -> None:
         self.timing = {"decode": 0.0, "crop": 0.0, "infer": 0.0}
-        self.frames: queue.Queue = queue.Queue(maxsize=queue_frames)
-        self.windows: queue.Queue = queue.Queue(maxsize=4)
+        self.frames: queue.Queue[Any] = queue.Queue(maxsize=queue_frames)
+        self.windows: queue.Queue[Any] = queue.Queue(maxsize=4)
         self.stop = threading.Event()
         self.results: Results = []
         self.failure: list[Exception] = []

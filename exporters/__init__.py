@@ -182,16 +182,14 @@ class Target:
     suffix: str
     runtime: str  # the runtime that verifies (and benchmarks) this target's files
     build: Callable[[ExportJob], list[Path]]
-    extra: str
-    devices: str
 
 
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target("onnx", ".onnx", "onnxruntime", _build_onnx, "", "any (ONNX Runtime, trtexec)"),
-        Target("openvino", ".xml", "openvino", _build_openvino, "openvino", "Intel CPU / GPU / NPU"),
-        Target("tensorrt", ".engine", "tensorrt", _build_tensorrt, "tensorrt", "NVIDIA GPU, Jetson"),
+        Target("onnx", ".onnx", "onnxruntime", _build_onnx),
+        Target("openvino", ".xml", "openvino", _build_openvino),
+        Target("tensorrt", ".engine", "tensorrt", _build_tensorrt),
     )
 }
 

@@ -20,7 +20,7 @@ from edge_rppg.agreement import Tolerance, compare
 from edge_rppg.optional import require
 
 
-def _convert(onnx_path: Path, metadata: dict[str, str]):  # type: ignore[no-untyped-def]
+def _convert(onnx_path: Path, metadata: dict[str, str]) -> tuple[Any, Any]:
     ov = require("openvino", "openvino", "OpenVINO export")
     model = ov.convert_model(str(onnx_path))
     for key, value in metadata.items():
@@ -81,8 +81,8 @@ def _as_batch(window: np.ndarray) -> np.ndarray:
 
 
 def quantize_int8(
-    model, calibration: np.ndarray, settings: Int8Settings = INT8, accuracy: AccuracyTarget | None = None
-):  # type: ignore[no-untyped-def]
+    model: Any, calibration: np.ndarray, settings: Int8Settings = INT8, accuracy: AccuracyTarget | None = None
+) -> Any:
     """NNCF post-training quantization; with ``accuracy``, NNCF's accuracy control reverts the operations that
     cost the score most to FP32 until the score is within the tolerance of the FP32 model's."""
     nncf = require("nncf", "openvino", "INT8 export")

@@ -49,7 +49,7 @@ class RuntimeSpec:
         module, cls = self.entry.split(":")
         runtime_class = getattr(importlib.import_module(module), cls)
         try:
-            return runtime_class(path, options)  # type: ignore[no-any-return]
+            return runtime_class(path, options)
         except EdgeRppgError:
             raise
         except Exception as exc:  # a file the runtime cannot parse: one line, not a traceback

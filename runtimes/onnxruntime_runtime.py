@@ -39,7 +39,7 @@ class OnnxRuntime(BaseRuntime):
         return np.asarray(out, dtype=np.float32)
 
     def _release(self) -> None:
-        self.session = None  # type: ignore[assignment]  # the session's memory goes with its last reference
+        self.session = None  # the session's memory goes with its last reference
 
     def describe(self) -> dict[str, Any]:
         return {

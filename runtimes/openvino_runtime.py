@@ -30,7 +30,8 @@ class OpenVinoRuntime(BaseRuntime):
         self.compiled = core.compile_model(model, device, config)
         self.request = self.compiled.create_infer_request()
         # Report what actually ran, not what was asked for: the CPU plugin may pick a lower precision.
-        self.effective_precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        # "f32", "bf16", "f16": the element type the CPU plugin runs in, named as PRECISION_HINTS names it
+        self.effective_precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self.precision = self.meta.get("precision", "fp32")
         self._device = device
         self.device = "cpu" if device == "CPU" else "intel-gpu"
@@ -44,7 +45,7 @@ class OpenVinoRuntime(BaseRuntime):
         return np.asarray(result[self.compiled.output(0)], dtype=np.float32).copy()
 
     def _release(self) -> None:
-        self.request = self.compiled = None  # type: ignore[assignment]  # the plugin frees them with the last reference
+        self.request = self.compiled = None  # the plugin frees them with the last reference
 
     def describe(self) -> dict[str, Any]:
         return {

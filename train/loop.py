@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from edge_rppg.models.registry import Model
 
 
-class ChunkDataset(Dataset):
+class ChunkDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __init__(self, chunks: list[Chunk]):
         self.chunks = chunks
 
@@ -224,8 +224,8 @@ class _Session:
     dist: distributed.DistInfo
     model: Model
     net: torch.nn.Module
-    loader: DataLoader
-    sampler: DistributedSampler | None
+    loader: DataLoader[tuple[torch.Tensor, torch.Tensor]]
+    sampler: DistributedSampler[int] | None
     generator: torch.Generator
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
@@ -286,7 +286,7 @@ def _session(
 ) -> _Session:
     model = build_for_training(cfg).to(device)
     train_set = ChunkDataset(train_chunks)
-    sampler: DistributedSampler | None = (
+    sampler: DistributedSampler[int] | None = (
         DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if dist.enabled else None
     )
     generator = torch.Generator().manual_seed(cfg.seed)

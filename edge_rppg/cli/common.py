@@ -42,7 +42,7 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 def _choices(name: str, values: Any) -> Any:
     """A closed choice as an Enum of its table's keys: an unknown value is a usage error (exit 2) that
     lists the choices, and a new table entry is a new choice with no CLI change."""
-    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[misc]
+    return Enum(name, {v: v for v in values}, type=str)
 
 
 TargetName = _choices("TargetName", TARGETS)

@@ -186,7 +186,7 @@ class FaceTracker:
         new = np.array(enlarge(largest, self.scale, rgb.shape[1], rgb.shape[0]), dtype=np.float64)
         if self._flow is not None:
             self._aim(new)
-            self._flow.seed(tuple(new))  # type: ignore[arg-type]
+            self._flow.seed(tuple(new))
         elif self._box is None:
             self._box = new
         else:

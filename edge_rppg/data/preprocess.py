@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,7 @@ class Chunk:
     label: Path  # float32 [chunk]
 
 
-def preprocess_video(item: VideoItem, settings: PreprocessSettings, out: Path) -> dict:
+def preprocess_video(item: VideoItem, settings: PreprocessSettings, out: Path) -> dict[str, Any]:
     """Write the chunks of one video into ``out``; returns its manifest. Raises VideoError when no face is found."""
     manifest_path = out / f"{item.name}.json"
     if manifest_path.exists():
@@ -123,7 +124,7 @@ def _save(path: Path, array: np.ndarray) -> None:
         np.save(f, array)
 
 
-def _work(args: tuple[VideoItem, PreprocessSettings, Path]) -> tuple[str, dict | None, str | None]:
+def _work(args: tuple[VideoItem, PreprocessSettings, Path]) -> tuple[str, dict[str, Any] | None, str | None]:
     item, settings, out = args
     try:
         return item.name, preprocess_video(item, settings, out), None

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -175,7 +176,7 @@ def read_ibvp(root: Path) -> list[VideoItem]:
 # --- SCAMPS: root/P000001.mat (v7.3 HDF5): Xsub frames (0-1 floats), d_ppg ------------------------
 
 
-def _scamps_open(mat: Path):  # type: ignore[no-untyped-def]
+def _scamps_open(mat: Path) -> Any:
     import h5py
 
     try:

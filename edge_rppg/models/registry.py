@@ -57,15 +57,15 @@ class Family:
 
     @property
     def build(self) -> Callable[..., Model]:
-        return _resolve(self.builder)  # type: ignore[no-any-return]
+        return _resolve(self.builder)
 
     @property
     def deploy(self) -> Callable[[Any], Model]:
-        return _resolve(self.deployer)  # type: ignore[no-any-return]
+        return _resolve(self.deployer)
 
     @property
     def from_authors_name(self) -> Callable[[Path, set[str], int], tuple[Any, str | None, str]]:
-        return _resolve(self.authors_reader)  # type: ignore[no-any-return]
+        return _resolve(self.authors_reader)
 
     def describe(self, model: Model) -> str:
         """What runs, in words: "FactorizePhys (deploy, no FSAM)", "EfficientPhys + FSAM (steady NMF)"."""
