@@ -356,7 +356,7 @@ def run_bench(
     n_windows: int = 8,
     timing: Timing = Timing(),
     threads: int | None = None,
-    precision_hint: str = "f32",
+    precision_hint: str | None = None,
     device: str = "cpu",
     reference: str = "auto",
 ) -> BenchReport:

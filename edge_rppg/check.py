@@ -141,7 +141,12 @@ def _openvino() -> Component:
         ov = importlib.import_module("openvino")
     except ImportError:
         return Component("openvino", None, False, "not installed", install_hint("openvino"))
-    return Component("openvino", ov.__version__, True, "devices: " + ", ".join(ov.Core().available_devices))
+    from edge_rppg.runtimes.openvino_runtime import cpu_precisions
+
+    detail = f"devices: {', '.join(ov.Core().available_devices)}; CPU computes in {', '.join(cpu_precisions())}"
+    if "BF16" not in cpu_precisions():
+        detail += " (no bf16: export --precision bf16 needs AVX512-BF16 or AMX)"
+    return Component("openvino", ov.__version__, True, detail)
 
 
 TENSORRT_ROLES = {

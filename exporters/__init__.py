@@ -27,7 +27,7 @@ from edge_rppg.exporters.sources import CheckpointSource, OnnxSource, Source, op
 from edge_rppg.reference_set import SHA_KEY, SUFFIX, ReferenceSet, path_for
 from edge_rppg.runtimes import RuntimeOptions, get_runtime
 
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 VERIFY_WINDOWS = 4
 VERIFY_SEED = 20241
 TIMING_CACHE = "tensorrt.cache"
@@ -122,6 +122,7 @@ def _build_onnx(job: ExportJob, staged: Path | None = None) -> list[Path]:
 
 def _build_openvino(job: ExportJob) -> list[Path]:
     from edge_rppg.exporters.openvino_export import export_ir
+    from edge_rppg.runtimes.openvino_runtime import require_cpu_bf16
 
     staged = job.workdir / job.out.name
     if job.precision == "int8":
@@ -129,6 +130,8 @@ def _build_openvino(job: ExportJob) -> list[Path]:
         built.with_suffix(".bin").replace(staged.with_suffix(".bin"))
         built.replace(staged)
     else:
+        if job.precision == "bf16":
+            require_cpu_bf16()  # else the plugin runs f32 and the check below would verify f32 under a bf16 name
         export_ir(job.fp32_onnx(), staged, job.metadata(), job.precision, None)
     return [staged, staged.with_suffix(".bin")]
 
@@ -182,13 +185,16 @@ class Target:
     suffix: str
     runtime: str  # the runtime that verifies (and benchmarks) this target's files
     build: Callable[[ExportJob], list[Path]]
+    # bf16 is an inference precision of OpenVINO's CPU plugin (AVX512-BF16, AMX), recorded in the IR; ONNX and
+    # TensorRT have FP16 for that.
+    precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
 
 
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
         Target("onnx", ".onnx", "onnxruntime", _build_onnx),
-        Target("openvino", ".xml", "openvino", _build_openvino),
+        Target("openvino", ".xml", "openvino", _build_openvino, PRECISIONS),
         Target("tensorrt", ".engine", "tensorrt", _build_tensorrt),
     )
 }
@@ -263,6 +269,9 @@ def _verify(
         refset = job.reference[0]
         with get_runtime(spec.runtime).open(staged, RuntimeOptions()) as runtime:
             agreement = refset.agreement(runtime.run(refset.inputs))
+            ran = runtime.describe().get("inference_precision")
+        if job.precision == "bf16" and ran != "bf16":
+            return agreement, [f"OpenVINO ran it in {ran}, not bf16"], ""
     return agreement, tolerance.violations(agreement), ""
 
 
@@ -294,6 +303,8 @@ def _check_args(target: str, precision: str, out: Path | None, int8_fallback: st
     if int8_fallback not in (None, "fp32"):
         raise EdgeRppgError(f"unknown INT8 fallback {int8_fallback!r}; the only fallback is fp32")
     spec = TARGETS[target]
+    if precision not in spec.precisions:
+        raise EdgeRppgError(f"--target {target} takes --precision {', '.join(spec.precisions)}, not {precision}")
     if out is not None and out.suffix != spec.suffix:
         raise EdgeRppgError(f"{out}: a {target} export is written to a {spec.suffix} file")
     return spec

@@ -125,7 +125,9 @@ def export_ir(
     accuracy: AccuracyTarget | None = None,
 ) -> Path:
     """fp32: weights kept FP32 (save_model compresses to FP16 by default: error 2.5e-5 -> 1.5e-3);
-    fp16: weights stored FP16; int8: NNCF post-training quantization with the subtraction left in FP32."""
+    fp16: weights stored FP16; bf16: the FP32 IR, which the runtime compiles to compute in bf16 (its metadata
+    says bf16: runtimes.openvino_runtime.MODEL_HINTS); int8: NNCF post-training quantization with the
+    subtraction left in FP32."""
     ov, model = _convert(onnx_path, metadata)
     if precision == "int8":
         assert calibration is not None

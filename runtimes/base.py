@@ -30,9 +30,9 @@ class RuntimeOptions:
 
     threads: int | None = None
     device: str = "cpu"
-    # OpenVINO: what the CPU plugin computes in. "f32" by default: on CPUs with bf16 the plugin would
-    # otherwise silently run bf16 (error 1500x larger on this model).
-    precision_hint: str = "f32"
+    # OpenVINO: what the CPU plugin computes in. None: the model's own, f32 for every export but a bf16 one
+    # (openvino_runtime.MODEL_HINTS); never left to the plugin, which on a bf16 CPU would silently run bf16.
+    precision_hint: str | None = None
     performance_hint: str = "LATENCY"
 
 

@@ -7,8 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from edge_rppg.errors import RuntimeUnavailable
 from edge_rppg.optional import require
 from edge_rppg.runtimes.base import BaseRuntime, RuntimeOptions
+
+# What the CPU plugin computes in for a model of each precision, unless asked otherwise: a bf16 export is an FP32 IR
+# compiled to run in bf16 (its metadata says so); everything else runs as it was verified, in f32.
+MODEL_HINTS = {"bf16": "bf16"}
 
 
 class OpenVinoRuntime(BaseRuntime):
@@ -20,10 +25,8 @@ class OpenVinoRuntime(BaseRuntime):
         core = ov.Core()
         model = core.read_model(str(self.model_path))
         self.meta = _rt_info(model)
-        config: dict[str, Any] = {
-            "PERFORMANCE_HINT": options.performance_hint,
-            "INFERENCE_PRECISION_HINT": options.precision_hint,
-        }
+        hint = options.precision_hint or MODEL_HINTS.get(self.meta.get("precision", ""), "f32")
+        config: dict[str, Any] = {"PERFORMANCE_HINT": options.performance_hint, "INFERENCE_PRECISION_HINT": hint}
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = options.threads
         device = "GPU" if options.device.startswith("gpu") else "CPU"
@@ -60,3 +63,19 @@ def _rt_info(model: Any) -> dict[str, str]:
     if not model.has_rt_info(["model_info"]):
         return {}
     return {str(k): v.astype(str) for k, v in model.get_rt_info(["model_info"]).astype(dict).items()}
+
+
+def cpu_precisions() -> list[str]:
+    """What OpenVINO's CPU plugin can compute in here (OPTIMIZATION_CAPABILITIES: FP32, INT8, BF16, FP16...)."""
+    ov = require("openvino", "openvino", "the openvino runtime")
+    return [str(c) for c in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")]
+
+
+def require_cpu_bf16() -> None:
+    """bf16 only where the CPU computes it: elsewhere the plugin quietly runs f32 under a bf16 hint."""
+    caps = cpu_precisions()
+    if "BF16" not in caps:
+        raise RuntimeUnavailable(
+            f"--precision bf16: this CPU does not compute in bf16 (OpenVINO's CPU capabilities: {', '.join(caps)}); "
+            "it needs AVX512-BF16 or AMX"
+        )

@@ -99,8 +99,13 @@ def test_the_cli_and_every_help_start_without_a_heavy_import() -> None:
 def test_json_is_a_path_everywhere_and_dash_is_stdout(tmp_path: Path) -> None:
     printed = runner.invoke(app, ["check", "--json", "-"])
     assert printed.exit_code == 0, printed.output
-    components = {c["name"] for c in json.loads(printed.stdout)["components"]}  # the JSON is the whole output
-    assert {"torch", "onnxruntime", "openvino", "ray"} <= components
+    components = {c["name"]: c for c in json.loads(printed.stdout)["components"]}  # the JSON is the whole output
+    assert {"torch", "onnxruntime", "onnx", "openvino", "ray"} <= set(components)
+    from edge_rppg.runtimes.openvino_runtime import cpu_precisions
+
+    detail = components["openvino"]["detail"]  # whether export --precision bf16 can run here, said either way
+    assert f"CPU computes in {', '.join(cpu_precisions())}" in detail
+    assert ("no bf16" in detail) == ("BF16" not in cpu_precisions())
     out = tmp_path / "info.json"
     written = runner.invoke(app, ["info", "--deploy", "--json", str(out)])
     assert written.exit_code == 0, written.output

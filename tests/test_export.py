@@ -203,6 +203,39 @@ def test_unknown_target_and_bad_suffix(fsam_checkpoint: Path, tmp_path: Path) ->
         export_model(fsam_checkpoint, "openvino", "fp32", tmp_path / "m.onnx")
 
 
+def test_bf16_is_an_openvino_precision_only(fsam_checkpoint: Path, tmp_path: Path) -> None:
+    for target in ("onnx", "tensorrt"):
+        with pytest.raises(EdgeRppgError, match=f"--target {target} takes --precision fp32, fp16, int8, not bf16"):
+            export_model(fsam_checkpoint, target, "bf16", tmp_path / f"m{TARGETS[target].suffix}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bf16_ir_computes_in_bf16_within_its_tolerance_or_is_refused_on_a_cpu_without_it(tmp_path: Path) -> None:
+    """A bf16 export is verified in bf16 (the runtime compiles it so, and says so) where the CPU computes in bf16;
+    elsewhere it is refused up front, never verified as f32 under a bf16 name."""
+    from edge_rppg.runtimes import RuntimeOptions
+    from edge_rppg.runtimes.openvino_runtime import cpu_precisions
+
+    out = tmp_path / "m_bf16.xml"
+    if "BF16" not in cpu_precisions():
+        with pytest.raises(RuntimeUnavailable, match="does not compute in bf16"):
+            export_model(TRAINED, "openvino", "bf16", out)
+        assert not out.exists()
+        return
+    result = export_model(TRAINED, "openvino", "bf16", out)
+    assert result.verification is not None and not TOLERANCES["bf16"].violations(Agreement(**result.verification))
+    assert result.verification["max_err_of_range"] > 5e-4  # it did run bf16 (OpenVINO f32: about 2e-6 here)
+    with get_runtime("openvino").open(out) as runtime:
+        assert runtime.describe()["inference_precision"] == "bf16" and runtime.precision == "bf16"
+    with get_runtime("openvino").open(out, RuntimeOptions(precision_hint="f32")) as runtime:
+        assert runtime.describe()["inference_precision"] == "f32"  # asked for by name, f32 it is
+    from edge_rppg.bench import Timing, run_bench
+
+    results = run_bench(["openvino"], [out], TRAINED, n_windows=2, timing=Timing(1, 1, 1)).results
+    (row,) = [r for r in results if r.runtime == "openvino"]  # beside the PyTorch reference's own row
+    assert row.precision == "bf16" and row.status == "ok" and row.bvp_pearson >= TOLERANCES["bf16"].min_pearson
+
+
 def test_targets_table_names_a_runtime_for_each_target() -> None:
     for target in TARGETS.values():
         assert get_runtime(target.runtime).suffixes.__contains__(target.suffix)

@@ -62,9 +62,12 @@ def bench(
     iterations: Annotated[int, typer.Option(min=1, help="Timed runs per round per model.")] = 10,
     rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds.")] = 3,
     threads: Annotated[int | None, typer.Option(help="Threads per runtime (default: all cores).")] = None,
-    precision_hint: Annotated[PrecisionHint, typer.Option(help="OpenVINO CPU inference precision.")] = PrecisionHint(
-        "f32"
-    ),
+    precision_hint: Annotated[
+        PrecisionHint | None,
+        typer.Option(
+            help="OpenVINO CPU inference precision (default: the model's own: bf16 for a bf16 export, else f32)."
+        ),
+    ] = None,
     device: Annotated[
         DeviceName, typer.Option(help="Where the PyTorch reference (and ONNX Runtime) run: compare like with like.")
     ] = DeviceName("cpu"),
@@ -98,7 +101,7 @@ def bench(
         windows,
         Timing(iterations, rounds),
         threads=threads,
-        precision_hint=precision_hint.value,
+        precision_hint=value(precision_hint),
         device=device.value,
         reference=reference.value,
     )
