@@ -300,3 +300,32 @@ def test_resume_from_a_truncated_checkpoint_is_one_line(tmp_path: Path) -> None:
     (run / run_dir.LAST).write_bytes(data[: len(data) // 2])
     result = CliRunner().invoke(app, ["train", "--out", str(run), "--resume"])
     assert result.exit_code == 1 and "cannot resume from it" in result.output and "Traceback" not in result.output
+
+
+def test_validation_runs_the_model_once_per_chunk_with_the_per_chunk_loss(tmp_path: Path) -> None:
+    """One forward pass serves both the loss and the HR metrics; the loss is each chunk's own (batch of one)."""
+    from edge_rppg.data.preprocess import Chunk, chunk_window
+    from edge_rppg.models import build_model
+    from edge_rppg.train.loop import _validate
+
+    rng = np.random.default_rng(0)
+    chunks = []
+    for video in ("a", "b"):
+        for i in range(3):
+            frames, label = tmp_path / f"{video}{i}.npy", tmp_path / f"{video}{i}_y.npy"
+            np.save(frames, rng.integers(0, 255, (160, 72, 72, 3), dtype=np.uint8))
+            np.save(label, np.sin(np.arange(160) / 4 + i).astype(np.float32))
+            chunks.append(Chunk(video, i, frames, label))
+    torch.manual_seed(0)
+    model = build_model(fsam=False)
+    seen: list[int] = []
+    model.register_forward_hook(lambda _m, args, _out: seen.append(args[0].shape[0]))
+    record = _validate(model, chunks, torch.device("cpu"), neg_pearson)
+    assert sum(seen) == len(chunks), f"windows through the model: {sum(seen)} for {len(chunks)} chunks"
+    with torch.inference_mode():
+        own = []
+        for c in chunks:
+            x, y = chunk_window(c)
+            yt = torch.from_numpy(y[None])
+            own.append(float(neg_pearson(model(torch.from_numpy(x[None])), (yt - yt.mean()) / (yt.std() + 1e-8))))
+    assert record["val_loss"] == pytest.approx(round(float(np.mean(own)), 5), abs=2e-5)

@@ -14,6 +14,7 @@ import io
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from edge_rppg.atomic import save_figure, write_text_atomic
 from edge_rppg.data.preprocess import Chunk, chunk_window, preprocess_videos
 from edge_rppg.data.readers import read_dataset, split_by_subject
 from edge_rppg.errors import CheckpointError, DatasetError
-from edge_rppg.evaluate import evaluate_chunks
+from edge_rppg.evaluate import evaluate_videos, predict_videos
 from edge_rppg.hr import HrMethod
 from edge_rppg.models import FSAMConfig, get_family
 from edge_rppg.models.checkpoints import save_checkpoint
@@ -437,19 +438,21 @@ def train(
 
 
 def _validate(model: torch.nn.Module, chunks: list[Chunk], device: torch.device, loss_fn: Any) -> dict[str, float]:
+    """Validation loss per chunk and the paper's HR metrics, from one forward pass over the chunks."""
     model.eval()
-    losses = []
 
     def predict(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return model(torch.from_numpy(x).to(device)).float().cpu().numpy()
 
-    for c in chunks:
-        x, y = chunk_window(c)
-        p = torch.from_numpy(predict(x[None]))
-        yt = torch.from_numpy(y[None])
-        losses.append(float(loss_fn(p, (yt - yt.mean()) / (yt.std() + 1e-8))))
-    report = evaluate_chunks(predict, chunks, method=HrMethod.FFT_FINE)  # a fine grid, so validation MAE can move
+    bvps = predict_videos(predict, chunks)
+    losses = []
+    per_video = Counter(c.video for c in chunks)
+    for video, (pred, label) in bvps.items():  # each video's chunks back to back, one window of BVP each
+        for p, y in zip(np.split(pred, per_video[video]), np.split(label, per_video[video])):
+            yt = torch.from_numpy(y[None])
+            losses.append(float(loss_fn(torch.from_numpy(p[None]), (yt - yt.mean()) / (yt.std() + 1e-8))))
+    report = evaluate_videos(bvps, method=HrMethod.FFT_FINE)  # a fine grid, so validation MAE can move
     return {
         "val_loss": round(float(np.mean(losses)), 5),
         "val_mae_bpm": round(report.overall.mae, 3),
