@@ -222,7 +222,7 @@ class RayEngine:
         self.address = address
 
     def run(self, spec: BatchSpec, videos: list[Path], workers: int) -> Iterator[Outcome]:
-        ray = require("ray", "ray", "--engine ray")
+        ray = require("ray", "--engine ray")
         started = not ray.is_initialized()
         if started:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False)

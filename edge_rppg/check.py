@@ -143,8 +143,9 @@ def _openvino() -> Component:
         return Component("openvino", None, False, "not installed", install_hint("openvino"))
     from edge_rppg.runtimes.openvino_runtime import cpu_precisions
 
-    detail = f"devices: {', '.join(ov.Core().available_devices)}; CPU computes in {', '.join(cpu_precisions())}"
-    if "BF16" not in cpu_precisions():
+    precisions = cpu_precisions()
+    detail = f"devices: {', '.join(ov.Core().available_devices)}; CPU computes in {', '.join(precisions)}"
+    if "BF16" not in precisions:
         detail += " (no bf16: export --precision bf16 needs AVX512-BF16 or AMX)"
     return Component("openvino", ov.__version__, True, detail)
 

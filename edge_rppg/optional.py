@@ -10,7 +10,7 @@ from typing import Any
 from edge_rppg.errors import RuntimeUnavailable
 
 # Which extra installs each optional package (module name: extra). The base install has no PyTorch: a command
-# that reaches an import of one of these says, in one line, what to install (cli.common.user_errors).
+# that reaches an import of one of these says, in one line, what to install (cli.common.user_errors, require).
 EXTRA_OF: dict[str, str] = {
     "torch": "train",
     "onnxscript": "train",
@@ -29,12 +29,13 @@ def install_hint(extra: str) -> str:
     return f"pip install 'edge-rppg[{extra}]'" if extra else "pip install edge-rppg"
 
 
-def require(module: str, extra: str, why: str) -> Any:
-    """Import an optional dependency, or fail with the extra that provides it."""
+def require(module: str, why: str) -> Any:
+    """Import an optional dependency, or fail with the extra that provides it (``EXTRA_OF``; a base one if none)."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise RuntimeUnavailable(f"{why} needs the '{module}' package ({exc}); {install_hint(extra)}") from None
+        hint = install_hint(EXTRA_OF.get(module, ""))
+        raise RuntimeUnavailable(f"{why} needs the '{module}' package ({exc}); {hint}") from None
 
 
 def missing_package(exc: ModuleNotFoundError) -> str | None:

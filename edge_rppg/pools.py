@@ -41,7 +41,7 @@ def parallel_map(
 def _ray_map(fn: Callable[[Any], Any], items: list[Any], address: str | None) -> list[Any]:
     from edge_rppg.optional import require
 
-    ray = require("ray", "ray", "--engine ray")
+    ray = require("ray", "--engine ray")
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)

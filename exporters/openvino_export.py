@@ -21,7 +21,7 @@ from edge_rppg.optional import require
 
 
 def _convert(onnx_path: Path, metadata: dict[str, str]) -> tuple[Any, Any]:
-    ov = require("openvino", "openvino", "OpenVINO export")
+    ov = require("openvino", "OpenVINO export")
     model = ov.convert_model(str(onnx_path))
     for key, value in metadata.items():
         model.set_rt_info(value, ["model_info", key])
@@ -85,7 +85,7 @@ def quantize_int8(
 ) -> Any:
     """NNCF post-training quantization; with ``accuracy``, NNCF's accuracy control reverts the operations that
     cost the score most to FP32 until the score is within the tolerance of the FP32 model's."""
-    nncf = require("nncf", "openvino", "INT8 export")
+    nncf = require("nncf", "INT8 export")
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     names = [*(_norm_of_difference(model) if settings.keep_first_norm_fp32 else []), *settings.ignored_names]
@@ -155,7 +155,7 @@ def _quantized_input(node: Any) -> bool:
 
 def convolution_names(xml_path: Path) -> list[str]:
     """The IR's convolutions by friendly name, in graph order: what ``Int8Settings.ignored_names`` takes."""
-    ov = require("openvino", "openvino", "OpenVINO")
+    ov = require("openvino", "OpenVINO")
     return [
         op.get_friendly_name()
         for op in ov.Core().read_model(str(xml_path)).get_ordered_ops()
@@ -166,7 +166,7 @@ def convolution_names(xml_path: Path) -> list[str]:
 def int8_coverage(xml_path: Path) -> dict[str, object]:
     """Convolutions whose activation input is quantized (a FakeQuantize feeds them) vs left in FP32,
     and how many ops of each kind run in FP32 around them."""
-    ov = require("openvino", "openvino", "OpenVINO")
+    ov = require("openvino", "OpenVINO")
     model = ov.Core().read_model(str(xml_path))
     convs = [op for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
     fp32 = [op.get_friendly_name() for op in convs if not _quantized_input(op.input_value(0).get_node())]

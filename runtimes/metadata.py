@@ -20,7 +20,7 @@ def _onnx(path: Path) -> dict[str, str]:
 
 
 def _onnx_by_onnxruntime(path: Path) -> dict[str, str]:
-    ort = require("onnxruntime", "", "reading an ONNX model's metadata")
+    ort = require("onnxruntime", "reading an ONNX model's metadata")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # parse, don't compile
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -28,7 +28,7 @@ def _onnx_by_onnxruntime(path: Path) -> dict[str, str]:
 
 
 def _openvino(path: Path) -> dict[str, str]:
-    ov = require("openvino", "openvino", "reading an OpenVINO IR's metadata")
+    ov = require("openvino", "reading an OpenVINO IR's metadata")
     from edge_rppg.runtimes.openvino_runtime import _rt_info
 
     return _rt_info(ov.Core().read_model(str(path)))

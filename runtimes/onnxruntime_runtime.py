@@ -16,7 +16,7 @@ class OnnxRuntime(BaseRuntime):
     name = "onnxruntime"
 
     def __init__(self, model_path: Path, options: RuntimeOptions = RuntimeOptions()):
-        ort = require("onnxruntime", "", "the onnxruntime runtime")
+        ort = require("onnxruntime", "the onnxruntime runtime")
         self.model_path = Path(model_path)
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

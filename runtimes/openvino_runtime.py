@@ -20,7 +20,7 @@ class OpenVinoRuntime(BaseRuntime):
     name = "openvino"
 
     def __init__(self, model_path: Path, options: RuntimeOptions = RuntimeOptions()):
-        ov = require("openvino", "openvino", "the openvino runtime")
+        ov = require("openvino", "the openvino runtime")
         self.model_path = Path(model_path)
         core = ov.Core()
         model = core.read_model(str(self.model_path))
@@ -67,7 +67,7 @@ def _rt_info(model: Any) -> dict[str, str]:
 
 def cpu_precisions() -> list[str]:
     """What OpenVINO's CPU plugin can compute in here (OPTIMIZATION_CAPABILITIES: FP32, INT8, BF16, FP16...)."""
-    ov = require("openvino", "openvino", "the openvino runtime")
+    ov = require("openvino", "the openvino runtime")
     return [str(c) for c in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")]
 
 
