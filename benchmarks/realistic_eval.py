@@ -150,7 +150,7 @@ def _summarise(
             "hr_bpm": r.hr_bpm,
             "hr_reason": r.hr_reason,
             "truth_hr_bpm": float(np.median(seg_truth)) if seg_truth else None,
-            "hrv": r.hrv,
+            "hrv": asdict(r.hrv) if r.hrv else None,
             "windows": windows,
             "speed_fps": r.speed_fps,
             "bvp": np.round(r.bvp, 5).tolist(),  # the reassembled trace: quality_calibration.py re-reads it

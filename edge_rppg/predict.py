@@ -32,7 +32,16 @@ from edge_rppg.pipeline import (
 )
 from edge_rppg.runtimes import AUTO, Runtime, RuntimeOptions, auto_runtime, open_runtime
 from edge_rppg.streaming import overlap_add
-from edge_rppg.vitals import Quality, clean_ibis, clip_heart_rate, hrv_from_beats, respiration, segment_quality
+from edge_rppg.vitals import (
+    Hrv,
+    Quality,
+    Respiration,
+    clean_ibis,
+    clip_heart_rate,
+    hrv_from_beats,
+    respiration,
+    segment_quality,
+)
 
 HR_SEGMENT_S = 10.0  # per-window HR from the last 10 s of BVP, as rPPG tools report it
 HR_SEGMENT_FRAMES = int(HR_SEGMENT_S * CONTRACT.fps)
@@ -72,8 +81,8 @@ class PredictResult:
     windows_passed: int
     speed_fps: float
     per_window: list[WindowEstimate]
-    hrv: dict[str, float] | None
-    respiration: dict[str, Any]
+    hrv: Hrv | None
+    respiration: Respiration
     frames_without_face: int
     profile_ms: dict[str, float] = field(default_factory=dict)
     bvp: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
@@ -185,10 +194,8 @@ def read_vitals(run: Run, runtime_name: str, fps: float, name: str) -> PredictRe
         windows_passed=clip.windows_passed,
         speed_fps=round(run.frames / run.elapsed, 1),
         per_window=per_window,
-        hrv=asdict(hrv) if hrv else None,
-        respiration=asdict(breathing)
-        if breathing
-        else {"rate_bpm": None, "quality": 0.0, "status": "no reliable pulse", "modulations": {}},
+        hrv=hrv,
+        respiration=breathing or Respiration(None, 0.0, "no reliable pulse"),
         frames_without_face=run.frames_without_face,
         profile_ms={k: round(v * 1e3, 1) for k, v in run.timing.items()} | {"wall": round(run.elapsed * 1e3, 1)},
         bvp=bvp,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import math
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -96,8 +97,20 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities (a measure with nothing to measure) as null: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def emit_json(path: Path, payload: Any) -> None:
     """``payload`` as one JSON document: one line on stdout for ``-``, else indented, atomically into the file."""
+    payload = _json_safe(payload)
     if path == STDOUT:
         sys.stdout.write(json.dumps(payload) + "\n")
         return

@@ -225,14 +225,14 @@ def _print_result(result: PredictResult, profile: bool) -> None:
     if result.hrv:
         v = result.hrv
         console.print(
-            f"HRV from {v['beats']} beats: mean HR {v['mean_hr_bpm']:.1f} bpm, SDNN {v['sdnn_ms']:.1f} ms, "
-            f"RMSSD {v['rmssd_ms']:.1f} ms, pNN50 {v['pnn50']:.2f}"
+            f"HRV from {v.beats} beats: mean HR {v.mean_hr_bpm:.1f} bpm, SDNN {v.sdnn_ms:.1f} ms, "
+            f"RMSSD {v.rmssd_ms:.1f} ms, pNN50 {v.pnn50:.2f}"
         )
     r = result.respiration
     console.print(
-        f"breathing: {r['rate_bpm']:.1f} breaths/min (quality {r['quality']:.2f})"
-        if r["rate_bpm"] is not None
-        else f"breathing: not measured ({r['status']})"
+        f"breathing: {r.rate_bpm:.1f} breaths/min (quality {r.quality:.2f})"
+        if r.rate_bpm is not None
+        else f"breathing: not measured ({r.status})"
     )
     if result.input_error:
         console.print(f"[yellow]warning:[/yellow] the input ended early: {escape(result.input_error)}")
