@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.int8_sensitivity import carries_pulse, corpus_windows, p50_ms
-from edge_rppg.agreement import TOLERANCES, compare
+from benchmarks.int8_sensitivity import corpus_windows, p50_ms
+from edge_rppg.agreement import TOLERANCES, compare, passes_quality
 from edge_rppg.exporters.onnx_export import export_fp32
 from edge_rppg.exporters.openvino_export import export_ir
 from edge_rppg.models.checkpoints import load_deploy_model
@@ -29,7 +29,8 @@ from edge_rppg.weights import resolve
 
 
 def _row(name: str, hint: str, ms: float, torch_ms: float, reference: np.ndarray, out: np.ndarray) -> str:
-    every, pulse = compare(reference, out), compare(reference[carries_pulse(reference)], out[carries_pulse(reference)])
+    shown = passes_quality(reference)
+    every, pulse = compare(reference, out), compare(reference[shown], out[shown])
     held = "holds" if not TOLERANCES["bf16"].violations(every) else "misses"
     return (
         f"{name:28s} {hint:5s} {ms:7.1f} {torch_ms / ms:6.2f}  {every.bvp_pearson:.6f} {every.max_err_of_range:9.2e} "

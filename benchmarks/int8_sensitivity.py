@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_rppg.agreement import TOLERANCES, Agreement, compare
+from edge_rppg.agreement import TOLERANCES, Agreement, compare, passes_quality
 from edge_rppg.data.windows import _chunks, _stack
 from edge_rppg.exporters.onnx_export import export_fp32
 from edge_rppg.exporters.openvino_export import (
@@ -36,21 +36,22 @@ from edge_rppg.exporters.openvino_export import (
     export_ir,
     int8_coverage,
 )
-from edge_rppg.filters import bvp_filters
 from edge_rppg.models.checkpoints import load_deploy_model
 from edge_rppg.runtimes import RuntimeOptions, get_runtime
 from edge_rppg.runtimes.torch_runtime import TorchRuntime
-from edge_rppg.vitals import segment_quality
 from edge_rppg.weights import resolve
 
 
-def corpus_windows(corpus: Path, split: str, videos: int, count: int, work: Path, part: int = 0) -> np.ndarray:
-    """Windows from ``videos`` pulsed clips of ``split`` (spread over the split), via the training crop path;
-    ``part`` 1 takes them from the clips between those of part 0 (other clips, same half)."""
+def corpus_windows(
+    corpus: Path, split: str, videos: int, count: int, work: Path, part: int | None = None, pulsed: bool = True
+) -> np.ndarray:
+    """Windows from ``videos`` pulsed (or pulseless) clips of ``split``, spread over the split, via the training crop
+    path; ``part`` 0 or 1 takes them from alternate clips only (two disjoint sets of the same half)."""
     specs = [json.loads(f.read_text()) for f in sorted(corpus.glob(f"{split}-???.json"))]
-    pulsed = [s for s in specs if s["pulsed"]][part::2] if part else [s for s in specs if s["pulsed"]]
-    picks = [pulsed[i] for i in np.unique(np.linspace(0, len(pulsed) - 1, videos).round().astype(int))]
-    folder = work / f"{split}{part or ''}"
+    clips = [s for s in specs if s["pulsed"] == pulsed]
+    clips = clips if part is None else clips[part::2]
+    picks = [clips[i] for i in np.unique(np.linspace(0, len(clips) - 1, videos).round().astype(int))]
+    folder = work / f"{split}{'' if part is None else part}{'' if pulsed else '-pulseless'}"
     folder.mkdir(parents=True)
     for s in picks:
         (folder / s["file"]).symlink_to(corpus / s["file"])
@@ -68,18 +69,13 @@ def p50_ms(runtime: Any, window: np.ndarray, n: int = 30) -> float:
     return float(np.median(times) * 1e3)
 
 
-def carries_pulse(bvp: np.ndarray) -> np.ndarray:
-    """Per window: does the reference BVP pass predict's own signal-quality check (no scene flags)?"""
-    return np.array([segment_quality(bvp_filters(b)).ok for b in bvp])
-
-
 class Judge:
-    """Builds one INT8 variant of the FP32 ONNX and scores it on the guard windows: all of them, and only
-    those whose reference carries a pulse (what predict would report at all)."""
+    """Builds one INT8 variant of the FP32 ONNX and scores it on the guard windows: all of them, and as the INT8
+    guard judges them (``TOLERANCES["int8"]``: the windows that either BVP shows a pulse on)."""
 
     def __init__(self, onnx: Path, calibration: np.ndarray, guard: np.ndarray, reference: np.ndarray, work: Path):
         self.onnx, self.calibration, self.guard, self.reference, self.work = onnx, calibration, guard, reference, work
-        self.pulse = carries_pulse(reference)
+        self.pulse = passes_quality(reference)
         self.count = 0
 
     def __call__(
@@ -92,27 +88,37 @@ class Judge:
         self.last = xml
         rt = get_runtime("openvino").open(xml, RuntimeOptions())
         out = np.concatenate([rt.run(w[None]) for w in self.guard])
-        on_pulse = compare(self.reference[self.pulse], out[self.pulse]) if self.pulse.any() else None
-        return compare(self.reference, out), on_pulse, p50_ms(rt, self.guard[:1])
+        return (
+            compare(self.reference, out),
+            TOLERANCES["int8"].agreement(self.reference, out),
+            p50_ms(rt, self.guard[:1]),
+        )
 
 
-def _agreement(a: Agreement | None) -> str:
-    if a is None:
-        return f"{'-':>30s}"
-    return f"r {a.bvp_pearson:7.4f} dHR {a.hr_abs_diff_median_bpm:4.2f}/{a.hr_abs_diff_bpm:5.2f}"
+def _agreement(a: Agreement) -> str:
+    judged = f" ({a.windows}/{a.windows_offered})" if a.windows_offered is not None else ""
+    return f"r {a.bvp_pearson:7.4f} dHR {a.hr_abs_diff_median_bpm:4.2f}/{a.hr_abs_diff_bpm:5.2f}{judged}"
 
 
-def _row(label: str, scores: tuple[Agreement, Agreement | None, float], ms_fp32: float) -> str:
-    every, on_pulse, ms = scores
+def _row(label: str, scores: tuple[Agreement, Agreement, float], ms_fp32: float) -> str:
+    every, judged, ms = scores
+    held = "holds" if not TOLERANCES["int8"].violations(judged) else "fails"
     return (
-        f"{label:36s} {_agreement(every):30s} | {_agreement(on_pulse):30s} | {ms:6.1f} ms ({ms_fp32 / ms:4.2f}x fp32)"
+        f"{label:36s} {_agreement(every):30s} | {_agreement(judged):38s} {held:5s} | {ms:6.1f} ms "
+        f"({ms_fp32 / ms:4.2f}x fp32)"
     )
 
 
-def accuracy_control(args: argparse.Namespace, model: Any, judge: Judge, ms_fp32: float, work: Path) -> None:
-    """NNCF's accuracy control with the guard's score, validated on windows the guard never sees."""
-    other = corpus_windows(args.corpus, "calibration", args.videos, args.windows, work, part=1)
-    for label, windows in (("calibration windows", judge.calibration), ("other calibration clips", other)):
+def accuracy_control(
+    args: argparse.Namespace, model: Any, judge: Judge, ms_fp32: float, work: Path, other_clips: bool
+) -> None:
+    """NNCF's accuracy control with the guard's score, validated on windows the guard never sees: the calibration
+    windows, and (when the guard is not theirs) the calibration half's other clips."""
+    validations = [("calibration windows", judge.calibration)]
+    if other_clips:
+        other = corpus_windows(args.corpus, "calibration", args.videos, args.windows, work, part=1)
+        validations.append(("other calibration clips", other))
+    for label, windows in validations:
         target = AccuracyTarget(windows, TorchRuntime.from_model(model).run(windows), TOLERANCES["int8"])
         start = time.perf_counter()
         scores = judge(INT8, target)
@@ -138,27 +144,43 @@ def main() -> None:
         help="score NNCF's accuracy-controlled INT8 instead (validated on the calibration windows, then on other "
         "calibration-half clips), no sweep",
     )
+    ap.add_argument(
+        "--guard-split",
+        choices=["held-out", "calibration"],
+        default="held-out",
+        help="where the guard windows come from: the held-out half (judging), or the calibration half's other "
+        "clips (deciding a rule: calibration windows then come from alternate clips only)",
+    )
+    ap.add_argument("--pulseless", type=int, default=12, help="guard windows from the split's pulseless clips too")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="int8-sensitivity-"))
-    calibration = corpus_windows(args.corpus, "calibration", args.videos, args.windows, work)
-    guard = corpus_windows(args.corpus, "held-out", args.videos, args.held_out, work)
+    deciding = args.guard_split == "calibration"
+    calibration = corpus_windows(args.corpus, "calibration", args.videos, args.windows, work, 0 if deciding else None)
+    guard = corpus_windows(args.corpus, args.guard_split, args.videos, args.held_out, work, 1 if deciding else None)
+    if args.pulseless:
+        no_pulse = corpus_windows(args.corpus, args.guard_split, args.videos, args.pulseless, work, pulsed=False)
+        guard = np.concatenate([guard, no_pulse])
     model, _ = load_deploy_model(resolve(args.weights)[0])
-    reference = TorchRuntime.from_model(model).run(guard)
+    with TorchRuntime.from_model(model) as torch_rt:
+        reference, torch_ms = torch_rt.run(guard), p50_ms(torch_rt, guard[:1])
     onnx = work / "fp32.onnx"
     export_fp32(model, onnx, {})
     judge = Judge(onnx, calibration, guard, reference, work)
     tol = TOLERANCES["int8"]
     print(
-        f"{len(calibration)} calibration windows, {len(guard)} guard windows, {int(judge.pulse.sum())} of them with a "
-        f"pulse in the reference; tolerance {tol}"
+        f"{len(calibration)} calibration windows, {len(guard)} {args.guard_split} guard windows ({args.pulseless} from "
+        f"pulseless clips), {int(judge.pulse.sum())} of them with a pulse in the reference; tolerance {tol}"
     )
-    print(f"{'variant':36s} {'all guard windows (dHR med/max)':30s} | {'windows with a pulse':30s} | latency")
+    judged = "as the INT8 guard judges (judged/all)"
+    print(f"{'variant':36s} {'all guard windows (dHR med/max)':30s} | {judged:44s} | latency")
     fp32 = judge(None)
+    print(f"PyTorch eager: {torch_ms:.1f} ms, {torch_ms / fp32[2]:.2f}x the FP32 IR's time")
     print(_row("fp32", fp32, fp32[2]))
+    print(_row("int8, first convolution INT8 too", judge(replace(INT8, keep_first_conv_fp32=False)), fp32[2]))
     base = judge(INT8)
     print(_row("int8 (product settings)", base, fp32[2]))
     if args.accuracy_control:
-        accuracy_control(args, model, judge, fp32[2], work)
+        accuracy_control(args, model, judge, fp32[2], work, other_clips=not deciding)
         return
     if args.keep is not None:  # the named sets only, no sweep
         for keep in args.keep.split(";"):
@@ -168,18 +190,18 @@ def main() -> None:
     gains = {}
     for name in convolution_names(work / "variant1.xml"):
         scores = judge(replace(INT8, ignored_names=(name,)))
-        gains[name] = scores[0].bvp_pearson - base[0].bvp_pearson
+        gains[name] = tol.score(scores[1]) - tol.score(base[1])  # as the guard judges
         print(_row(f"  {name[-34:]}", scores, fp32[2]))
 
     kept: list[str] = []
     scores = base
     for name in sorted(gains, key=gains.get, reverse=True):  # type: ignore[arg-type]
-        if not tol.violations(scores[0]) or gains[name] <= 0:
+        if not tol.violations(scores[1]) or gains[name] <= 0:
             break
         kept.append(name)
         scores = judge(replace(INT8, ignored_names=tuple(kept)))
         print(_row(f"greedy: {len(kept)} kept FP32", scores, fp32[2]))
-    problems = tol.violations(scores[0])
+    problems = tol.violations(scores[1])
     verdict = "holds" if not problems else "does not hold: " + "; ".join(problems)
     print(f"tolerance {verdict} with {len(kept)} convolution(s) kept FP32: {kept}")
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
 from edge_rppg.hr import window_hr
+
+# Fewer judged windows than this and a shown-only tolerance cannot say whether the pulse was kept.
+MIN_JUDGED_WINDOWS = 4
 
 
 @dataclass(frozen=True)
@@ -17,7 +20,8 @@ class Agreement:
     bvp_pearson: float  # worst window
     hr_abs_diff_bpm: float  # worst window, on the fft-fine grid
     hr_abs_diff_median_bpm: float
-    windows: int
+    windows: int  # those the figures above are measured on
+    windows_offered: int | None = None  # with a shown-only tolerance, all the windows it was given
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -28,8 +32,21 @@ class Tolerance:
     max_err_of_range: float | None
     min_pearson: float
     max_hr_diff_bpm: float
+    # Judge only the windows a user could be shown: those whose reference or candidate BVP passes predict's own
+    # quality check. A window that neither passes is refused with either model, whatever its values; one that
+    # only the candidate passes is a pulse it invented and is judged like the rest.
+    shown_only: bool = False
+
+    def agreement(self, reference: np.ndarray, candidate: np.ndarray, fs: float = CONTRACT.fps) -> Agreement:
+        return compare(reference, candidate, fs, shown_only=self.shown_only)
 
     def violations(self, a: Agreement) -> list[str]:
+        if a.windows_offered is not None and a.windows < MIN_JUDGED_WINDOWS:
+            return [
+                f"only {a.windows} of {a.windows_offered} windows carry a pulse that either model's BVP shows "
+                f"(at least {MIN_JUDGED_WINDOWS} are needed to judge it): give more videos, or ones with a "
+                "readable pulse"
+            ]
         out = []
         if self.max_err_of_range is not None and not a.max_err_of_range <= self.max_err_of_range:
             out.append(f"max error {a.max_err_of_range:.3g} of the BVP range > {self.max_err_of_range:g}")
@@ -43,6 +60,8 @@ class Tolerance:
         """One number for an accuracy-controlled quantizer: the worst-window Pearson, or the worst HR difference
         mapped onto the Pearson scale when that is worse; both bounds meet at ``min_pearson``, so the tolerance
         holds (on r and HR) exactly when the score is at least ``min_pearson``."""
+        if a.windows == 0:  # nothing shown by either model: no evidence either way, the worst score
+            return -1.0
         if self.max_hr_diff_bpm > 0:
             over = a.hr_abs_diff_bpm / self.max_hr_diff_bpm
         else:  # a zero (or negative) HR bound: held or not, nothing in between
@@ -58,7 +77,9 @@ TOLERANCES: dict[str, Tolerance] = {
     "fp16": Tolerance(max_err_of_range=2e-2, min_pearson=0.999, max_hr_diff_bpm=0.5),
     # bf16 keeps 8 bits of mantissa (FP16 keeps 11) and FP32's range: OpenVINO computes in it end to end.
     "bf16": Tolerance(max_err_of_range=2e-2, min_pearson=0.999, max_hr_diff_bpm=0.5),
-    "int8": Tolerance(max_err_of_range=None, min_pearson=0.995, max_hr_diff_bpm=1.0),
+    # A window with no readable pulse has a BVP of noise that INT8's rounding reshapes freely (its spectral peak
+    # jumps by tens of bpm) while neither model's HR would be shown for it.
+    "int8": Tolerance(max_err_of_range=None, min_pearson=0.995, max_hr_diff_bpm=1.0, shown_only=True),
 }
 
 
@@ -69,11 +90,32 @@ def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(denom > 0, (a * b).sum(1) / np.where(denom > 0, denom, 1), 1.0)
 
 
-def compare(reference: np.ndarray, candidate: np.ndarray, fs: float = CONTRACT.fps) -> Agreement:
+def passes_quality(bvp: np.ndarray, fs: float = CONTRACT.fps) -> np.ndarray:
+    """Per window: does its BVP pass predict's signal-quality check (the SQI alone: windows carry no scene)?"""
+    from edge_rppg.vitals import segment_quality  # SciPy: not at the CLI's start-up, which reads TOLERANCES
+
+    return np.array([segment_quality(b, fs).ok for b in np.atleast_2d(bvp)], dtype=bool)
+
+
+def compare(
+    reference: np.ndarray, candidate: np.ndarray, fs: float = CONTRACT.fps, shown_only: bool = False
+) -> Agreement:
+    """The candidate's BVP against the reference's, window by window; ``shown_only``: on the windows that
+    either one's BVP passes the quality check (``Tolerance.shown_only``)."""
     ref = np.atleast_2d(np.asarray(reference, dtype=np.float64))
     out = np.atleast_2d(np.asarray(candidate, dtype=np.float64))
     if ref.shape != out.shape:
         raise ValueError(f"output shape {out.shape} != reference shape {ref.shape}")
+    if not shown_only:
+        return _agreement(ref, out, fs)
+    shown = passes_quality(ref, fs) | passes_quality(out, fs)
+    if not shown.any():
+        nan = float("nan")
+        return Agreement(nan, nan, nan, nan, nan, windows=0, windows_offered=len(ref))
+    return replace(_agreement(ref[shown], out[shown], fs), windows_offered=len(ref))
+
+
+def _agreement(ref: np.ndarray, out: np.ndarray, fs: float) -> Agreement:
     hr_diff = np.abs(window_hr(ref, fs) - window_hr(out, fs))
     return Agreement(
         max_abs_err=float(np.max(np.abs(ref - out))),

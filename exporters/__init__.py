@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_rppg.agreement import TOLERANCES, Agreement, Tolerance, compare
+from edge_rppg.agreement import TOLERANCES, Agreement, Tolerance
 from edge_rppg.atomic import no_room_is_one_line, sweep_staging
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.windows import CalibrationSource, with_channels
@@ -208,10 +208,10 @@ class ExportResult:
     files: list[str]
     size_mb: float
     seconds: float
-    verification: dict[str, Any] | None
+    verification: Agreement | None
     tolerance: dict[str, Any]
     note: str = ""
-    int8_guard: dict[str, Any] | None = field(default=None)  # the rejected INT8's agreement, on a fallback
+    int8_guard: Agreement | None = field(default=None)  # the rejected INT8's agreement, on a fallback
     int8_coverage: dict[str, Any] | None = field(default=None)  # what the quantizer left in FP32
     reference: str = "PyTorch"  # what verified it: the live deploy model, or the stored reference set
 
@@ -240,12 +240,13 @@ def reference_windows(count: int = VERIFY_WINDOWS, channels: int = 3) -> np.ndar
     return with_channels(synthetic_windows(count, seed=VERIFY_SEED)[0], channels)
 
 
-def _agreement(target: Target, staged: Path, source: Source, windows: np.ndarray) -> Agreement:
-    """The export against the source's reference runtime (PyTorch, or the FP32 ONNX) on ``windows``."""
+def _agreement(target: Target, staged: Path, source: Source, windows: np.ndarray, tolerance: Tolerance) -> Agreement:
+    """The export against the source's reference runtime (PyTorch, or the FP32 ONNX) on ``windows``, on the
+    windows that ``tolerance`` judges."""
     with source.reference_runtime() as reference:
         expected = reference.run(windows)
     with get_runtime(target.runtime).open(staged, RuntimeOptions()) as runtime:
-        return compare(expected, np.concatenate([runtime.run(w[None]) for w in windows]))
+        return tolerance.agreement(expected, np.concatenate([runtime.run(w[None]) for w in windows]))
 
 
 def _tolerance(precision: str, int8_max_hr_diff_bpm: float | None) -> Tolerance:
@@ -264,7 +265,7 @@ def _verify(
     if reason is not None:
         return None, [], f"not verified here: {reason}"
     if job.precision == "int8":
-        agreement = _agreement(spec, staged, job.source, guard_windows())
+        agreement = _agreement(spec, staged, job.source, guard_windows(), tolerance)
     else:
         refset = job.reference[0]
         with get_runtime(spec.runtime).open(staged, RuntimeOptions()) as runtime:
@@ -362,7 +363,7 @@ def export_model(
         files=[str(p) for p in finals],
         size_mb=round(sum(p.stat().st_size for p in finals) / 1e6, 4),
         seconds=round(time.perf_counter() - start, 2),
-        verification=agreement.to_dict() if agreement else None,
+        verification=agreement,
         tolerance=asdict(tolerance),
         note=note,
         int8_coverage=coverage,
@@ -388,7 +389,7 @@ def _int8_rejected(
         raise ExportError(f"{fp32_out}: {why}; the FP32 fallback would overwrite this existing file, nothing written")
     fallback = export_model(weights, spec.name, "fp32", fp32_out, batch, dynamic_batch)
     fallback.note = f"{why}; wrote the FP32 model instead"
-    fallback.int8_guard = agreement.to_dict() if agreement else None
+    fallback.int8_guard = agreement
     return fallback
 
 

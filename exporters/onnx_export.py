@@ -88,6 +88,11 @@ def precision_sensitive_nodes(proto: onnx.ModelProto) -> list[str]:
     return names
 
 
+def first_convolution(proto: onnx.ModelProto) -> list[str]:
+    """The first Conv node (graph order is topological): the one that reads the normalised frame difference."""
+    return [n.name for n in proto.graph.node if n.op_type == "Conv"][:1]
+
+
 def convert_fp16(fp32_path: Path, path: Path, metadata: dict[str, str]) -> Path:
     """Mixed FP16 graph with FP32 inputs/outputs and the temporal difference + first norm in FP32."""
     from onnxconverter_common import float16
@@ -122,8 +127,14 @@ def quantize_int8_qdq(
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    from edge_rppg.exporters.openvino_export import INT8  # what the IR keeps FP32, the engine keeps too
+
     proto = onnx.load(str(fp32_path))
-    keep = [*precision_sensitive_nodes(proto), *keep_fp32]
+    keep = [
+        *precision_sensitive_nodes(proto),
+        *(first_convolution(proto) if INT8.keep_first_conv_fp32 else []),
+        *keep_fp32,
+    ]
     tmp = path.with_suffix(".qdq.tmp.onnx")
     try:
         quantize_static(

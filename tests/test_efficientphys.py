@@ -134,7 +134,7 @@ def ep_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("target", ["onnx", "openvino"])
 def test_export_round_trip_has_no_scatter_and_verifies(ep_checkpoint: Path, tmp_path: Path, target: str) -> None:
     result = export_model(ep_checkpoint, target, "fp32", tmp_path / f"ep{'.onnx' if target == 'onnx' else '.xml'}")
-    assert result.verification is not None and result.verification["max_err_of_range"] < 1e-5
+    assert result.verification is not None and result.verification.max_err_of_range < 1e-5
     onnx_path = tmp_path / "check.onnx"
     export_model(ep_checkpoint, "onnx", "fp32", onnx_path, dynamic_batch=True)
     graph = onnx.load(str(onnx_path))
@@ -159,7 +159,7 @@ def test_thermal_and_rgbt_factorizephys_load_export_and_bench(tmp_path: Path, ch
     loaded, info = load_checkpoint(tmp_path / name)
     assert loaded.config.in_channels == channels and info.trained_on == f"iBVP_{'T' if channels == 1 else 'RGBT'}"
     result = export_model(tmp_path / name, "onnx", "fp32", tmp_path / "m.onnx")
-    assert result.verification is not None and result.verification["bvp_pearson"] > 0.99999
+    assert result.verification is not None and result.verification.bvp_pearson > 0.99999
     out = CliRunner().invoke(
         app,
         [

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def test_fp16_onnx_keeps_the_frame_difference_in_fp32(fsam_checkpoint: Path, tmp
     producers = {o: n for n in model.graph.node for o in n.output}
     sub = next(n for n in model.graph.node if n.op_type == "Sub")
     assert all(producers[i].op_type == "Slice" for i in sub.input)
-    assert result.verification is not None and result.verification["bvp_pearson"] > 0.999
+    assert result.verification is not None and result.verification.bvp_pearson > 0.999
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
@@ -66,7 +67,7 @@ def test_openvino_ir(fsam_checkpoint: Path, tmp_path: Path, precision: str) -> N
     assert out.exists() and out.with_suffix(".bin").exists()
     assert result.verification is not None
     if precision == "fp32":
-        assert not TOLERANCES["fp32"].violations(Agreement(**result.verification))
+        assert not TOLERANCES["fp32"].violations(result.verification)
     runtime = get_runtime("openvino").open(out)
     assert runtime.meta["precision"] == precision and runtime.meta["window"] == "160"  # type: ignore[attr-defined]
 
@@ -86,8 +87,8 @@ def test_openvino_int8_kept_on_held_out_windows_within_its_tolerance(tmp_path: P
     result = export_model(TRAINED, "openvino", "int8", out, calibration=CalibrationSource(windows=16, held_out=8))
     assert result.precision == "int8" and out.exists()
     v, tol = result.verification, TOLERANCES["int8"]
-    assert v is not None and v["windows"] == 8  # judged on the held-out windows, not the calibration ones
-    assert v["bvp_pearson"] >= tol.min_pearson and v["hr_abs_diff_bpm"] <= tol.max_hr_diff_bpm
+    assert v is not None and v.windows_offered == 8  # judged on the held-out windows, not the calibration ones
+    assert v.bvp_pearson >= tol.min_pearson and v.hr_abs_diff_bpm <= tol.max_hr_diff_bpm
     assert result.int8_coverage is not None and result.int8_coverage["int8_convolutions"] > 0
     import openvino as ov
 
@@ -133,6 +134,47 @@ def test_int8_tolerance_rejects_a_2_bpm_error_the_7_bpm_grid_could_not_see() -> 
     assert 0.0 in coarse  # on the old 7-bpm grid at least one window showed no difference at all
 
 
+def _pulse_and_noise_windows() -> tuple[np.ndarray, np.ndarray]:
+    """Six BVP windows with a clean pulse (real PPG shape, 60-110 bpm) and six of band-limited noise that the
+    quality check refuses (about one such window in six passes it by chance, at 5.3 s)."""
+    from edge_rppg.agreement import passes_quality
+    from edge_rppg.data.synthetic import ppg_waveform
+    from edge_rppg.filters import bvp_filters
+
+    rng = np.random.default_rng(0)
+    n = CONTRACT.window
+    pulse = np.stack([ppg_waveform(n, CONTRACT.fps, hr, 0.02, 0.25, rng)[0] for hr in np.linspace(60, 110, 6)])
+    noise = np.stack([bvp_filters(rng.normal(0, 1, n)) for _ in range(12)])
+    return pulse + rng.normal(0, 0.02, pulse.shape), noise[~passes_quality(noise)][:6]
+
+
+def test_int8_guard_judges_the_windows_either_model_shows_a_pulse_on() -> None:
+    """On a window with no readable pulse INT8's noise differs from the reference's in every value (its spectral
+    peak anywhere), and neither model's HR would be shown: the guard judges the others. A pulse the candidate
+    invents on such a window is judged; with too few windows that show a pulse the guard cannot judge at all."""
+    from edge_rppg.agreement import MIN_JUDGED_WINDOWS, passes_quality
+
+    pulse, noise = _pulse_and_noise_windows()
+    assert passes_quality(pulse).all() and not passes_quality(noise).any()  # the premise
+    rng = np.random.default_rng(1)
+    reference = np.concatenate([pulse, noise])
+    candidate = np.concatenate([pulse + rng.normal(0, 0.01, pulse.shape), noise[::-1]])
+    int8 = TOLERANCES["int8"]
+    judged = int8.agreement(reference, candidate)
+    assert (judged.windows, judged.windows_offered) == (6, 12) and not int8.violations(judged), judged
+    every = replace(int8, shown_only=False)
+    assert any("HR differs" in p for p in every.violations(every.agreement(reference, candidate)))
+
+    invented = candidate.copy()
+    invented[6] = pulse[0]  # a pulse where the reference shows none
+    assert int8.agreement(reference, invented).windows == 7
+    assert any("Pearson" in p for p in int8.violations(int8.agreement(reference, invented)))
+
+    few = np.concatenate([pulse[: MIN_JUDGED_WINDOWS - 1], noise])
+    problems = int8.violations(int8.agreement(few, few))
+    assert len(problems) == 1 and f"only {MIN_JUDGED_WINDOWS - 1} of " in problems[0]
+
+
 @pytest.mark.slow
 def test_int8_calibration_data_from_a_dataset_through_the_cli(tmp_path: Path) -> None:
     from tests.fixtures import write_ubfc
@@ -167,10 +209,10 @@ def test_int8_calibration_data_from_a_dataset_through_the_cli(tmp_path: Path) ->
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    # The INT8 is judged on the held-out video's one window, whether it passes its guard (then verification
+    # The INT8 is offered the held-out video's one window, whether it passes its guard (then verification
     # is that judgement) or not (then the FP32 fallback is written and the rejected INT8's figures travel with it).
     judged = report["int8_guard"] or report["verification"]
-    assert judged["windows"] == 1
+    assert judged["windows_offered"] == 1
     assert report["precision"] == ("fp32" if report["int8_guard"] else "int8") and Path(report["path"]).exists()
 
 
@@ -223,8 +265,8 @@ def test_bf16_ir_computes_in_bf16_within_its_tolerance_or_is_refused_on_a_cpu_wi
         assert not out.exists()
         return
     result = export_model(TRAINED, "openvino", "bf16", out)
-    assert result.verification is not None and not TOLERANCES["bf16"].violations(Agreement(**result.verification))
-    assert result.verification["max_err_of_range"] > 5e-4  # it did run bf16 (OpenVINO f32: about 2e-6 here)
+    assert result.verification is not None and not TOLERANCES["bf16"].violations(result.verification)
+    assert result.verification.max_err_of_range > 5e-4  # it did run bf16 (OpenVINO f32: about 2e-6 here)
     with get_runtime("openvino").open(out) as runtime:
         assert runtime.describe()["inference_precision"] == "bf16" and runtime.precision == "bf16"
     with get_runtime("openvino").open(out, RuntimeOptions(precision_hint="f32")) as runtime:
@@ -266,6 +308,32 @@ def test_int8_ignored_names_keep_that_convolution_fp32(onnx_fp32: Path, tmp_path
     coverage = int8_coverage(export_ir(onnx_fp32, tmp_path / "kept.xml", {}, "int8", calibration, kept))
     assert first in coverage["fp32_convolutions"] and first not in plain["fp32_convolutions"]
     assert coverage["int8_convolutions"] == plain["int8_convolutions"] - 1
+
+
+@pytest.mark.slow
+def test_int8_keeps_the_first_convolution_fp32_in_the_ir_and_in_the_qdq_onnx_alike(
+    onnx_fp32: Path, tmp_path: Path
+) -> None:
+    """The convolution that reads the normalised frame difference stays FP32 (Int8Settings.keep_first_conv_fp32),
+    every other one is INT8; the Q/DQ ONNX that TensorRT builds an engine from leaves the same one without Q/DQ."""
+    from dataclasses import replace
+
+    from edge_rppg.data.synthetic import synthetic_windows
+    from edge_rppg.exporters.onnx_export import int8_coverage as onnx_coverage
+    from edge_rppg.exporters.onnx_export import quantize_int8_qdq
+    from edge_rppg.exporters.openvino_export import INT8, convolution_names, export_ir, int8_coverage
+
+    calibration = synthetic_windows(4, seed=7)[0]
+    ir = int8_coverage(export_ir(onnx_fp32, tmp_path / "int8.xml", {}, "int8", calibration))
+    names = convolution_names(tmp_path / "int8.xml")
+    assert ir["fp32_convolutions"] == names[:1] and ir["int8_convolutions"] == len(names) - 1
+    qdq = onnx_coverage(quantize_int8_qdq(onnx_fp32, tmp_path / "qdq.onnx", {}, calibration))
+    assert qdq["fp32_convolutions"] == names[:1] and qdq["int8_convolutions"] == len(names) - 1
+    every = replace(INT8, keep_first_conv_fp32=False)
+    assert (
+        int8_coverage(export_ir(onnx_fp32, tmp_path / "all.xml", {}, "int8", calibration, every))["fp32_convolutions"]
+        == []
+    )
 
 
 @pytest.mark.slow
@@ -393,4 +461,4 @@ def test_export_int8_from_onnx_without_torch_is_guarded_against_the_fp32_onnx(tm
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout)
     assert report["path"] == str(out) and report["reference"] == "the FP32 ONNX trained_fp32.onnx on ONNX Runtime"
-    assert report["verification"]["windows"] == 4 and report["int8_coverage"]["int8_convolutions"] > 0
+    assert report["verification"]["windows_offered"] == 4 and report["int8_coverage"]["int8_convolutions"] > 0

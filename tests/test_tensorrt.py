@@ -54,7 +54,7 @@ def test_tensorrt_engine_builds_runs_and_verifies_on_gpu(tmp_path: Path, precisi
     result = export_model(TRAINED, "tensorrt", precision, tmp_path / f"m_{precision}.engine")
     assert result.precision == precision and result.verification is not None
     v, tol = result.verification, TOLERANCES[precision]
-    assert v["bvp_pearson"] >= tol.min_pearson and v["hr_abs_diff_bpm"] <= tol.max_hr_diff_bpm
+    assert v.bvp_pearson >= tol.min_pearson and v.hr_abs_diff_bpm <= tol.max_hr_diff_bpm
     runtime = get_runtime("tensorrt").open(result.path)
     y = runtime.run(np.random.rand(4, 3, 161, 72, 72).astype(np.float32) * 255)  # batch 4 on a batch-1 engine: chunked
     assert y.shape == (4, 160) and runtime.static_batch == 1  # type: ignore[attr-defined]

@@ -109,10 +109,13 @@ def _print_export(result: Any) -> None:
     )
     if result.verification:
         v = result.verification
+        judged = (
+            f"{v.windows} of {v.windows_offered} held-out windows (those with a pulse)" if v.windows_offered else ""
+        )
         console.print(
-            f"verified vs {result.reference} on {v['windows']} windows: max abs err {v['max_abs_err']:.2e} "
-            f"({v['max_err_of_range']:.2e} of the BVP range), BVP r {v['bvp_pearson']:.6f}, "
-            f"HR diff max {v['hr_abs_diff_bpm']:.2f} / median {v['hr_abs_diff_median_bpm']:.2f} bpm"
+            f"verified vs {result.reference} on {judged or f'{v.windows} windows'}: max abs err {v.max_abs_err:.2e} "
+            f"({v.max_err_of_range:.2e} of the BVP range), BVP r {v.bvp_pearson:.6f}, "
+            f"HR diff max {v.hr_abs_diff_bpm:.2f} / median {v.hr_abs_diff_median_bpm:.2f} bpm"
         )
     if result.int8_coverage:
         c = result.int8_coverage
