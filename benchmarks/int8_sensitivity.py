@@ -1,16 +1,17 @@
 """Where INT8 loses the pulse: quantize the OpenVINO IR with each layer kept in FP32 in turn, on realistic faces.
 
 Calibration windows come from pulsed videos of the realistic corpus's calibration half, the guard windows
-from pulsed videos of its held-out half (other face, other waveform), both through the training crop path.
-Every variant is judged against the PyTorch deploy model on the guard windows, in the guard's own units
-(worst-window BVP r, HR difference on the fine grid). Then layers are kept FP32 greedily, most helpful
-first, until the INT8 guard's tolerance holds; that set is what ``Int8Settings.ignored_names`` would take.
-Each variant is also scored on the guard windows whose reference passes predict's signal-quality check:
-on a window with no readable pulse a small change moves the spectral peak anywhere.
-Latency is p50 of batch-1 runs in this one process, so the ratios compare within one run only.
+from pulsed and pulseless videos of its held-out half (other face, other waveform), both through the training
+crop path; ``--guard-split calibration`` takes both from alternate clips of the calibration half instead, to
+decide a rule without looking at the held-out half. Every variant is scored against the PyTorch deploy model on
+all guard windows and as the INT8 guard judges them (TOLERANCES["int8"]: the windows either BVP shows a pulse
+on), in the guard's units (worst-window BVP r, HR difference on the fine grid). Then layers are kept FP32
+greedily, most helpful first, until the guard's tolerance holds; that set is what ``Int8Settings.ignored_names``
+would take. Latency is p50 of batch-1 runs in this one process, so the ratios compare within one run only.
 
-    python benchmarks/int8_sensitivity.py CORPUS [--weights W] [--videos 6] [--windows 48] [--held-out 32]
-    python benchmarks/int8_sensitivity.py CORPUS --keep "node_Conv_264;node_Conv_264,node_Conv_265"  # those sets only
+    python -m benchmarks.int8_sensitivity CORPUS [--weights W] [--videos 6] [--windows 48] [--held-out 32]
+    python -m benchmarks.int8_sensitivity CORPUS --guard-split calibration --videos 4   # decide a rule: no held-out
+    python -m benchmarks.int8_sensitivity CORPUS --keep "node_Conv_264;node_Conv_264,node_Conv_265"  # those sets only
 """
 
 from __future__ import annotations

@@ -88,9 +88,14 @@ def precision_sensitive_nodes(proto: onnx.ModelProto) -> list[str]:
     return names
 
 
+def _convolutions(proto: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """The Conv nodes, in graph order (which ONNX keeps topological)."""
+    return [n for n in proto.graph.node if n.op_type == "Conv"]
+
+
 def first_convolution(proto: onnx.ModelProto) -> list[str]:
-    """The first Conv node (graph order is topological): the one that reads the normalised frame difference."""
-    return [n.name for n in proto.graph.node if n.op_type == "Conv"][:1]
+    """The name of the first Conv node: the one that reads the normalised frame difference."""
+    return [n.name for n in _convolutions(proto)[:1]]
 
 
 def convert_fp16(fp32_path: Path, path: Path, metadata: dict[str, str]) -> Path:
@@ -160,7 +165,7 @@ def int8_coverage(path: Path) -> dict[str, object]:
     """Conv nodes fed by a DequantizeLinear (run INT8 by TensorRT) vs left in FP32."""
     proto = onnx.load(str(path), load_external_data=False)
     producer = {o: n.op_type for n in proto.graph.node for o in n.output}
-    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    convs = _convolutions(proto)
     fp32 = [n.name for n in convs if producer.get(n.input[0]) != "DequantizeLinear"]
     kinds: dict[str, int] = {}
     for n in proto.graph.node:

@@ -50,8 +50,13 @@ class Int8Settings:
 INT8 = Int8Settings()
 
 
+def _convolutions(model: Any) -> list[Any]:
+    """The model's convolutions, in graph order."""
+    return [op for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
+
+
 def _first_convolution(model: Any) -> list[str]:
-    return [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"][:1]
+    return [op.get_friendly_name() for op in _convolutions(model)[:1]]
 
 
 def _norm_of_difference(model: Any) -> list[str]:
@@ -168,11 +173,7 @@ def _quantized_input(node: Any) -> bool:
 def convolution_names(xml_path: Path) -> list[str]:
     """The IR's convolutions by friendly name, in graph order: what ``Int8Settings.ignored_names`` takes."""
     ov = require("openvino", "OpenVINO")
-    return [
-        op.get_friendly_name()
-        for op in ov.Core().read_model(str(xml_path)).get_ordered_ops()
-        if op.get_type_name() == "Convolution"
-    ]
+    return [op.get_friendly_name() for op in _convolutions(ov.Core().read_model(str(xml_path)))]
 
 
 def int8_coverage(xml_path: Path) -> dict[str, object]:
@@ -180,7 +181,7 @@ def int8_coverage(xml_path: Path) -> dict[str, object]:
     and how many ops of each kind run in FP32 around them."""
     ov = require("openvino", "OpenVINO")
     model = ov.Core().read_model(str(xml_path))
-    convs = [op for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
+    convs = _convolutions(model)
     fp32 = [op.get_friendly_name() for op in convs if not _quantized_input(op.input_value(0).get_node())]
     kinds: dict[str, int] = {}
     for op in model.get_ordered_ops():

@@ -110,7 +110,9 @@ def _print_export(result: Any) -> None:
     if result.verification:
         v = result.verification
         judged = (
-            f"{v.windows} of {v.windows_offered} held-out windows (those with a pulse)" if v.windows_offered else ""
+            f"{v.windows} of {v.windows_offered} held-out windows (those either model shows a pulse on)"
+            if v.windows_offered
+            else ""
         )
         console.print(
             f"verified vs {result.reference} on {judged or f'{v.windows} windows'}: max abs err {v.max_abs_err:.2e} "
