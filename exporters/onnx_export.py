@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
-import torch
 
 from edge_rppg.contract import CONTRACT, MAX_DYNAMIC_BATCH
 
@@ -32,6 +31,8 @@ def export_fp32(
     model: Model, path: Path, metadata: dict[str, str], batch: int = 1, dynamic_batch: bool = False
 ) -> Path:
     """Trace the deploy model with the dynamo exporter into one self-contained .onnx file."""
+    import torch  # here only: FP16 and Q/DQ INT8 from an FP32 ONNX run where PyTorch is not installed
+
     model = model.eval()
     example = torch.zeros(model.contract.input_shape(batch))
     dynamic_shapes = {"frames": {0: torch.export.Dim("batch", min=1, max=MAX_DYNAMIC_BATCH)}} if dynamic_batch else None

@@ -429,6 +429,40 @@ def test_export_from_onnx_without_torch_builds_and_verifies_against_the_stored_s
     assert model_metadata(out)["source_sha256"] == model_metadata(onnx_fp32)["source_sha256"]
 
 
+# As if PyTorch were not installed: its import fails (a None in sys.modules would instead break SciPy's probe).
+NO_TORCH = """
+import importlib.abc, sys
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torch":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoTorch())
+"""
+
+
+@pytest.fixture(scope="module")
+def trained_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(export_model(TRAINED, "onnx", "fp32", tmp_path_factory.mktemp("trained") / "trained_fp32.onnx").path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_onnx_exports_from_an_onnx_need_onnx_and_not_torch(trained_onnx: Path, tmp_path: Path, precision: str) -> None:
+    """A device install with the onnx extra and no PyTorch builds the FP16 and the Q/DQ INT8 ONNX from the FP32
+    ONNX and verifies them (the slim venv has no onnx, so this runs here with torch's import blocked)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / f"m_{precision}.onnx"
+    args = ["export", "--from", str(trained_onnx), "--target", "onnx", "--precision", precision, "--out", str(out)]
+    args += ["--calibration-windows", "8", "--held-out-windows", "4", "--json", "-"]
+    code = f"{NO_TORCH}\nfrom edge_rppg.cli import app\napp({args!r}, prog_name='edge-rppg')\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["precision"] == precision and report["verification"] is not None and out.exists()
+
+
 def test_export_from_onnx_refuses_a_missing_or_foreign_reference_set(onnx_fp32: Path, tmp_path: Path) -> None:
     import shutil
 
