@@ -62,18 +62,18 @@ def main() -> None:
                 print(f"{family} {target} {precision}: {exc}")
         report = run_bench(["all"], models, weights, n_windows=args.windows, timing=Timing(10, 3, 3))
         for r in report.results:
-            if r.latency_ms:
+            if r.latency_ms and r.agreement:
                 rows.append(
                     (
                         family,
                         r.runtime,
                         r.precision,
-                        r.latency_ms["p50"],
+                        r.latency_ms.p50,
                         r.speedup_vs_reference,
                         r.gflops_per_s,
                         r.gflops_per_s / report.matmul_gflops_per_s,
-                        r.bvp_pearson,
-                        r.hr_abs_diff_bpm,
+                        r.agreement.bvp_pearson,
+                        r.agreement.hr_abs_diff_bpm,
                         report.model_gflop_per_window,
                     )
                 )

@@ -12,7 +12,7 @@ import os
 import platform
 import resource
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psutil
 
-from edge_rppg.agreement import compare
+from edge_rppg.agreement import Agreement, compare
 from edge_rppg.check import cpu_name, nvidia_gpus
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.windows import with_channels
-from edge_rppg.errors import EdgeRppgError
+from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
 from edge_rppg.hr import hr_resolution_bpm, window_hr
 from edge_rppg.models import count_macs, family_of
 from edge_rppg.optional import cuda_device_name
@@ -48,34 +48,35 @@ class Outcome(str, Enum):
     FAILED = "failed"  # opened or ran and crashed on the model: an error
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
+class Latency:
+    """Per-window latency percentiles, ms, after warm-up."""
+
+    p50: float
+    p90: float
+    p99: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class BenchResult:
+    """One (runtime, model) row, built once when every measure of it is in."""
+
     runtime: str
-    precision: str
+    precision: str = "-"
     model: str
-    status: str  # Outcome.OK, or "<outcome>: <why>" (the JSON keeps one readable string)
+    status: Outcome = Outcome.OK
+    reason: str | None = None  # why it was skipped or failed
     device: str = "-"
-    latency_ms: dict[str, float] | None = None
+    latency_ms: Latency | None = None
     throughput_fps: float | None = None  # video frames per second (160 new frames per window)
     windows_per_s: float | None = None
     gflops_per_s: float | None = None
     speedup_vs_reference: float | None = None  # reference p50 / this p50, same run
-    max_abs_err: float | None = None
-    max_err_of_range: float | None = None
-    bvp_pearson: float | None = None
-    hr_abs_diff_bpm: float | None = None
-    hr_abs_diff_median_bpm: float | None = None
+    agreement: Agreement | None = None  # against the reference, on the same windows
     hr_mae_vs_label_bpm: float | None = None
     size_mb: float | None = None
     rss_delta_mb: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def outcome(self) -> Outcome:
-        return Outcome(self.status.split(":", 1)[0])
-
-    def set_outcome(self, outcome: Outcome, why: str) -> None:
-        self.status = f"{outcome.value}: {why}"
 
 
 @dataclass
@@ -219,85 +220,121 @@ def _open(name: str, path: Path, deploy: Model | None, options: RuntimeOptions) 
 
 @dataclass
 class _Opened:
-    result: BenchResult
+    row: BenchResult  # what opening it told: precision, device, size, details
     runtime: Runtime
     inputs: np.ndarray  # the windows with this model's channel count
     out: np.ndarray  # its BVP for every window
 
 
+def _open_one(
+    name: str, path: Path, deploy: Model | None, windows: np.ndarray, options: RuntimeOptions
+) -> BenchResult | _Opened:
+    """Open one (runtime, file) and run it once on all windows; a runtime that cannot run here is skipped,
+    a model it cannot open or run has failed."""
+    row = BenchResult(runtime=name, model=str(path))
+    before = _rss_mb()
+    try:
+        runtime = _open(name, path, deploy, options)
+        inputs = with_channels(windows, runtime.channels)
+        out = np.concatenate([runtime.run(w[None]) for w in inputs])
+    except RuntimeUnavailable as exc:
+        return replace(row, status=Outcome.SKIPPED, reason=str(exc))
+    except EdgeRppgError as exc:  # the user's model is unreadable or does not fit the contract
+        return replace(row, status=Outcome.FAILED, reason=str(exc))
+    except Exception as exc:  # a runtime crashing on a model is a result to report, not a reason to stop
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return replace(row, status=Outcome.FAILED, reason=f"{type(exc).__name__}: {first}")
+    row = replace(
+        row,
+        precision=runtime.precision,
+        device=str(runtime.device),
+        size_mb=_size_mb(path),
+        details=runtime.describe(),
+        rss_delta_mb=round(_rss_mb() - before, 1),
+    )
+    return _Opened(row, runtime, inputs, out)
+
+
 def _open_all(
     plan: list[tuple[str, Path | None, str | None]], deploy: Model | None, windows: np.ndarray, options: RuntimeOptions
-) -> tuple[list[BenchResult], list[_Opened]]:
-    """Open every planned (runtime, file) and run it once on all windows; skipped and failed ones get a status."""
-    results: list[BenchResult] = []
-    opened: list[_Opened] = []
+) -> list[BenchResult | _Opened]:
+    """Every planned pairing in order: a finished row (skipped, failed) or an opened runtime."""
+    entries: list[BenchResult | _Opened] = []
     for name, path, reason in plan:
-        result = BenchResult(runtime=name, precision="-", model=str(path) if path else "-", status=Outcome.OK.value)
-        results.append(result)
-        if reason:
-            result.set_outcome(Outcome.SKIPPED, reason)
-            continue
-        assert path is not None
-        before = _rss_mb()
-        try:
-            runtime = _open(name, path, deploy, options)
-            inputs = with_channels(windows, runtime.channels)
-            out = np.concatenate([runtime.run(w[None]) for w in inputs])
-        except EdgeRppgError as exc:
-            result.set_outcome(Outcome.SKIPPED, str(exc))
-            continue
-        except Exception as exc:  # a runtime crashing on a model is a result to report, not a reason to stop
-            result.set_outcome(Outcome.FAILED, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-            continue
-        result.precision, result.device = runtime.precision, str(runtime.device)
-        result.size_mb = _size_mb(path)
-        result.details = runtime.describe()
-        result.rss_delta_mb = round(_rss_mb() - before, 1)
-        opened.append(_Opened(result, runtime, inputs, out))
-    return results, opened
+        if reason or path is None:
+            entries.append(
+                BenchResult(runtime=name, model=str(path) if path else "-", status=Outcome.SKIPPED, reason=reason)
+            )
+        else:
+            entries.append(_open_one(name, path, deploy, windows, options))
+    return entries
 
 
-def _score(opened: list[_Opened], labels: np.ndarray | None, stored: StoredReference | None) -> None:
-    """Accuracy of every runtime against the reference's outputs on the same windows (and the labels): the live
-    PyTorch row's, or the stored set's."""
-    reference_out = stored.refset.bvp if stored else next(o.out for o in opened if o.result.runtime == REFERENCE)
-    label_hr = window_hr(labels) if labels is not None else None
-    for o in opened:
-        result, out = o.result, o.out
-        agreement = compare(reference_out, out)
-        result.max_abs_err = agreement.max_abs_err
-        result.max_err_of_range = agreement.max_err_of_range
-        result.bvp_pearson = agreement.bvp_pearson
-        result.hr_abs_diff_bpm = agreement.hr_abs_diff_bpm
-        result.hr_abs_diff_median_bpm = agreement.hr_abs_diff_median_bpm
-        if label_hr is not None:
-            result.hr_mae_vs_label_bpm = float(np.mean(np.abs(window_hr(out) - label_hr)))
+def _score(o: _Opened, reference_out: np.ndarray | None, label_hr: np.ndarray | None) -> dict[str, Any]:
+    """Accuracy against the reference's outputs on the same windows (and the labels); none when the reference
+    itself could not run."""
+    if reference_out is None:
+        return {}
+    mae = float(np.mean(np.abs(window_hr(o.out) - label_hr))) if label_hr is not None else None
+    return {"agreement": compare(reference_out, o.out), "hr_mae_vs_label_bpm": mae}
 
 
-def _time(opened: list[_Opened], timing: Timing, gflop: float | None) -> None:
+def _latencies(opened: list[_Opened], timing: Timing) -> list[Latency]:
     """Per-window latency after warm-up, in interleaved rounds; every run returns host memory, so GPU
     runtimes are synchronised before each timestamp."""
-    samples: dict[int, list[float]] = {id(o): [] for o in opened}
+    samples: list[list[float]] = [[] for _ in opened]
     for o in opened:
         for k in range(timing.warmup):
             o.runtime.run(o.inputs[k % len(o.inputs)][None])
     for _ in range(timing.rounds):
-        for o in opened:
+        for i, o in enumerate(opened):
             for k in range(timing.iterations):
                 w = o.inputs[k % len(o.inputs)][None]
-                samples[id(o)].append(_timed(lambda rt=o.runtime, x=w: rt.run(x)))
-    for o in opened:
-        result = o.result
-        ms = np.array(samples[id(o)]) * 1e3
-        p50 = float(np.percentile(ms, 50))
-        result.latency_ms = {q: round(float(np.percentile(ms, int(q[1:]))), 3) for q in ("p50", "p90", "p99")}
-        result.windows_per_s = round(1e3 / p50, 2)
-        result.throughput_fps = round(1e3 / p50 * CONTRACT.window, 1)
-        result.gflops_per_s = round(gflop / (p50 / 1e3), 1) if gflop else None
-    ref = next((o.result for o in opened if o.result.runtime == REFERENCE), None)
-    for o in opened:
-        if ref is not None:  # a stored reference has outputs, no timing
-            o.result.speedup_vs_reference = round(ref.latency_ms["p50"] / o.result.latency_ms["p50"], 3)  # type: ignore[index]
+                samples[i].append(_timed(lambda rt=o.runtime, x=w: rt.run(x)))
+    out = []
+    for s in samples:
+        ms = np.array(s) * 1e3
+        p50, p90, p99 = (round(float(np.percentile(ms, q)), 3) for q in (50, 90, 99))
+        out.append(Latency(p50=p50, p90=p90, p99=p99))
+    return out
+
+
+def _speed(latency: Latency, reference: Latency | None, gflop: float | None) -> dict[str, Any]:
+    return {
+        "latency_ms": latency,
+        "windows_per_s": round(1e3 / latency.p50, 2),
+        "throughput_fps": round(1e3 / latency.p50 * CONTRACT.window, 1),
+        "gflops_per_s": round(gflop / (latency.p50 / 1e3), 1) if gflop else None,
+        # a stored reference has outputs, no timing
+        "speedup_vs_reference": round(reference.p50 / latency.p50, 3) if reference else None,
+    }
+
+
+def _measure(
+    entries: list[BenchResult | _Opened],
+    labels: np.ndarray | None,
+    stored: StoredReference | None,
+    timing: Timing,
+    gflop: float | None,
+) -> list[BenchResult]:
+    """Score and time every opened runtime (all open at once: interleaved rounds), then close them."""
+    opened = [e for e in entries if isinstance(e, _Opened)]
+    try:
+        reference_out = (
+            stored.refset.bvp if stored else next((o.out for o in opened if o.row.runtime == REFERENCE), None)
+        )
+        label_hr = window_hr(labels) if labels is not None else None
+        latencies = dict(zip(map(id, opened), _latencies(opened, timing), strict=True))
+    finally:
+        for o in opened:
+            o.runtime.close()
+    ref = next((latencies[id(o)] for o in opened if o.row.runtime == REFERENCE), None)
+    return [
+        e
+        if isinstance(e, BenchResult)
+        else replace(e.row, **_score(e, reference_out, label_hr), **_speed(latencies[id(e)], ref, gflop))
+        for e in entries
+    ]
 
 
 @dataclass(frozen=True)
@@ -368,15 +405,10 @@ def run_bench(
     deploy, stored, windows, labels = _reference(weights, models, windows, labels, n_windows, reference)
     names = [r for r in expand_runtimes(runtimes) if stored is None or r != REFERENCE]
     options = RuntimeOptions(threads=threads, precision_hint=precision_hint, device=device)
-    results, opened = _open_all(_plan(names, models, weights if deploy else None), deploy, windows, options)
+    entries = _open_all(_plan(names, models, weights if deploy else None), deploy, windows, options)
     gflop = 2 * count_macs(deploy) / 1e9 if deploy is not None else stored.gflop if stored else None
-    try:
-        _score(opened, labels, stored)
-        _time(opened, timing, gflop)  # interleaved rounds: every runtime is open at once until here
-    finally:
-        for o in opened:
-            o.runtime.close()
-    ref_result = next((o.result for o in opened if o.result.runtime == REFERENCE), None)
+    results = _measure(entries, labels, stored, timing, gflop)
+    ref_result = next((r for r in results if r.runtime == REFERENCE and r.status is Outcome.OK), None)
     return BenchReport(
         hr_resolution_bpm=round(hr_resolution_bpm(), 4),
         reference=REFERENCE if stored is None else "stored",

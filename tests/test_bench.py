@@ -47,11 +47,10 @@ def test_bench_all_json_schema(fsam_checkpoint: Path, onnx_fp32: Path, openvino_
             "precision",
             "model",
             "status",
+            "reason",
             "latency_ms",
             "throughput_fps",
-            "max_abs_err",
-            "bvp_pearson",
-            "hr_abs_diff_bpm",
+            "agreement",
             "size_mb",
         }
         # A row may be skipped only because its runtime cannot run here (TensorRT without a GPU), never for a
@@ -61,14 +60,15 @@ def test_bench_all_json_schema(fsam_checkpoint: Path, onnx_fp32: Path, openvino_
         if r["status"] == "ok":
             assert set(r["latency_ms"]) == {"p50", "p90", "p99"} and r["latency_ms"]["p50"] > 0
             assert r["throughput_fps"] > 0 and r["size_mb"] > 0
-            tol = TOLERANCES["fp32"]
-            assert r["bvp_pearson"] >= tol.min_pearson and r["hr_abs_diff_bpm"] <= tol.max_hr_diff_bpm
-            assert r["max_err_of_range"] <= tol.max_err_of_range and r["hr_abs_diff_median_bpm"] <= r["hr_abs_diff_bpm"]
+            tol, a = TOLERANCES["fp32"], r["agreement"]
+            assert a["bvp_pearson"] >= tol.min_pearson and a["hr_abs_diff_bpm"] <= tol.max_hr_diff_bpm
+            assert a["max_err_of_range"] <= tol.max_err_of_range and a["hr_abs_diff_median_bpm"] <= a["hr_abs_diff_bpm"]
+            assert a["windows"] == 2 and r["reason"] is None
         else:
-            assert r["status"].startswith("skipped: ")  # a failure would have exited 1
+            assert r["status"] == "skipped" and unavailable in r["reason"], r
     assert 0 < report["hr_resolution_bpm"] <= 0.1
     trt = [r for r in report["results"] if r["runtime"] == "tensorrt"]
-    assert trt and (trt[0]["status"] == "ok" or trt[0]["status"].startswith("skipped: "))
+    assert trt and trt[0]["status"] in ("ok", "skipped")
     assert report["matmul_gflops_per_s"] > 0 and 5.9 < report["model_gflop_per_window"] < 6.1
     assert "PyTorch eager" in result.output
 
@@ -101,8 +101,9 @@ def test_bench_without_torch_compares_against_the_stored_reference_set(onnx_fp32
     for name in ("onnxruntime", "openvino"):
         r = rows[name]
         assert r["status"] == "ok" and r["speedup_vs_reference"] is None and r["latency_ms"]["p50"] > 0
-        assert r["bvp_pearson"] >= tol.min_pearson and r["hr_abs_diff_bpm"] <= tol.max_hr_diff_bpm
-        assert r["max_err_of_range"] <= tol.max_err_of_range
+        a = r["agreement"]
+        assert a["bvp_pearson"] >= tol.min_pearson and a["hr_abs_diff_bpm"] <= tol.max_hr_diff_bpm
+        assert a["max_err_of_range"] <= tol.max_err_of_range
 
 
 def test_bench_refuses_models_from_two_checkpoints_against_one_stored_set(onnx_fp32: Path, tmp_path: Path) -> None:
@@ -192,7 +193,15 @@ def test_bench_on_cuda_says_where_each_row_ran(fsam_checkpoint: Path, onnx_fp32:
     rows = {r.runtime: r for r in report.results}
     assert report.reference_device.startswith("cuda") and rows["torch"].device.startswith("cuda")
     assert rows["onnxruntime"].status == "ok" and rows["openvino"].device == "cpu"
-    assert (
-        rows["onnxruntime"].bvp_pearson is not None
-        and rows["onnxruntime"].bvp_pearson >= TOLERANCES["fp32"].min_pearson
-    )
+    agreement = rows["onnxruntime"].agreement
+    assert agreement is not None and agreement.bvp_pearson >= TOLERANCES["fp32"].min_pearson
+
+
+def test_a_model_the_runtime_cannot_open_fails_the_run_not_skipped(fsam_checkpoint: Path, tmp_path: Path) -> None:
+    """Only a runtime that cannot run here is skipped; a user's model it cannot read is a failure (exit 1)."""
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx file")
+    args = ["bench", "--runtime", "onnxruntime", "--weights", str(fsam_checkpoint), "--model", str(broken)]
+    result = CliRunner().invoke(app, [*args, "--windows", "1", "--iterations", "1", "--rounds", "1"])
+    assert result.exit_code == 1, result.output
+    assert "broken.onnx: onnxruntime failed: " in result.output and "Traceback" not in result.output

@@ -182,7 +182,7 @@ def test_thermal_and_rgbt_factorizephys_load_export_and_bench(tmp_path: Path, ch
     )
     assert out.exit_code == 0, out.output
     rows = {r["runtime"]: r for r in json.loads((tmp_path / "b.json").read_text())["results"]}
-    assert rows["onnxruntime"]["status"] == "ok" and rows["onnxruntime"]["bvp_pearson"] > 0.99999
+    assert rows["onnxruntime"]["status"] == "ok" and rows["onnxruntime"]["agreement"]["bvp_pearson"] > 0.99999
 
 
 def test_one_epoch_training_then_predict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -274,7 +274,8 @@ def test_bf16_ir_computes_in_bf16_within_its_tolerance_or_is_refused_on_a_cpu_wi
 
     results = run_bench(["openvino"], [out], TRAINED, n_windows=2, timing=Timing(1, 1, 1)).results
     (row,) = [r for r in results if r.runtime == "openvino"]  # beside the PyTorch reference's own row
-    assert row.precision == "bf16" and row.status == "ok" and row.bvp_pearson >= TOLERANCES["bf16"].min_pearson
+    assert row.precision == "bf16" and row.status == "ok" and row.agreement is not None
+    assert row.agreement.bvp_pearson >= TOLERANCES["bf16"].min_pearson
 
 
 def test_targets_table_names_a_runtime_for_each_target() -> None:

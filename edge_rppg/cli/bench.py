@@ -25,21 +25,21 @@ from edge_rppg.cli.common import (
 )
 from edge_rppg.errors import EdgeRppgError
 
-# bench's table: (column, the result's field, its format); latency fields come from r.latency_ms.
+# bench's table: (column, the result's field as a dotted path, its format).
 BENCH_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("runtime", "runtime", ""),
     ("device", "device", ""),
     ("precision", "precision", ""),
     ("model", "model", "name"),
-    ("p50 ms", "p50", ".1f"),
-    ("p90 ms", "p90", ".1f"),
-    ("p99 ms", "p99", ".1f"),
+    ("p50 ms", "latency_ms.p50", ".1f"),
+    ("p90 ms", "latency_ms.p90", ".1f"),
+    ("p99 ms", "latency_ms.p99", ".1f"),
     ("frames/s", "throughput_fps", ".0f"),
     ("GFLOP/s", "gflops_per_s", ".1f"),
-    ("max err/range", "max_err_of_range", ".1e"),
-    ("BVP r", "bvp_pearson", ".5f"),
-    ("ΔHR max", "hr_abs_diff_bpm", ".2f"),
-    ("ΔHR med", "hr_abs_diff_median_bpm", ".2f"),
+    ("max err/range", "agreement.max_err_of_range", ".1e"),
+    ("BVP r", "agreement.bvp_pearson", ".5f"),
+    ("ΔHR max", "agreement.hr_abs_diff_bpm", ".2f"),
+    ("ΔHR med", "agreement.hr_abs_diff_median_bpm", ".2f"),
     ("HR MAE", "hr_mae_vs_label_bpm", ".2f"),
     ("MB", "size_mb", ".3f"),
 )
@@ -112,8 +112,10 @@ def bench(
     _fail_on_failed(report)
 
 
-def _bench_cell(result: Any, field: str, fmt: str) -> str:
-    value = (result.latency_ms or {}).get(field) if field in ("p50", "p90", "p99") else getattr(result, field)
+def _bench_cell(result: Any, path: str, fmt: str) -> str:
+    value = result
+    for name in path.split("."):
+        value = getattr(value, name) if value is not None else None
     if value is None:
         return "-"
     return Path(value).name if fmt == "name" else format(value, fmt)
@@ -128,7 +130,7 @@ def _bench_table(report: Any) -> Table:
     for column, _, _ in BENCH_COLUMNS:
         table.add_column(column, no_wrap=True)
     for r in report.results:
-        if r.outcome is Outcome.OK:
+        if r.status is Outcome.OK:
             table.add_row(*(_bench_cell(r, field, fmt) for _, field, fmt in BENCH_COLUMNS))
     return table
 
@@ -136,8 +138,10 @@ def _bench_table(report: Any) -> Table:
 def _print_bench(report: Any) -> None:
     console.print(_bench_table(report))
     for r in report.results:
-        if r.outcome is not Outcome.OK:
-            console.print(f"[yellow]{r.runtime}[/yellow] {Path(r.model).name}: {r.status}", highlight=False)
+        if r.status is not Outcome.OK:
+            console.print(
+                f"[yellow]{r.runtime}[/yellow] {Path(r.model).name}: {r.status.value}: {r.reason}", highlight=False
+            )
     gflop = f"{report.model_gflop_per_window:.2f}" if report.model_gflop_per_window is not None else "?"
     matmul = f"{report.matmul_gflops_per_s:.0f} GFLOP/s" if report.matmul_gflops_per_s is not None else "not measured"
     console.print(
@@ -160,9 +164,9 @@ def _print_bench(report: Any) -> None:
 
 def _fail_on_failed(report: Any) -> None:
     """A model the user named that cannot open or run is an error; a runtime not installed here is only skipped."""
-    failed = [r for r in report.results if r.outcome is Outcome.FAILED]
+    failed = [r for r in report.results if r.status is Outcome.FAILED]
     if failed:
         raise EdgeRppgError(
-            f"{failed[0].model}: {failed[0].runtime} {failed[0].status}"
+            f"{failed[0].model}: {failed[0].runtime} failed: {failed[0].reason}"
             + (f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else "")
         )
