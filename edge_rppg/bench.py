@@ -123,7 +123,7 @@ def _size_mb(path: Path) -> float:
 
 
 def _rss_mb() -> float:
-    return psutil.Process().memory_info().rss / 1e6
+    return float(psutil.Process().memory_info().rss) / 1e6
 
 
 def _plan(runtimes: list[str], models: list[Path], weights: Path | None) -> list[tuple[str, Path | None, str | None]]:

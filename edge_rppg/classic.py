@@ -36,7 +36,7 @@ def _zero_phase(x: np.ndarray, fs: float, band: tuple[float, float], order: int,
     import scipy.signal
 
     b, a = scipy.signal.butter(order, [band[0] / (fs / 2), band[1] / (fs / 2)], btype="bandpass")
-    return scipy.signal.filtfilt(b, a, x, axis=axis)
+    return np.asarray(scipy.signal.filtfilt(b, a, x, axis=axis))
 
 
 def green(rgb: np.ndarray, fs: float) -> np.ndarray:
@@ -97,7 +97,7 @@ def lgi(rgb: np.ndarray, fs: float) -> np.ndarray:
     """Pilz et al. 2018: project the RGB trace off its dominant (skin and light) direction; the green row."""
     c = np.asarray(rgb, dtype=np.float64).T  # [3, T]
     u = np.linalg.svd(c, full_matrices=False)[0][:, :1]
-    return ((np.eye(3) - u @ u.T) @ c)[1]
+    return np.asarray(((np.eye(3) - u @ u.T) @ c)[1])
 
 
 def _jade_rotations(m: np.ndarray, samples: int) -> np.ndarray:
@@ -147,7 +147,7 @@ def _jade(x: np.ndarray) -> np.ndarray:
     m = np.zeros((3, 9))
     for rank, idx in enumerate(order):
         m[:, 3 * rank : 3 * rank + 3] = abs(vals[idx]) * vecs[:, idx].reshape(3, 3)
-    return _jade_rotations(m, samples).T @ y
+    return np.asarray(_jade_rotations(m, samples).T @ y)
 
 
 def ica(rgb: np.ndarray, fs: float) -> np.ndarray:
@@ -207,7 +207,7 @@ def mean_rgb(frames: np.ndarray, roi: Roi = WHOLE_CROP) -> np.ndarray:
     rows = slice(int(round(top * h)), int(round(bottom * h)))
     cols = slice(int(round(left * w)), int(round(right * w)))
     if crops:
-        return x[:, rows, cols].mean(axis=(1, 2))
+        return np.asarray(x[:, rows, cols].mean(axis=(1, 2)))
     return np.moveaxis(x[..., rows, cols].mean(axis=(-2, -1)), -2, -1)
 
 

@@ -25,10 +25,10 @@ def detrend(signal: np.ndarray, lam: float = DETREND_LAMBDA) -> np.ndarray:
     s = np.asarray(signal, dtype=np.float64)
     n = s.shape[-1]
     if n < 3:
-        return s - s.mean()
+        return np.asarray(s - s.mean())
     d2 = scipy.sparse.diags([1.0, -2.0, 1.0], [0, 1, 2], shape=(n - 2, n))
     a = (scipy.sparse.identity(n) + lam**2 * (d2.T @ d2)).tocsc()
-    return s - scipy.sparse.linalg.spsolve(a, s)
+    return np.asarray(s - scipy.sparse.linalg.spsolve(a, s))
 
 
 def bandpass(signal: np.ndarray, fs: float = CONTRACT.fps, band: tuple[float, float] = HR_BAND_HZ) -> np.ndarray:
@@ -36,7 +36,7 @@ def bandpass(signal: np.ndarray, fs: float = CONTRACT.fps, band: tuple[float, fl
     import scipy.signal
 
     b, a = scipy.signal.butter(1, [band[0] / (fs / 2), band[1] / (fs / 2)], btype="bandpass")
-    return scipy.signal.filtfilt(b, a, np.asarray(signal, dtype=np.float64))
+    return np.asarray(scipy.signal.filtfilt(b, a, np.asarray(signal, dtype=np.float64)))
 
 
 def bvp_filters(signal: np.ndarray, fs: float = CONTRACT.fps) -> np.ndarray:
@@ -47,4 +47,4 @@ def bvp_filters(signal: np.ndarray, fs: float = CONTRACT.fps) -> np.ndarray:
 def zscore(x: np.ndarray) -> np.ndarray:
     """Zero mean, unit std (a constant signal becomes zeros)."""
     sd = x.std()
-    return (x - x.mean()) / (sd if sd > 0 else 1.0)
+    return np.asarray((x - x.mean()) / (sd if sd > 0 else 1.0))

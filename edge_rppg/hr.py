@@ -63,7 +63,8 @@ def power_spectrum(
     import scipy.signal
 
     s = np.asarray(signal, dtype=np.float64)
-    return scipy.signal.periodogram(s, fs=fs, nfft=nfft or next_pow2(s.shape[-1]), detrend=False)
+    freqs, power = scipy.signal.periodogram(s, fs=fs, nfft=nfft or next_pow2(s.shape[-1]), detrend=False)
+    return np.asarray(freqs), np.asarray(power)
 
 
 def _band_peak(freqs: np.ndarray, power: np.ndarray, band: tuple[float, float]) -> int | None:

@@ -32,7 +32,7 @@ def path_for(model: Path) -> Path:
 def as_video_pixels(windows: np.ndarray) -> np.ndarray:
     """Windows rounded to the uint8 pixels a video would give: what the set stores, so the inputs a device
     replays are exactly the ones the reference ran on."""
-    return np.clip(np.rint(windows), 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(np.rint(windows), 0, 255), dtype=np.uint8)
 
 
 @dataclass(frozen=True)

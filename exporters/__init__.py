@@ -95,7 +95,9 @@ class ExportJob:
             return []
         from edge_rppg.exporters.openvino_export import int8_coverage
 
-        return list(int8_coverage(self.int8_ir())["fp32_convolutions"])  # type: ignore[call-overload]
+        names = int8_coverage(self.int8_ir())["fp32_convolutions"]
+        assert isinstance(names, list)  # int8_coverage's record: the names, in graph order
+        return [str(n) for n in names]
 
     def fp32_onnx(self) -> Path:
         path = self.workdir / "fp32.onnx"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,7 @@ class RuntimeSpec:
         if path.suffix == ".xml" and not path.with_suffix(".bin").exists():
             raise EdgeRppgError(f"{path}: its weights {path.with_suffix('.bin').name} are missing beside it")
         module, cls = self.entry.split(":")
-        runtime_class = getattr(importlib.import_module(module), cls)
+        runtime_class: Callable[[Path, RuntimeOptions], Runtime] = getattr(importlib.import_module(module), cls)
         try:
             return runtime_class(path, options)
         except EdgeRppgError:

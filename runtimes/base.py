@@ -127,7 +127,7 @@ def run_static_batches(run: Any, frames: np.ndarray, static_batch: int | None) -
     """Run any number of windows on a model compiled for a fixed batch: chunk, pad the last chunk, trim."""
     x = as_batch(frames)
     if static_batch is None or x.shape[0] == static_batch:
-        return run(x)
+        return np.asarray(run(x))
     outs = []
     for start in range(0, x.shape[0], static_batch):
         chunk = x[start : start + static_batch]

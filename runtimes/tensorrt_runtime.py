@@ -88,7 +88,7 @@ class TensorRtRuntime(BaseRuntime):
         if not self.context.execute_async_v3(stream.cuda_stream):
             raise RuntimeError("TensorRT execute_async_v3 failed")
         stream.synchronize()
-        return out.cpu().numpy()
+        return np.asarray(out.cpu().numpy())
 
     def _release(self) -> None:
         self.context = self.engine = None  # TensorRT frees the context, then the engine, with their references

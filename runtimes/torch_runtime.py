@@ -37,7 +37,7 @@ class TorchRuntime(BaseRuntime):
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
+            return np.asarray(self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy())
 
     def _release(self) -> None:
         self.model = None  # type: ignore[assignment]

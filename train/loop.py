@@ -254,7 +254,7 @@ def _resume_state(cfg: TrainConfig) -> dict[str, Any]:
     if not last.exists():
         raise CheckpointError(f"{cfg.out}: nothing to resume (no {run_dir.LAST})")
     try:
-        state = torch.load(last, map_location="cpu", weights_only=False)
+        state: dict[str, Any] = torch.load(last, map_location="cpu", weights_only=False)
     except Exception as exc:  # truncated or not a checkpoint: one line, not a traceback
         raise CheckpointError(f"{last}: cannot resume from it ({str(exc).splitlines()[0][:200]})") from None
     _adopt_saved_recipe(cfg, state.get("train_config", {}), cfg.out)
@@ -443,7 +443,7 @@ def _validate(model: torch.nn.Module, chunks: list[Chunk], device: torch.device,
 
     def predict(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return model(torch.from_numpy(x).to(device)).float().cpu().numpy()
+            return np.asarray(model(torch.from_numpy(x).to(device)).float().cpu().numpy())
 
     bvps = predict_videos(predict, chunks)
     losses = []

@@ -10,7 +10,8 @@ def neg_pearson(pred: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
     p = pred - pred.mean(dim=1, keepdim=True)
     q = label - label.mean(dim=1, keepdim=True)
     r = (p * q).sum(1) / (p.norm(dim=1) * q.norm(dim=1) + 1e-8)
-    return (1 - r).mean()
+    loss: torch.Tensor = (1 - r).mean()
+    return loss
 
 
 def neg_pearson_reference(pred: torch.Tensor, label: torch.Tensor) -> torch.Tensor:

@@ -55,7 +55,8 @@ def preprocess_video(item: VideoItem, settings: PreprocessSettings, out: Path) -
     """Write the chunks of one video into ``out``; returns its manifest. Raises VideoError when no face is found."""
     manifest_path = out / f"{item.name}.json"
     if manifest_path.exists():
-        return json.loads(manifest_path.read_text())
+        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        return manifest
     import cv2
 
     cv2.setNumThreads(1)  # videos run in parallel processes; one thread each

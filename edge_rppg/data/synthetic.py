@@ -138,7 +138,7 @@ def _face(
     img = skin[None, None, :] * shade[..., None] + grain[..., None]
 
     def blob(x0: float, y0: float, sx: float, sy: float) -> np.ndarray:
-        return np.exp(-(((nx - x0) / sx) ** 2 + ((ny - y0) / sy) ** 2))
+        return np.asarray(np.exp(-(((nx - x0) / sx) ** 2 + ((ny - y0) / sy) ** 2)))
 
     # Dark features blended toward an absolute dark tone, so that light and dark skin both show the
     # eye/brow/mouth contrast pattern that face detectors key on.

@@ -28,7 +28,7 @@ def with_channels(windows: np.ndarray, channels: int) -> np.ndarray:
     """
     if windows.shape[1] == channels:
         return windows
-    luma = np.einsum("nc...,c->n...", windows[:, :3], _LUMA)[:, None].astype(np.float32)
+    luma = np.asarray(np.einsum("nc...,c->n...", windows[:, :3], _LUMA)[:, None], dtype=np.float32)
     if channels == 1:
         return luma
     if channels == 4:

@@ -154,7 +154,8 @@ class EfficientPhys(nn.Module):
         x = torch.tanh(self.motion_conv3(self._shift(x)))
         x = self.dropout_conv(self.pool(x))
         x = torch.tanh(self.motion_conv4(self._shift(x)))
-        return self.dropout_conv(self.pool(x))
+        out: torch.Tensor = self.dropout_conv(self.pool(x))
+        return out
 
     def _fsam(self, e: torch.Tensor, windows: int) -> torch.Tensor:
         shifted = _minus_window_min(e, windows)
@@ -162,7 +163,8 @@ class EfficientPhys(nn.Module):
             shifted, self._fsam_segment(), self.config.fsam_steps
         )
         gated = excite(shifted, _minus_window_min(att, windows), self.config.excitation_bias)
-        return e + self.fsam_norm(gated)
+        out: torch.Tensor = e + self.fsam_norm(gated)
+        return out
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         b, c, _, h, w = frames.shape
@@ -172,7 +174,8 @@ class EfficientPhys(nn.Module):
         e = self._motion(x)
         e = self.dropout_conv(self.pool(self._fsam(e, b)))
         y = self.dropout_dense(torch.tanh(self.final_dense_1(torch.flatten(e, 1))))
-        return self.final_dense_2(y).reshape(b, -1)
+        bvp: torch.Tensor = self.final_dense_2(y).reshape(b, -1)
+        return bvp
 
 
 def build_efficientphys(

@@ -67,7 +67,8 @@ class FeatureExtractor(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.FeatureExtractor(x)
+        features: torch.Tensor = self.FeatureExtractor(x)
+        return features
 
 
 class BVPHead(nn.Module):
@@ -93,7 +94,8 @@ class BVPHead(nn.Module):
         e = self.conv_block(x)
         if self.fsam is not None and (self.training or self.fsam_at_inference):
             e, self.last_appx_error = self.fsam(e)
-        return self.final_layer(e)
+        bvp: torch.Tensor = self.final_layer(e)
+        return bvp
 
 
 class FactorizePhys(nn.Module):

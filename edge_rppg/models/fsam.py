@@ -96,7 +96,8 @@ class ConvReLU(nn.Module):
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.conv(x))
+        out: torch.Tensor = self.act(self.conv(x))
+        return out
 
 
 def fan_out_init(module: nn.Module) -> None:

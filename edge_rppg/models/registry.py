@@ -57,15 +57,18 @@ class Family:
 
     @property
     def build(self) -> Callable[..., Model]:
-        return _resolve(self.builder)
+        build: Callable[..., Model] = _resolve(self.builder)
+        return build
 
     @property
     def deploy(self) -> Callable[[Any], Model]:
-        return _resolve(self.deployer)
+        deploy: Callable[[Any], Model] = _resolve(self.deployer)
+        return deploy
 
     @property
     def from_authors_name(self) -> Callable[[Path, set[str], int], tuple[Any, str | None, str]]:
-        return _resolve(self.authors_reader)
+        reader: Callable[[Path, set[str], int], tuple[Any, str | None, str]] = _resolve(self.authors_reader)
+        return reader
 
     def describe(self, model: Model) -> str:
         """What runs, in words: "FactorizePhys (deploy, no FSAM)", "EfficientPhys + FSAM (steady NMF)"."""
