@@ -136,3 +136,27 @@ def test_every_detector_finds_a_synthetic_face_where_it_is() -> None:
         x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
         assert x >= 0 and y >= 0 and x + w <= 320 and y + h <= 240 and 40 < w < 240, (name, faces)
         assert abs(x + w / 2 - 160) < 60 and abs(y + h / 2 - 120) < 60, (name, faces)
+
+
+def test_a_ubfc_video_is_read_at_the_rate_its_file_states(tmp_path: Path) -> None:
+    """A 25-fps vid.avi in the UBFC layout is resampled from 25 fps, not taken for the dataset's published 30."""
+    from edge_rppg.data.synthetic import write_synthetic_ubfc
+
+    root = write_synthetic_ubfc(tmp_path / "u25", subjects=1, seconds=2.0, fps=25.0)
+    assert read_dataset(root, "ubfc-rppg")[0].fps == pytest.approx(25.0)
+
+
+def test_a_video_folder_file_without_a_frame_rate_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calibration videos of unknown rate are refused in one line, as predict refuses them, not read as 30 fps."""
+    from edge_rppg.data import readers
+    from edge_rppg.data.synthetic import write_synthetic_ubfc
+    from edge_rppg.data.video import VideoProbe
+
+    video = write_synthetic_ubfc(tmp_path / "u", subjects=1, seconds=1.0) / "subject1" / "vid.avi"
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    video.rename(folder / "clip.avi")
+    assert read_dataset(folder, "videos")[0].fps == pytest.approx(30.0)  # the file states its rate
+    monkeypatch.setattr(readers, "probe", lambda path: VideoProbe(None, None, 320, 240))  # as an unstated one reads
+    with pytest.raises(DatasetError, match=r"clip\.avi: the frame rate is unknown"):
+        read_dataset(folder, "videos")

@@ -22,6 +22,9 @@ from edge_rppg.data.video import VIDEO_SUFFIXES, image_files, iter_frames, probe
 from edge_rppg.errors import DatasetError
 
 QUALITY_THRESHOLD = 0.3  # iBVP: frames whose signal quality is at or below this are dropped
+# The frame rate each dataset was recorded at (all four publish 30 fps). A video file's own rate wins where it
+# states one; image folders and SCAMPS's frame arrays state none, so the published rate is theirs.
+RECORDED_FPS: dict[str, float] = {"ubfc-rppg": 30.0, "pure": 30.0, "ibvp": 30.0, "scamps": 30.0}
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,15 @@ def _count_images(folder: Path) -> int:
     return len(image_files(folder))
 
 
+def _video_fps(video: Path, recorded: float | None) -> float:
+    """The rate the file states, else the dataset's published one; a plain video with neither is refused,
+    as predict refuses it, rather than read at a rate it may not have."""
+    fps = probe(video).fps or recorded
+    if fps is None:
+        raise DatasetError(f"{video}: the frame rate is unknown (the file does not state one)")
+    return fps
+
+
 def _require(path: Path, what: str) -> Path:
     if not path.exists():
         raise DatasetError(f"{path}: missing {what}")
@@ -88,7 +100,7 @@ def read_ubfc(root: Path) -> list[VideoItem]:
                 d.name,
                 d.name,
                 video,
-                30.0,
+                _video_fps(video, RECORDED_FPS["ubfc-rppg"]),
                 partial(iter_frames, video),
                 partial(_count_frames, video),
                 partial(_ubfc_labels, gt),
@@ -124,7 +136,7 @@ def read_pure(root: Path) -> list[VideoItem]:
                 d.name,
                 d.name[:2],
                 frames_dir,
-                30.0,
+                RECORDED_FPS["pure"],
                 partial(iter_frames, frames_dir),
                 partial(_count_images, frames_dir),
                 partial(_pure_labels, js),
@@ -164,7 +176,7 @@ def read_ibvp(root: Path) -> list[VideoItem]:
                 d.name,
                 d.name.split("_")[0],
                 rgb,
-                30.0,
+                RECORDED_FPS["ibvp"],
                 partial(iter_frames, rgb),
                 partial(_count_images, rgb),
                 partial(_ibvp_labels, bvp),
@@ -218,7 +230,7 @@ def read_scamps(root: Path) -> list[VideoItem]:
             m.stem,
             m.stem,
             m,
-            30.0,
+            RECORDED_FPS["scamps"],
             partial(_scamps_frames, m),
             partial(_scamps_count, m),
             partial(_scamps_labels, m),
@@ -241,7 +253,7 @@ def read_video_folder(root: Path) -> list[VideoItem]:
         raise DatasetError(f"{root}: no video files ({', '.join(VIDEO_SUFFIXES)})")
     return [
         VideoItem(
-            f.stem, f.stem, f, probe(f).fps or 30.0, partial(iter_frames, f), partial(_count_frames, f), _no_labels
+            f.stem, f.stem, f, _video_fps(f, None), partial(iter_frames, f), partial(_count_frames, f), _no_labels
         )
         for f in files
     ]
