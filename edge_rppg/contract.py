@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class InputContract:
@@ -29,6 +31,14 @@ class InputContract:
     def frames(self) -> int:
         """Frames per window: one more than BVP samples, because of the temporal difference."""
         return self.window + 1
+
+    def assemble(self, crops: np.ndarray) -> np.ndarray:
+        """Face crops [T, H, W, C] (T = ``window`` for a model window) as model input [C, T + 1, H, W] float32,
+        the last crop repeated: one way for training, evaluation, calibration, bench and predict alike (and
+        rPPG-Toolbox's for FactorizePhys), so that a BVP sample always stands for its own frame and the last
+        one always sees the zero difference the model was trained with."""
+        x = np.asarray(crops, dtype=np.float32)
+        return np.ascontiguousarray(np.concatenate([x, x[-1:]]).transpose(3, 0, 1, 2))
 
     def input_shape(self, batch: int = 1) -> tuple[int, int, int, int, int]:
         return (batch, self.channels, self.frames, self.height, self.width)

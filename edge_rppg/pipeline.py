@@ -272,5 +272,5 @@ def check_run(run: Run, name: str) -> None:
     if not run.results:
         raise VideoError(
             f"{name}: only {run.frames_with_face} frames with a face at {CONTRACT.fps:g} fps; one window needs "
-            f"{CONTRACT.frames}"
+            f"{CONTRACT.window}"
         )

@@ -233,8 +233,8 @@ def _segment_quality(bvp: np.ndarray, offset: int, start: int, track: Track, wit
     let 88 % of pulseless clips through)."""
     end = offset + CONTRACT.window
     segment = bvp[max(0, end - HR_SEGMENT_FRAMES) : end]
-    stop = start + CONTRACT.frames
-    first = stop - len(segment) - 1
+    stop = start + CONTRACT.window
+    first = stop - len(segment)
     return segment_quality(
         segment,
         CONTRACT.fps,

@@ -39,21 +39,20 @@ class FpsResampler:
 class WindowScheduler:
     """Keeps the last ``frames`` crops; every ``stride`` new crops (once full) releases a window."""
 
-    def __init__(self, stride: int, frames: int = CONTRACT.frames):
+    def __init__(self, stride: int, frames: int = CONTRACT.window):
         self.stride, self.frames = stride, frames
         self.buffer: deque[np.ndarray] = deque(maxlen=frames)
         self.count = 0
         self.next_release = frames
 
     def push(self, crop: np.ndarray) -> tuple[int, np.ndarray] | None:
-        """(first frame index, window [3, frames, H, W] float32) when a window is due."""
+        """(first frame index, window [3, frames + 1, H, W] float32, ``CONTRACT.assemble``) when a window is due."""
         self.buffer.append(crop)
         self.count += 1
         if self.count < self.next_release:
             return None
         self.next_release += self.stride
-        window = np.stack(self.buffer).astype(np.float32).transpose(3, 0, 1, 2)
-        return self.count - self.frames, window
+        return self.count - self.frames, CONTRACT.assemble(np.stack(self.buffer))
 
 
 def overlap_add(windows: list[np.ndarray], starts: list[int], length: int | None = None) -> np.ndarray:

@@ -49,10 +49,26 @@ def test_fps_resampling_keeps_the_heart_rate() -> None:
 
 
 def test_window_scheduler_stride() -> None:
-    s = WindowScheduler(stride=30, frames=161)
-    due = [s.push(np.zeros((72, 72, 3), np.uint8)) for _ in range(161 + 60)]
+    s = WindowScheduler(stride=30)
+    crops = [np.full((72, 72, 3), k % 251, np.uint8) for k in range(160 + 60)]
+    due = [s.push(c) for c in crops]
     starts = [d[0] for d in due if d is not None]
-    assert starts == [0, 30, 60] and due[160] is not None and due[160][1].shape == (3, 161, 72, 72)
+    assert starts == [0, 30, 60] and due[159] is not None and due[159][1].shape == (3, 161, 72, 72)
+
+
+def test_predict_training_and_bench_assemble_windows_alike(tmp_path: Path) -> None:
+    """One assembly: predict's window of 160 crops is the training chunk of the same crops, last crop repeated
+    (predict used 161 crops, training 160 and a repeat)."""
+    from edge_rppg.data.preprocess import Chunk, chunk_window
+
+    crops = np.random.default_rng(0).integers(0, 256, (160, 72, 72, 3), dtype=np.uint8)
+    s = WindowScheduler(stride=30)
+    (due,) = [d for d in (s.push(c) for c in crops) if d is not None]
+    np.save(tmp_path / "f.npy", crops)
+    np.save(tmp_path / "l.npy", np.zeros(160, np.float32))
+    trained, _ = chunk_window(Chunk("v", 0, tmp_path / "f.npy", tmp_path / "l.npy"))
+    assert np.array_equal(due[1], trained) and np.array_equal(trained[:, -1], trained[:, -2])
+    assert np.array_equal(trained[:, :160], crops.transpose(3, 0, 1, 2))
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +193,7 @@ def _noise_video(path: Path, n: int) -> Path:
     [
         ("text", "not a video OpenCV can decode"),
         ("empty", "not a video OpenCV can decode"),
-        ("short", "one window needs 161"),
+        ("short", "one window needs 160"),
         ("noface", "no face found"),
     ],
 )

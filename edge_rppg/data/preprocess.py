@@ -169,7 +169,5 @@ def preprocess_videos(
 
 
 def chunk_window(chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
-    """A cached chunk as a model window [3, chunk+1, H, W] float32 (last frame repeated) and its label."""
-    frames = np.load(chunk.frames)
-    x = np.concatenate([frames, frames[-1:]]).transpose(3, 0, 1, 2).astype(np.float32)
-    return x, np.load(chunk.label).astype(np.float32)
+    """A cached chunk as a model window [3, chunk+1, H, W] float32 (``CONTRACT.assemble``) and its label."""
+    return CONTRACT.assemble(np.load(chunk.frames)), np.load(chunk.label).astype(np.float32)

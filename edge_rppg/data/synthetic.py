@@ -234,10 +234,9 @@ def synthetic_windows(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
     windows = np.empty((count, *CONTRACT.input_shape(1)[1:]), dtype=np.float32)
     labels = np.empty((count, CONTRACT.window), dtype=np.float32)
     for k in range(count):
-        clip = synthetic_clip(seed * 100_003 + k, CONTRACT.frames)
-        frames = np.stack(list(clip.frames((CONTRACT.width, CONTRACT.height), face_frac=0.8)))
-        windows[k] = frames.transpose(3, 0, 1, 2)
-        labels[k] = clip.ppg[1:]
+        clip = synthetic_clip(seed * 100_003 + k, CONTRACT.window)
+        windows[k] = CONTRACT.assemble(np.stack(list(clip.frames((CONTRACT.width, CONTRACT.height), face_frac=0.8))))
+        labels[k] = clip.ppg
     return windows, labels
 
 
