@@ -97,6 +97,23 @@ def fine_fft_hr(signal: np.ndarray, fs: float = CONTRACT.fps, band: tuple[float,
     return float((freqs[k] + shift * (freqs[1] - freqs[0])) * 60.0)
 
 
+def spectral_peak_hrs(
+    signal: np.ndarray, fs: float = CONTRACT.fps, count: int = 2, band: tuple[float, float] = HR_BAND_HZ
+) -> list[float]:
+    """The ``count`` largest local maxima of the fine spectrum in the band, largest first, each refined as
+    ``fine_fft_hr`` refines the largest: the rates a segment whose pulse drifts (two peaks) could be showing."""
+    import scipy.signal
+
+    s = np.asarray(signal, dtype=np.float64)
+    freqs, power = power_spectrum(s, fs, fine_nfft(s.shape[-1], fs))
+    inside = (freqs >= band[0]) & (freqs <= band[1])
+    peaks, _ = scipy.signal.find_peaks(np.where(inside, power, 0.0))
+    peaks = peaks[np.argsort(power[peaks])[::-1][:count]]
+    # Each peak refined within its own lobe: half a bin of the unpadded spectrum either side.
+    lobe = fs / s.shape[-1] / 2
+    return [fine_fft_hr(s, fs, (freqs[k] - lobe, freqs[k] + lobe)) for k in peaks]
+
+
 SUBHARMONIC_MIN_POWER = 0.1  # a peak at half the FFT HR this strong (of the main one) can be the fundamental
 
 

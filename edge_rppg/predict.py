@@ -33,6 +33,7 @@ from edge_rppg.pipeline import (
 from edge_rppg.runtimes import AUTO, Runtime, RuntimeOptions, auto_runtime, open_runtime
 from edge_rppg.streaming import overlap_add
 from edge_rppg.vitals import (
+    SQI_PEAK_CANDIDATES,
     Hrv,
     Quality,
     Respiration,
@@ -240,6 +241,7 @@ def _segment_quality(bvp: np.ndarray, offset: int, start: int, track: Track, wit
         CONTRACT.fps,
         scene=track.scene(first, stop),
         witness_hr_bpm=track.witness_hr(first, stop) if witness else None,
+        peak_candidates=SQI_PEAK_CANDIDATES if witness else 1,
     )
 
 

@@ -124,3 +124,18 @@ def test_poincare_and_band_powers_of_a_known_ibi_series() -> None:
     assert hrv.sd2_ms == pytest.approx(np.sqrt(2 * np.std(rr * 1e3, ddof=1) ** 2 - hrv.sd1_ms**2), rel=0.02)
     short = hrv_from_beats(Beats(times[:30], np.diff(times[:30])))  # 25 s: too short for LF
     assert short is not None and short.lf_ms2 is None and short.hf_ms2 is not None
+
+
+def test_a_pulse_that_changes_rate_is_scored_at_the_peak_its_beats_show() -> None:
+    """Ten seconds whose pulse goes from 75 to 97 bpm: the spectrum's largest peak is the first rate, the beats
+    (and most of the segment) the second. Scored at the largest peak alone, the segment failed (SQI 0.06);
+    scored at the candidate that explains it best, it passes at the beats' rate."""
+    rr = np.r_[np.full(6, 0.8), np.full(9, 0.62)]
+    x, times = ppg_from_ibis(rr, 0, noise=0.05)
+    t = np.arange(300) / FS
+    x = x[:300] * (1 + 0.1 * (t > times[6]))
+    q = segment_quality(x, FS)
+    assert q.ok and q.sqi >= SQI_MIN, q
+    assert q.hr_bpm == pytest.approx(q.beat_hr_bpm, abs=3) and q.hr_bpm > 90
+    largest_only = segment_quality(x, FS, peak_candidates=1)  # what classic methods keep
+    assert not largest_only.ok and largest_only.hr_bpm < 80
