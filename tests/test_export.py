@@ -370,7 +370,9 @@ def test_accuracy_control_reverts_until_the_score_holds_and_qdq_keeps_the_same_f
     assert not strict.violations(agreement(controlled))
     kept = int8_coverage(controlled)["fp32_convolutions"]
     assert set(int8_coverage(plain)["fp32_convolutions"]) < set(kept)  # type: ignore[call-overload]
-    assert int8_coverage(controlled)["int8_convolutions"] >= 6  # not everything: it stops when the score holds
+    # Not everything: it stops when the score holds. How many it reverts first depends on the windows (6 of 12
+    # stayed INT8 on bench's windows before they were assembled like training's, 4 since).
+    assert int8_coverage(controlled)["int8_convolutions"] > 0
     qdq = quantize_int8_qdq(onnx_path, tmp_path / "qdq.onnx", {}, windows, keep_fp32=kept)  # type: ignore[arg-type]
     assert set(kept) <= set(onnx_coverage(qdq)["fp32_convolutions"])  # type: ignore[call-overload]
     assert onnx_coverage(qdq)["int8_convolutions"] > 0
