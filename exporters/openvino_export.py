@@ -176,13 +176,23 @@ def convolution_names(xml_path: Path) -> list[str]:
     return [op.get_friendly_name() for op in _convolutions(ov.Core().read_model(str(xml_path)))]
 
 
+def cpu_convolution_precisions(xml_path: Path) -> dict[str, str]:
+    """Each convolution's precision as this machine's CPU plugin runs it (its runtime model): a quantizer in
+    front of a convolution is a request that the plugin's low-precision passes can fail to honour."""
+    ov = require("openvino", "OpenVINO")
+    runtime_model = ov.Core().compile_model(str(xml_path), "CPU").get_runtime_model()
+    infos = [(op.get_friendly_name(), op.get_rt_info()) for op in runtime_model.get_ordered_ops()]
+    return {n: i["runtimePrecision"].astype(str) for n, i in infos if i["layerType"].astype(str) == "Convolution"}
+
+
 def int8_coverage(xml_path: Path) -> dict[str, object]:
-    """Convolutions whose activation input is quantized (a FakeQuantize feeds them) vs left in FP32,
-    and how many ops of each kind run in FP32 around them."""
+    """Convolutions whose activation input is quantized (a FakeQuantize feeds them) vs left in FP32, how many
+    of them this machine's CPU plugin runs in INT8, and how many ops of each kind run in FP32 around them."""
     ov = require("openvino", "OpenVINO")
     model = ov.Core().read_model(str(xml_path))
     convs = _convolutions(model)
     fp32 = [op.get_friendly_name() for op in convs if not _quantized_input(op.input_value(0).get_node())]
+    on_cpu = cpu_convolution_precisions(xml_path)
     kinds: dict[str, int] = {}
     for op in model.get_ordered_ops():
         kinds[op.get_type_name()] = kinds.get(op.get_type_name(), 0) + 1
@@ -190,5 +200,7 @@ def int8_coverage(xml_path: Path) -> dict[str, object]:
         "convolutions": len(convs),
         "int8_convolutions": len(convs) - len(fp32),
         "fp32_convolutions": fp32,
+        "cpu_int8_convolutions": sum(p in ("u8", "i8") for p in on_cpu.values()),
+        "cpu_fp32_convolutions": [n for n, p in on_cpu.items() if p not in ("u8", "i8")],
         "fp32_ops": {k: kinds[k] for k in ("MVN", "Subtract", "Tanh", "Sigmoid") if k in kinds},
     }

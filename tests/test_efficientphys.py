@@ -282,3 +282,19 @@ def test_int8_keeps_fp32_only_the_norm_that_reads_the_frame_difference(
     assert _norm_of_difference(ep) == [] and any(
         op.get_type_name() == "MVN" for op in ep.get_ordered_ops()
     )  # FSAM's norm stays quantizable
+
+
+def test_int8_coverage_says_which_convolutions_the_cpu_runs_in_int8(ep_checkpoint: Path, tmp_path: Path) -> None:
+    """A quantizer in front of a convolution is a request: with EfficientPhys's temporal shift (Slice, Pad, Concat)
+    between the quantizers and its 3x3 convolutions, the CPU plugin runs those in FP32 (measured with OpenVINO
+    2026.4). The coverage report says so instead of counting them INT8."""
+    from edge_rppg.data.synthetic import synthetic_windows
+    from edge_rppg.exporters.onnx_export import export_fp32
+    from edge_rppg.exporters.openvino_export import cpu_convolution_precisions, export_ir, int8_coverage
+
+    onnx = export_fp32(load_deploy_model(ep_checkpoint)[0], tmp_path / "ep.onnx", {})
+    xml = export_ir(onnx, tmp_path / "ep.xml", {}, "int8", synthetic_windows(2, seed=1)[0])
+    c = int8_coverage(xml)
+    on_cpu = cpu_convolution_precisions(xml)
+    assert c["cpu_int8_convolutions"] == sum(p in ("u8", "i8") for p in on_cpu.values()) < c["int8_convolutions"]
+    assert set(c["fp32_convolutions"]) <= set(c["cpu_fp32_convolutions"])  # type: ignore[arg-type]

@@ -124,6 +124,7 @@ def _print_export(result: Any) -> None:
         console.print(
             f"INT8: {c['int8_convolutions']}/{c['convolutions']} convolutions quantized; left in FP32: "
             f"{', '.join(c['fp32_convolutions']) or 'no convolution'}; {c['fp32_ops']}"
+            + (f"; this CPU runs {c['cpu_int8_convolutions']} in INT8" if "cpu_int8_convolutions" in c else "")
         )
     if result.note:
         console.print(f"[yellow]note:[/yellow] {result.note}")
