@@ -97,7 +97,10 @@ def evaluate_video(
     run = run_pipeline(path, tee, fps, options)  # type: ignore[arg-type]
     check_run(run, str(path))
     offset = run.frames_without_face / fps  # the model's timeline starts at the first face
-    runs = {m: run.results if m == "model" else list(zip([s for s, _ in run.results], tee.outputs[m])) for m in methods}
+    runs = {
+        m: run.results if m == "model" else list(zip([s for s, _ in run.results], tee.outputs[m], strict=True))
+        for m in methods
+    }
     _save_run(path, run, runs, fps)
     return _summarise(spec, path, run, runs, fps, ppg, offset)
 
@@ -125,7 +128,7 @@ def _load_run(path: Path, methods: list[str]) -> tuple[Any, dict[str, list], flo
     frames, without, with_face, fps, elapsed = z["counts"]
     track = Track(**{k: list(z[f"track_{k}"]) for k in ("lost", "speed", "brightness", "rgb")})
     starts = [int(s) for s in z["starts"]]
-    runs = {m: list(zip(starts, z[f"bvp_{m}"])) for m in methods}
+    runs = {m: list(zip(starts, z[f"bvp_{m}"], strict=True)) for m in methods}
     timing = {"decode": 0.0, "crop": 0.0, "infer": 0.0}
     run = Run(runs[methods[0]], track, int(frames), int(without), True, int(with_face), timing, float(elapsed), None)
     return run, runs, float(fps)
@@ -142,7 +145,7 @@ def _summarise(
     for m, results in runs.items():
         r = read_vitals(type(run)(**{**run.__dict__, "results": list(results)}), m, fps, str(path))
         windows = [
-            asdict(w) | dict(zip(("truth_hr_bpm", "truth_beats_hr_bpm"), spans(w.time_s + offset)))
+            asdict(w) | dict(zip(("truth_hr_bpm", "truth_beats_hr_bpm"), spans(w.time_s + offset), strict=True))
             for w in r.per_window
         ]
         seg_truth = [w["truth_hr_bpm"] for w in windows if np.isfinite(w["truth_hr_bpm"])]
@@ -210,7 +213,7 @@ def score(records: list[dict], method: str) -> dict[str, Any]:
     hrv = [r for r in given if r["methods"][method]["hrv"]]
     sdnn = [_rel(r["methods"][method]["hrv"]["sdnn_ms"], r["truth"]["sdnn_ms"]) for r in hrv]
     rmssd = [_rel(r["methods"][method]["hrv"]["rmssd_ms"], r["truth"]["rmssd_ms"]) for r in hrv]
-    within = [s <= HRV_TOLERANCE and q <= HRV_TOLERANCE for s, q in zip(sdnn, rmssd)]
+    within = [s <= HRV_TOLERANCE and q <= HRV_TOLERANCE for s, q in zip(sdnn, rmssd, strict=True)]
     return {
         "pulsed": len(pulsed),
         "coverage": len(given) / max(len(pulsed), 1),

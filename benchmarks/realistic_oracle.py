@@ -79,7 +79,7 @@ def _segments(bvp: np.ndarray, ppg: np.ndarray, fps: float) -> tuple[float, floa
         true_hr = realistic_eval.segment_truth_fft_hr(ppg, end / fps, SEGMENT_S)
         x = bvp_filters(bvp[end - seg : end], fps)  # what predict does to every segment
         rows.append((fundamental_hr(x, fps), true_hr, snr_db(x, true_hr, fps)))
-    hr, true, snr = (np.array(c) for c in zip(*rows))
+    hr, true, snr = (np.array(c) for c in zip(*rows, strict=True))
     return float(np.mean(np.abs(hr - true) <= ORACLE_TOLERANCE_BPM)), float(np.median(snr))
 
 

@@ -48,7 +48,7 @@ def _clips(runtime, seed0: int, n: int, seconds: float) -> list[Clip]:  # type: 
                 write_video(path, clip.frames((320, 240)), 30.0, quality=clip.spec.jpeg_quality)
                 r = predict_video(path, runtime, PredictOptions())
                 flagged = [any(not x.startswith("sqi") for x in w.reasons) for w in r.per_window]
-                sqi = np.array([0.0 if f else w.sqi for w, f in zip(r.per_window, flagged)])
+                sqi = np.array([0.0 if f else w.sqi for w, f in zip(r.per_window, flagged, strict=True)])
                 out.append(Clip(pulse, float(clip.hr_bpm.mean()), sqi, r.hr_bpm, fine_fft_hr(bvp_filters(r.bvp))))
     return out
 

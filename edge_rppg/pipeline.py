@@ -36,7 +36,7 @@ OnResults = Callable[[Results, "Track", "Box | None"], None]
 OnFrame = Callable[[np.ndarray, "Box | None"], bool]
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class PredictOptions:
     stride: int = 30
     crop: CropSettings = field(default_factory=CropSettings)  # the same crop path as training and eval

@@ -175,7 +175,7 @@ def read_vitals(run: Run, runtime_name: str, fps: float, name: str) -> PredictRe
     bvp = _reassemble(run.results)
     witness = _witnessed(runtime_name)
     qualities = [_segment_quality(bvp, s, s, run.track, witness) for s, _ in run.results]
-    per_window = [_estimate(q, s) for q, (s, _) in zip(qualities, run.results)]
+    per_window = [_estimate(q, s) for q, (s, _) in zip(qualities, run.results, strict=True)]
     good = _good_part(bvp, per_window)
     clip = clip_heart_rate(qualities)
     beats = find_beats(good, CONTRACT.fps)

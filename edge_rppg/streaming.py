@@ -64,7 +64,7 @@ def overlap_add(windows: list[np.ndarray], starts: list[int], length: int | None
     total = length if length is not None else max(starts) + n
     acc, weight = np.zeros(total), np.zeros(total)
     w = np.hanning(n + 2)[1:-1]
-    for s, x in zip(starts, windows):
+    for s, x in zip(starts, windows, strict=True):
         acc[s : s + n] += w * x
         weight[s : s + n] += w
     covered = weight > 0

@@ -293,7 +293,7 @@ def _move_into_place(staged: list[Path], out: Path) -> list[Path]:
     finals = [
         out.parent / (out.name if i == 0 else p.name.replace(staged[0].stem, out.stem, 1)) for i, p in enumerate(staged)
     ]
-    for src, dst in zip(staged, finals):
+    for src, dst in zip(staged, finals, strict=True):
         src.replace(dst)
     return finals
 

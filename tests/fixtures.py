@@ -66,7 +66,7 @@ def write_ibvp(root: Path, n: int = 180, bad: slice = slice(0, 10)) -> Path:
             cv2.imwrite(str(d / f"{i:05d}.bmp"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
         quality = np.ones(n)
         quality[bad] = 0.1
-        rows = ["BVP,t1,t2,SQ"] + [f"{b:.5f},0,0,{q:.2f}" for b, q in zip(ppg, quality)]
+        rows = ["BVP,t1,t2,SQ"] + [f"{b:.5f},0,0,{q:.2f}" for b, q in zip(ppg, quality, strict=True)]
         (root / name / f"{name}_bvp.csv").write_text("\n".join(rows) + "\n")
     return root
 

@@ -125,12 +125,12 @@ def test_int8_tolerance_rejects_a_2_bpm_error_the_7_bpm_grid_could_not_see() -> 
     reference = TorchRuntime(TRAINED).run(synthetic_windows(4, seed=3)[0])
     hr = window_hr(reference)
     t = np.arange(reference.shape[1], dtype=np.float64)
-    damaged = np.stack([np.interp(t * (h + 2.0) / h, t, r) for r, h in zip(reference, hr)])
+    damaged = np.stack([np.interp(t * (h + 2.0) / h, t, r) for r, h in zip(reference, hr, strict=True)])
     damaged[:, t * (hr.max() + 2) / hr.max() > t[-1]] = reference[:, -1:]  # hold the end rather than extrapolate
     agreement = compare(reference, damaged)
     assert agreement.hr_abs_diff_median_bpm == pytest.approx(2.0, abs=0.5)
     assert any("HR differs" in p for p in TOLERANCES["int8"].violations(agreement))
-    coarse = [fft_hr(bvp_filters(r)) - fft_hr(bvp_filters(d)) for r, d in zip(reference, damaged)]
+    coarse = [fft_hr(bvp_filters(r)) - fft_hr(bvp_filters(d)) for r, d in zip(reference, damaged, strict=True)]
     assert 0.0 in coarse  # on the old 7-bpm grid at least one window showed no difference at all
 
 

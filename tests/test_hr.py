@@ -33,7 +33,7 @@ def ppg_with_beats(
     beats = np.array(times)
     t = np.arange(int(seconds * FS)) / FS
     x = np.zeros_like(t)
-    for tb, ibi in zip(beats, np.append(np.diff(beats), ibi0)):
+    for tb, ibi in zip(beats, np.append(np.diff(beats), ibi0), strict=True):
         u = (t - tb) / ibi
         x += np.exp(-((u / 0.09) ** 2)) + 0.4 * np.exp(-(((u - 0.32) / 0.12) ** 2))  # systolic peak, dicrotic wave
     x += 0.3 * np.sin(2 * np.pi * 0.2 * t) + noise * rng.standard_normal(len(t))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from edge_rppg.cli import app
 from edge_rppg.data.synthetic import synthetic_clip
 from edge_rppg.data.video import write_video
 from edge_rppg.hr import fine_fft_hr
+from edge_rppg.pipeline import PredictOptions
 from edge_rppg.predict import predict_video, resolve_runtime
 from edge_rppg.streaming import FpsResampler, WindowScheduler, overlap_add
 
@@ -46,6 +48,18 @@ def test_fps_resampling_keeps_the_heart_rate() -> None:
     assert abs(len(out) - n * 30 / 25) <= 1
     signal = np.array([f[0, 0, 0] for f in out])
     assert fine_fft_hr(signal - signal.mean(), 30.0) == pytest.approx(72, abs=0.1)
+
+
+def test_predict_options_default_cannot_be_changed_for_every_later_call() -> None:
+    """``predict_video``'s default options are one shared instance: a caller who set a field on it would
+    change every later call's stride."""
+    shared = predict_mod.predict_video.__defaults__
+    assert shared is not None
+    default = next(d for d in shared if isinstance(d, PredictOptions))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        default.stride = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        PredictOptions(15)  # type: ignore[misc]  # keyword-only: a positional stride would read as any field
 
 
 def test_window_scheduler_stride() -> None:

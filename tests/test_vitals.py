@@ -20,7 +20,7 @@ def ppg_from_ibis(
     t = np.arange(int((times[-1] + 1.0) * FS)) / FS
     breath = np.sin(2 * np.pi * resp_hz * t) if resp_hz else np.zeros_like(t)
     x = np.zeros_like(t)
-    for tb, ibi in zip(times, np.append(ibis_s, ibis_s[-1])):
+    for tb, ibi in zip(times, np.append(ibis_s, ibis_s[-1]), strict=True):
         u = (t - tb) / ibi
         x += np.exp(-((u / 0.09) ** 2)) + 0.4 * np.exp(-(((u - 0.32) / 0.12) ** 2))
     x = x * (1 + 0.15 * breath) + 0.3 * breath + noise * rng.standard_normal(len(t))

@@ -449,7 +449,7 @@ def _validate(model: torch.nn.Module, chunks: list[Chunk], device: torch.device,
     losses = []
     per_video = Counter(c.video for c in chunks)
     for video, (pred, label) in bvps.items():  # each video's chunks back to back, one window of BVP each
-        for p, y in zip(np.split(pred, per_video[video]), np.split(label, per_video[video])):
+        for p, y in zip(np.split(pred, per_video[video]), np.split(label, per_video[video]), strict=True):
             yt = torch.from_numpy(y[None])
             losses.append(float(loss_fn(torch.from_numpy(p[None]), (yt - yt.mean()) / (yt.std() + 1e-8))))
     report = evaluate_videos(bvps, method=HrMethod.FFT_FINE)  # a fine grid, so validation MAE can move

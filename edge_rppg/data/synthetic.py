@@ -274,7 +274,7 @@ def write_synthetic_ubfc(
             _write_subject(*job)
     else:
         with process_pool(workers) as pool:
-            list(pool.map(_write_subject, *zip(*jobs)))
+            list(pool.map(_write_subject, *zip(*jobs, strict=True)))
     return root
 
 
