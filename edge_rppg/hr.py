@@ -81,10 +81,14 @@ def fft_hr(signal: np.ndarray, fs: float = CONTRACT.fps, band: tuple[float, floa
     return float("nan") if k is None else float(freqs[k] * 60.0)
 
 
-def fine_fft_hr(signal: np.ndarray, fs: float = CONTRACT.fps, band: tuple[float, float] = HR_BAND_HZ) -> float:
-    """HR on a <= 0.1 bpm grid: zero-padded periodogram, peak refined by a parabola through log power."""
+def fine_spectrum(signal: np.ndarray, fs: float = CONTRACT.fps) -> tuple[np.ndarray, np.ndarray]:
+    """The zero-padded periodogram every fine-grid HR reads: compute it once, refine any peaks on it."""
     s = np.asarray(signal, dtype=np.float64)
-    freqs, power = power_spectrum(s, fs, fine_nfft(s.shape[-1], fs))
+    return power_spectrum(s, fs, fine_nfft(s.shape[-1], fs))
+
+
+def refined_peak_hr(freqs: np.ndarray, power: np.ndarray, band: tuple[float, float] = HR_BAND_HZ) -> float:
+    """The largest bin of ``power`` in ``band``, refined by a parabola through log power (bpm)."""
     k = _band_peak(freqs, power, band)
     if k is None:
         return float("nan")
@@ -97,6 +101,11 @@ def fine_fft_hr(signal: np.ndarray, fs: float = CONTRACT.fps, band: tuple[float,
     return float((freqs[k] + shift * (freqs[1] - freqs[0])) * 60.0)
 
 
+def fine_fft_hr(signal: np.ndarray, fs: float = CONTRACT.fps, band: tuple[float, float] = HR_BAND_HZ) -> float:
+    """HR on a <= 0.1 bpm grid: zero-padded periodogram, peak refined by a parabola through log power."""
+    return refined_peak_hr(*fine_spectrum(signal, fs), band)
+
+
 def spectral_peak_hrs(
     signal: np.ndarray, fs: float = CONTRACT.fps, count: int = 2, band: tuple[float, float] = HR_BAND_HZ
 ) -> list[float]:
@@ -105,13 +114,13 @@ def spectral_peak_hrs(
     import scipy.signal
 
     s = np.asarray(signal, dtype=np.float64)
-    freqs, power = power_spectrum(s, fs, fine_nfft(s.shape[-1], fs))
+    freqs, power = fine_spectrum(s, fs)
     inside = (freqs >= band[0]) & (freqs <= band[1])
     peaks, _ = scipy.signal.find_peaks(np.where(inside, power, 0.0))
     peaks = peaks[np.argsort(power[peaks])[::-1][:count]]
     # Each peak refined within its own lobe: half a bin of the unpadded spectrum either side.
     lobe = fs / s.shape[-1] / 2
-    return [fine_fft_hr(s, fs, (freqs[k] - lobe, freqs[k] + lobe)) for k in peaks]
+    return [refined_peak_hr(freqs, power, (freqs[k] - lobe, freqs[k] + lobe)) for k in peaks]
 
 
 SUBHARMONIC_MIN_POWER = 0.1  # a peak at half the FFT HR this strong (of the main one) can be the fundamental
@@ -125,13 +134,13 @@ def fundamental_hr(signal: np.ndarray, fs: float = CONTRACT.fps, beat_hr: float 
     detector, which rejects the dicrotic wave by its autocorrelation period, tells them apart: when its
     rate is nearer half the FFT HR and the spectrum has a real peak there, that peak is the heart rate."""
     s = np.asarray(signal, dtype=np.float64)
-    hr = fine_fft_hr(s, fs)
+    freqs, power = fine_spectrum(s, fs)
+    hr = refined_peak_hr(freqs, power)
     half = hr / 2
     beat = find_beats(s, fs).hr_bpm if beat_hr is None else beat_hr  # the caller's, when it has them
     if not np.isfinite(hr) or not np.isfinite(beat) or half < HR_BAND_HZ[0] * 60 or abs(half - beat) >= abs(hr - beat):
         return hr
-    sub = fine_fft_hr(s, fs, band=(half / 60 - 0.15, half / 60 + 0.15))
-    freqs, power = power_spectrum(s, fs, fine_nfft(s.shape[-1], fs))
+    sub = refined_peak_hr(freqs, power, (half / 60 - 0.15, half / 60 + 0.15))
     at = lambda bpm: power[int(np.argmin(np.abs(freqs * 60 - bpm)))]
     return sub if np.isfinite(sub) and at(sub) >= SUBHARMONIC_MIN_POWER * at(hr) else hr
 
