@@ -7,6 +7,7 @@ are written by ``edge_rppg.predict_files``, live feedback by ``edge_rppg.live``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -171,6 +172,7 @@ def _live_reporter(stride: int, on_window: OnWindow, witness: bool) -> Callable[
 
 def read_vitals(run: Run, runtime_name: str, fps: float, name: str) -> PredictResult:
     """What the windows' BVP says: per-window quality, the clip HR (or a refusal), beats, HRV, breathing."""
+    started = time.perf_counter()
     run.results.sort(key=lambda r: r[0])
     bvp = _reassemble(run.results)
     witness = _witnessed(runtime_name)
@@ -181,6 +183,7 @@ def read_vitals(run: Run, runtime_name: str, fps: float, name: str) -> PredictRe
     beats = find_beats(good, CONTRACT.fps)
     hrv = hrv_from_beats(beats) if clip.hr_bpm is not None else None
     breathing = respiration(bvp, CONTRACT.fps, beats) if clip.hr_bpm is not None else None
+    seconds = run.timing | {"vitals": time.perf_counter() - started, "wall": run.elapsed}
     return PredictResult(
         source=name,
         runtime=runtime_name,
@@ -198,7 +201,7 @@ def read_vitals(run: Run, runtime_name: str, fps: float, name: str) -> PredictRe
         hrv=hrv,
         respiration=breathing or Respiration(None, 0.0, "no reliable pulse"),
         frames_without_face=run.frames_without_face,
-        profile_ms={k: round(v * 1e3, 1) for k, v in run.timing.items()} | {"wall": round(run.elapsed * 1e3, 1)},
+        profile_ms={k: round(v * 1e3, 1) for k, v in seconds.items()},
         bvp=bvp,
         beats_s=beats.times_s,
         clean_ibi=clean_ibis(beats),

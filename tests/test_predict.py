@@ -181,6 +181,11 @@ def test_cli_outputs(pulse_video: tuple[Path, float], tmp_path: Path) -> None:
     beats = (tmp_path / "s.beats.csv").read_text().splitlines()
     assert beats[0] == "beat,time_s,ibi_ms,ibi_clean" and len(beats) - 1 >= 0.8 * true_hr / 60 * 10
     assert p.stat().st_size > 5000 and "decode" in result.output
+    # --profile splits the crop thread's time: the detector and the tracker are where a slow machine loses it.
+    profile = summary["profile_ms"]
+    assert list(profile) == ["decode", "detect", "track", "crop", "infer", "vitals", "wall"]
+    assert profile["detect"] > 0 and profile["track"] > 0 and profile["crop"] > 0 and profile["vitals"] > 0
+    assert "ms per window" in result.output
 
 
 def test_image_folder_needs_fps_then_works(tmp_path: Path) -> None:

@@ -243,3 +243,6 @@ def _print_result(result: PredictResult, profile: bool) -> None:
         console.print(
             "time (ms, total / per frame): " + ", ".join(f"{k} {v:.0f} / {v / result.frames:.2f}" for k, v in p.items())
         )
+        if result.windows:
+            # Threads share the cores: a stage's time here is what it took beside the others, not alone.
+            console.print(f"inference: {p['infer'] / result.windows:.1f} ms per window over {result.windows} windows")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -167,6 +168,7 @@ class FaceTracker:
     lost_after: int = 2
 
     def __post_init__(self) -> None:
+        self.seconds = {"detect": 0.0, "track": 0.0}  # where update's time goes, for predict --profile
         self._flow = FaceFlow() if self.flow else None
         self._box: np.ndarray | None = None  # x, y, w, h as floats: sub-pixel glides accumulate
         self._target: np.ndarray | None = None
@@ -215,11 +217,15 @@ class FaceTracker:
     def update(self, rgb: np.ndarray) -> tuple[Box | None, bool]:
         """The crop box for this frame, and whether it comes from a fresh detection."""
         fresh = False
+        t0 = time.perf_counter()
         shift = self._flow.step(rgb) if self._flow is not None else None
         if self._box is not None and self._flow is not None:
             self._follow(shift, rgb.shape[1], rgb.shape[0])
+        t1 = time.perf_counter()
+        self.seconds["track"] += t1 - t0
         if self.frames_seen % self.interval == 0:
             fresh = self._detect(rgb)
+            self.seconds["detect"] += time.perf_counter() - t1
         self.frames_seen += 1
         if self._box is not None:
             x, y, w, h = (int(round(v)) for v in self._box)

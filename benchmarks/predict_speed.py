@@ -1,0 +1,90 @@
+"""predict's speed per runtime, with each stage's cost and the bound that inference alone sets, in one run.
+
+    python benchmarks/predict_speed.py [--seconds 60] [--video FILE] [--runtimes torch onnxruntime openvino int8]
+
+The video is a 640x480 MJPEG synthetic face (or ``--video``). For each runtime the bundled default model runs
+once alone on one window (p50 of ``--repeats``), which bounds predict at ``stride / fps / p50`` x real time
+(one window per stride of frames, nothing else on the cores); then ``predict_video`` runs the whole video,
+with decode, detection, tracking and cropping on the same cores. ``int8`` is the OpenVINO INT8 export,
+calibrated on the built-in synthetic windows (a speed figure only: its accuracy is judged elsewhere).
+Speeds vary between runs on a shared VM: read the ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from batch_throughput import make_videos
+
+from edge_rppg.contract import CONTRACT
+from edge_rppg.errors import ExportError
+from edge_rppg.exporters import export_model
+from edge_rppg.exporters.cache import cached_export
+from edge_rppg.pipeline import PredictOptions
+from edge_rppg.predict import predict_video
+from edge_rppg.runtimes import RuntimeOptions, open_runtime
+from edge_rppg.weights import resolve
+
+
+def model_for(name: str, weights: Path, root: Path) -> tuple[Path, str] | None:
+    """The file each row runs and its runtime: the checkpoint on torch, the cached FP32 exports, an INT8 IR
+    (accuracy-controlled, as a user whose plain INT8 is refused would make it; None if it is refused too)."""
+    if name == "torch":
+        return weights, "torch"
+    if name == "int8":
+        out = root / "model_int8.xml"
+        try:
+            export_model(weights, "openvino", "int8", out, accuracy_control=True)
+        except ExportError as exc:
+            print(f"int8: no row: {exc}", flush=True)
+            return None
+        return out, "openvino"
+    return cached_export(weights, name), name
+
+
+def alone_ms(path: Path, runtime: str, repeats: int) -> float:
+    with open_runtime(path, runtime, RuntimeOptions()) as rt:
+        x = (255 * np.random.default_rng(0).random(CONTRACT.input_shape(1))).astype(np.float32)
+        rt.run(x)
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            rt.run(x)
+            times.append(time.perf_counter() - t)
+    return 1e3 * float(np.median(times))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--video", type=Path)
+    ap.add_argument("--runtimes", nargs="+", default=["torch", "onnxruntime", "openvino", "int8"])
+    ap.add_argument("--repeats", type=int, default=10)
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="predict-speed-"))
+    video = args.video or make_videos(root, 1, args.seconds)[0]
+    weights = resolve(None)[0]
+    options = PredictOptions()
+    made = {name: model_for(name, weights, root) for name in args.runtimes}  # exported before any clock
+    models = {name: m for name, m in made.items() if m is not None}
+    print(f"{video}; stride {options.stride} frames at {CONTRACT.fps:g} fps", flush=True)
+    for name, (path, runtime) in models.items():
+        ms = alone_ms(path, runtime, args.repeats)
+        bound = options.stride / CONTRACT.fps / (ms / 1e3)
+        with open_runtime(path, runtime, RuntimeOptions()) as rt:
+            r = predict_video(video, rt, options)
+        per_frame = ", ".join(f"{k} {v / r.frames:.2f}" for k, v in r.profile_ms.items())
+        hr = "refused" if r.hr_bpm is None else f"{r.hr_bpm:.1f} bpm"
+        print(
+            f"{name:12s} alone {ms:6.1f} ms/window (bound {bound:5.1f}x real time); predict {r.speed_fps:5.0f} "
+            f"frames/s = {r.speed_fps / r.fps:4.1f}x real time, {hr}; ms per frame: {per_frame}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
