@@ -30,7 +30,9 @@ from edge_rppg.runtimes.torch_runtime import TorchRuntime
 TRAINED = Path(__file__).resolve().parents[1] / "tests" / "assets" / "synthetic_fsam.pt"
 
 # Round 1's INT8, written out so that the rows below stay what they say when the product's defaults move.
-ROUND_1 = Int8Settings(range_estimator="MINMAX", keep_first_norm_fp32=False, keep_first_conv_fp32=False)
+ROUND_1 = Int8Settings(
+    range_estimator="MINMAX", keep_first_norm_fp32=False, keep_first_conv_fp32=False, overflow_fix="FIRST_LAYER"
+)
 QUANTILE = replace(ROUND_1, range_estimator="MEAN_QUANTILE")
 # (row, calibration windows: synthetic | real | both, settings): each row changes one thing from a row above it,
 # ending at the product's INT8; the README's before/after chain (min-max, quantiles, + first norm) is rows 2, 6, 7.
@@ -46,7 +48,12 @@ VARIANTS: tuple[tuple[str, str, Int8Settings], ...] = (
     ("int8: real-looking, HISTOGRAM ranges", "real", replace(ROUND_1, range_estimator="HISTOGRAM")),
     ("int8: real-looking, quantile ranges", "real", QUANTILE),
     ("int8: real-looking, quantile + first norm fp32", "real", replace(QUANTILE, keep_first_norm_fp32=True)),
-    ("int8: ... + first conv fp32 (the product's)", "real", INT8),
+    (
+        "int8: ... + first conv fp32",
+        "real",
+        replace(QUANTILE, keep_first_norm_fp32=True, keep_first_conv_fp32=True),
+    ),
+    ("int8: ... + 7-bit weights everywhere (the product's)", "real", INT8),
 )
 
 

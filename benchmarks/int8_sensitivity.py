@@ -178,6 +178,8 @@ def main() -> None:
     print(f"PyTorch eager: {torch_ms:.1f} ms, {torch_ms / fp32[2]:.2f}x the FP32 IR's time")
     print(_row("fp32", fp32, fp32[2]))
     print(_row("int8, first convolution INT8 too", judge(replace(INT8, keep_first_conv_fp32=False)), fp32[2]))
+    first_only = replace(INT8, overflow_fix="FIRST_LAYER")
+    print(_row("int8, NNCF's first-layer overflow fix", judge(first_only), fp32[2]))
     base = judge(INT8)
     print(_row("int8 (product settings)", base, fp32[2]))
     if args.accuracy_control:
