@@ -1,5 +1,8 @@
 """Both model families side by side in one run: torch eager, ONNX Runtime, OpenVINO FP32, bf16 and INT8, with
-latency per window, GFLOP/s against this machine's matmul rate, and agreement with PyTorch.
+latency per window, GFLOP/s against this machine's matmul rate, and agreement with PyTorch. Beside bench's p50 of
+every OpenVINO row: the median of OpenVINO's own ``benchmark_app`` on the same file in the same run, with the
+settings bench uses (batch 1, the same threads, one stream, the precision the runtime computes in),
+so that a gap between the two is ours to explain, not the plugin's.
 
     python benchmarks/families.py [--factorizephys W] [--efficientphys W] [--windows 8] [--out runs/families]
 
@@ -11,6 +14,9 @@ not depend on the weights, and agreement is measured on the same windows either 
 from __future__ import annotations
 
 import argparse
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -20,6 +26,7 @@ from edge_rppg.errors import EdgeRppgError
 from edge_rppg.exporters import export_model
 from edge_rppg.models import get_family
 from edge_rppg.models.checkpoints import save_checkpoint
+from edge_rppg.runtimes.openvino_runtime import MODEL_HINTS
 from edge_rppg.weights import WeightsError, resolve
 
 
@@ -31,6 +38,26 @@ def _efficientphys(out: Path) -> Path:
         path = out / "efficientphys_untrained.pt"
         save_checkpoint(path, get_family("efficientphys").build(), trained_on="untrained (seed 0)")
         return path
+
+
+def benchmark_app_median_ms(model: str, precision: str, threads: int, iterations: int = 30) -> float | None:
+    """OpenVINO's own timer on ``model`` (None where it is not installed or fails, said on stderr)."""
+    tool = Path(sys.executable).with_name("benchmark_app")
+    hint = MODEL_HINTS.get(precision, "f32")  # what OpenVinoRuntime compiles it to compute in
+    # -hint none: benchmark_app takes -nstreams/-nthreads only then; one stream is what bench's latency hint runs
+    cmd = [str(tool), "-m", model, "-d", "CPU", "-api", "sync", "-hint", "none", "-nstreams", "1"]
+    cmd += ["-nthreads", str(threads), "-infer_precision", hint, "-niter", str(iterations)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"benchmark_app on {model}: {exc}", file=sys.stderr)
+        return None
+    median = re.search(r"Median:\s+([0-9.]+) ms", done.stdout)
+    if done.returncode or not median:
+        said = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
+        print(f"benchmark_app on {model}: exit {done.returncode}: {said[-1]}", file=sys.stderr)
+        return None
+    return float(median.group(1))
 
 
 def main() -> None:
@@ -63,10 +90,13 @@ def main() -> None:
         report = run_bench(["all"], models, weights, n_windows=args.windows, timing=Timing(10, 3, 3))
         for r in report.results:
             if r.latency_ms and r.agreement:
+                peer = None
+                if r.runtime == "openvino":
+                    peer = benchmark_app_median_ms(r.model, r.precision, report.threads)
                 rows.append(
                     (
                         family,
-                        r.runtime,
+                        r.runtime + (" (onnx)" if r.runtime == "openvino" and r.model.endswith(".onnx") else ""),
                         r.precision,
                         r.latency_ms.p50,
                         r.speedup_vs_reference,
@@ -75,6 +105,7 @@ def main() -> None:
                         r.agreement.bvp_pearson,
                         r.agreement.hr_abs_diff_bpm,
                         report.model_gflop_per_window,
+                        peer,
                     )
                 )
         machine = report.machine
@@ -82,9 +113,13 @@ def main() -> None:
         f"{machine['cpu']}, {machine['cores']} cores; matmul {report.matmul_gflops_per_s:.0f} GFLOP/s at "
         f"{report.threads} threads"
     )
-    print("family         runtime      prec   GFLOP/win  p50 ms   x torch  GFLOP/s  of matmul  BVP r     dHR bpm")
-    for f, rt, p, ms, x, g, frac, r, dhr, gw in rows:
-        print(f"{f:14s} {rt:12s} {p:5s}  {gw:8.2f}  {ms:7.1f}  {x:7.2f}  {g:7.1f}  {frac:8.1%}  {r:.5f}  {dhr:.3f}")
+    # benchmark_app: OpenVINO's own median on the same file, same run
+    head = "family        runtime          prec  GFLOP/win  p50 ms  benchmark_app  x torch  GFLOP/s  of matmul"
+    print(head + "  BVP r   dHR")
+    for f, rt, p, ms, x, g, frac, r, dhr, gw, peer in rows:
+        ba = f"{peer:13.1f}" if peer is not None else f"{'-':>13s}"
+        row = f"{f:13s} {rt:16s} {p:5s} {gw:9.2f} {ms:7.1f} {ba} {x:8.2f} {g:8.1f} {frac:10.1%} {r:.5f} {dhr:.3f}"
+        print(row)
 
 
 if __name__ == "__main__":
