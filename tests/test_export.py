@@ -53,10 +53,18 @@ def test_fp16_onnx_keeps_the_frame_difference_in_fp32(fsam_checkpoint: Path, tmp
     assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     fp16_weights = [i for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT16]
     assert len(fp16_weights) >= 11
-    # The Sub node reads the FP32 input slices directly: no Cast between input and subtraction.
+    # The Sub node reads FP32 input slices: no Cast anywhere between the input and the subtraction (a crop's
+    # 0-255 floats rounded to FP16 would lose the pulse, a fraction of a gray level, before it is differenced).
     producers = {o: n for n in model.graph.node for o in n.output}
     sub = next(n for n in model.graph.node if n.op_type == "Sub")
     assert all(producers[i].op_type == "Slice" for i in sub.input)
+    upstream, seen = list(sub.input), []
+    while upstream:
+        node = producers.get(upstream.pop())
+        if node is not None:
+            seen.append(node.op_type)
+            upstream.extend(node.input[:1])
+    assert "Cast" not in seen and seen, seen
     assert result.verification is not None and result.verification.bvp_pearson > 0.999
 
 
