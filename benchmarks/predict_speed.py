@@ -5,8 +5,10 @@
 The video is a 640x480 MJPEG synthetic face (or ``--video``). For each runtime the bundled default model runs
 once alone on one window (p50 of ``--repeats``), which bounds predict at ``stride / fps / p50`` x real time
 (one window per stride of frames, nothing else on the cores); then ``predict_video`` runs the whole video,
-with decode, detection, tracking and cropping on the same cores. ``int8`` is the OpenVINO INT8 export,
-calibrated on the built-in synthetic windows (a speed figure only: its accuracy is judged elsewhere).
+with decode, detection, tracking and cropping on the same cores, twice: with the runtime's own threading (as
+bench opens it), and as predict opens it (``predict.runtime_options``: workers neither pinned nor spinning).
+``int8`` is the OpenVINO INT8 export, calibrated on the built-in synthetic windows (a speed figure only: its
+accuracy is judged elsewhere).
 Speeds vary between runs on a shared VM: read the ratios within one run.
 """
 
@@ -28,7 +30,7 @@ from edge_rppg.errors import ExportError
 from edge_rppg.exporters import export_model
 from edge_rppg.exporters.cache import cached_export
 from edge_rppg.pipeline import PredictOptions, Track, source_fps
-from edge_rppg.predict import predict_video
+from edge_rppg.predict import predict_video, runtime_options
 from edge_rppg.runtimes import RuntimeOptions, open_runtime
 from edge_rppg.weights import resolve
 
@@ -94,14 +96,17 @@ def main() -> None:
         bound = options.stride / CONTRACT.fps / (ms / 1e3)
         # Every stage on every core, no time lost to sharing: the runtime uses all cores for ``ms``.
         ideal = (front + cores * ms / options.stride) / cores
-        with open_runtime(path, runtime, RuntimeOptions()) as rt:
+        with open_runtime(path, runtime, RuntimeOptions()) as rt:  # the runtime's own threading, as bench runs it
+            before = predict_video(video, rt, options)
+        with open_runtime(path, runtime, runtime_options(None)) as rt:  # as predict runs it: unpinned, no spinning
             r = predict_video(video, rt, options)
         per_frame = ", ".join(f"{k} {v / r.frames:.2f}" for k, v in r.profile_ms.items())
         hr = "refused" if r.hr_bpm is None else f"{r.hr_bpm:.1f} bpm"
         print(
             f"{name:12s} alone {ms:6.1f} ms/window (inference bound {bound:5.1f}x real time; all stages, ideally "
             f"shared: {ideal:.2f} ms/frame = {1e3 / ideal / r.fps:4.1f}x); predict {1e3 / r.speed_fps:.2f} ms/frame = "
-            f"{r.speed_fps / r.fps:4.1f}x real time ({ideal * r.speed_fps / 1e3:.0%} of ideal), {hr}; "
+            f"{r.speed_fps / r.fps:4.1f}x real time ({ideal * r.speed_fps / 1e3:.0%} of ideal; pinned or spinning "
+            f"{before.speed_fps / before.fps:4.1f}x), {hr}; "
             f"ms per frame: {per_frame}",
             flush=True,
         )

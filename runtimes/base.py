@@ -34,6 +34,10 @@ class RuntimeOptions:
     # (openvino_runtime.MODEL_HINTS); never left to the plugin, which on a bf16 CPU would silently run bf16.
     precision_hint: str | None = None
     performance_hint: str = "LATENCY"
+    # Other threads of this process need the same cores while the model runs (predict's decode-and-crop
+    # thread): inference threads are then neither pinned to cores (OpenVINO pins them by default, and the
+    # crop thread waits on a core held by a pinned worker) nor left spinning between runs (ONNX Runtime).
+    shares_cores: bool = False
 
 
 class Runtime(Protocol):

@@ -30,6 +30,8 @@ class OpenVinoRuntime(BaseRuntime):
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = options.threads
         device = "GPU" if options.device.startswith("gpu") else "CPU"
+        if options.shares_cores and device == "CPU":
+            config["ENABLE_CPU_PINNING"] = False
         self.compiled = core.compile_model(model, device, config)
         self.request = self.compiled.create_infer_request()
         # Report what actually ran, not what was asked for: the CPU plugin may pick a lower precision.
@@ -56,6 +58,7 @@ class OpenVinoRuntime(BaseRuntime):
             "device": self._device,
             "inference_precision": self.effective_precision,
             "threads": int(self.compiled.get_property("INFERENCE_NUM_THREADS")),
+            "pinned": bool(self.compiled.get_property("ENABLE_CPU_PINNING")) if self._device == "CPU" else None,
         }
 
 

@@ -88,3 +88,22 @@ def test_every_runtime_checks_its_input_and_closes(
         assert runtime.run(windows.astype(np.uint8)).dtype == np.float32  # raw pixels as they come from video
     with pytest.raises(EdgeRppgError, match="was closed"):
         runtime.run(windows)
+
+
+def test_predict_runs_openvino_unpinned_and_onnxruntime_without_spinning(openvino_fp32: Path, onnx_fp32: Path) -> None:
+    # predict's crop thread shares the cores with inference: a pinned or spinning worker holds a core it needs.
+    from edge_rppg.predict import resolve_runtime
+
+    with resolve_runtime(None, openvino_fp32, "openvino", None) as ov_rt:
+        assert ov_rt.describe()["pinned"] is False
+    with resolve_runtime(None, onnx_fp32, "onnxruntime", None) as ort_rt:
+        options = ort_rt.session.get_session_options()  # type: ignore[attr-defined]
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    with open_runtime(openvino_fp32, "openvino", RuntimeOptions(shares_cores=False)) as bench_rt:
+        assert bench_rt.describe()["pinned"] is not False or not _pins_by_default()  # bench keeps the plugin's own
+
+
+def _pins_by_default() -> bool:
+    import openvino as ov
+
+    return bool(ov.Core().get_property("CPU", "ENABLE_CPU_PINNING"))
