@@ -5,8 +5,10 @@
 The video is a 640x480 MJPEG synthetic face (or ``--video``). For each runtime the bundled default model runs
 once alone on one window (p50 of ``--repeats``), which bounds predict at ``stride / fps / p50`` x real time
 (one window per stride of frames, nothing else on the cores); then ``predict_video`` runs the whole video,
-with decode, detection, tracking and cropping on the same cores, twice: with the runtime's own threading (as
-bench opens it), and as predict opens it (``predict.runtime_options``: workers neither pinned nor spinning).
+with decode, detection, tracking and cropping on the same cores, as predict opens the runtime
+(``predict.runtime_options``: workers neither pinned nor spinning), twice: on full frames
+(``max_reduction=1``, every frame decoded whole) and as predict runs by default (frames decoded and tracked
+at the size the face crop needs: half size for a 640x480 close-up, data/frames.py).
 ``int8`` is the OpenVINO INT8 export, calibrated on the built-in synthetic windows (a speed figure only: its
 accuracy is judged elsewhere).
 Speeds vary between runs on a shared VM: read the ratios within one run.
@@ -24,8 +26,8 @@ import numpy as np
 from batch_throughput import make_videos
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.data.face import FaceCropper
-from edge_rppg.data.video import iter_frames
+from edge_rppg.data.face import CropSettings, FaceCropper
+from edge_rppg.data.frames import iter_video_frames
 from edge_rppg.errors import ExportError
 from edge_rppg.exporters import export_model
 from edge_rppg.exporters.cache import cached_export
@@ -67,7 +69,7 @@ def front_ms_per_frame(video: Path, options: PredictOptions) -> float:
     """Decode, detect, track, crop and the quality measures alone, on one core, per input frame."""
     cropper, track, frames = FaceCropper(options.crop, source_fps(video, None)), Track(roi=options.classic_roi), 0
     start = time.perf_counter()
-    for frame in iter_frames(video):
+    for frame in iter_video_frames(video):
         frames += 1
         for step in cropper.push(frame):
             track.add(step)
@@ -85,28 +87,31 @@ def main() -> None:
     video = args.video or make_videos(root, 1, args.seconds)[0]
     weights = resolve(None)[0]
     options = PredictOptions()
+    full_frames = PredictOptions(crop=CropSettings(max_reduction=1))
     made = {name: model_for(name, weights, root) for name in args.runtimes}  # exported before any clock
     models = {name: m for name, m in made.items() if m is not None}
-    front = front_ms_per_frame(video, options)
+    front, front_full = front_ms_per_frame(video, options), front_ms_per_frame(video, full_frames)
     cores = os.cpu_count() or 1
     print(f"{video}; stride {options.stride} frames at {CONTRACT.fps:g} fps; {cores} cores", flush=True)
-    print(f"decode + detect + track + crop alone: {front:.2f} ms of one core per frame", flush=True)
+    print(
+        f"decode + detect + track + crop alone: {front:.2f} ms of one core per frame ({front_full:.2f} on full frames)",
+        flush=True,
+    )
     for name, (path, runtime) in models.items():
         ms = alone_ms(path, runtime, args.repeats)
         bound = options.stride / CONTRACT.fps / (ms / 1e3)
         # Every stage on every core, no time lost to sharing: the runtime uses all cores for ``ms``.
         ideal = (front + cores * ms / options.stride) / cores
-        with open_runtime(path, runtime, RuntimeOptions()) as rt:  # the runtime's own threading, as bench runs it
-            before = predict_video(video, rt, options)
         with open_runtime(path, runtime, runtime_options(None)) as rt:  # as predict runs it: unpinned, no spinning
+            before = predict_video(video, rt, full_frames)
             r = predict_video(video, rt, options)
         per_frame = ", ".join(f"{k} {v / r.frames:.2f}" for k, v in r.profile_ms.items())
         hr = "refused" if r.hr_bpm is None else f"{r.hr_bpm:.1f} bpm"
         print(
             f"{name:12s} alone {ms:6.1f} ms/window (inference bound {bound:5.1f}x real time; all stages, ideally "
             f"shared: {ideal:.2f} ms/frame = {1e3 / ideal / r.fps:4.1f}x); predict {1e3 / r.speed_fps:.2f} ms/frame = "
-            f"{r.speed_fps / r.fps:4.1f}x real time ({ideal * r.speed_fps / 1e3:.0%} of ideal; pinned or spinning "
-            f"{before.speed_fps / before.fps:4.1f}x), {hr}; "
+            f"{r.speed_fps / r.fps:4.1f}x real time ({ideal * r.speed_fps / 1e3:.0%} of ideal; on full frames "
+            f"{before.speed_fps / before.fps:4.1f}x, {before.hr_bpm}), {hr}; "
             f"ms per frame: {per_frame}",
             flush=True,
         )

@@ -31,6 +31,8 @@ import realistic_corpus as corpus
 
 from edge_rppg.classic import METHODS, ROIS
 from edge_rppg.contract import CONTRACT
+from edge_rppg.data.face import CropSettings
+from edge_rppg.data.frames import REDUCTIONS
 from edge_rppg.filters import bvp_filters
 from edge_rppg.hr import fundamental_hr
 from edge_rppg.pipeline import PredictOptions, check_run, run_pipeline, source_fps
@@ -291,6 +293,13 @@ def main() -> None:
     ap.add_argument(
         "--classic-roi", choices=list(ROIS), default="whole-crop", help="where classic methods and the witness average"
     )
+    ap.add_argument(
+        "--max-reduction",
+        type=int,
+        choices=REDUCTIONS,
+        default=CropSettings().max_reduction,
+        help="track and crop on frames reduced by up to this (1: full frames, as before frames were decoded reduced)",
+    )
     ap.add_argument("--score-json", type=Path, default=None)
     ap.add_argument("--regate", action="store_true", help="re-read the cached runs with today's quality gate")
     args = ap.parse_args()
@@ -301,7 +310,7 @@ def main() -> None:
     if args.regate:
         report(regate(args.corpus, args.split, methods), methods, args.corpus)
         return
-    options = PredictOptions(classic_roi=ROIS[args.classic_roi])
+    options = PredictOptions(classic_roi=ROIS[args.classic_roi], crop=CropSettings(max_reduction=args.max_reduction))
     report(_records(args.corpus, args.split, args.weights, methods, args.force, options), methods, args.corpus)
 
 

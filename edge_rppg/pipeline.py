@@ -21,7 +21,8 @@ import numpy as np
 from edge_rppg.classic import METHODS, WHOLE_CROP, Roi, mean_rgb, run_method
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper
-from edge_rppg.data.video import iter_frames, probe
+from edge_rppg.data.frames import iter_video_frames
+from edge_rppg.data.video import probe
 from edge_rppg.errors import EdgeRppgError, VideoError
 from edge_rppg.filters import bvp_filters
 from edge_rppg.hr import fundamental_hr
@@ -81,10 +82,20 @@ class Track:
         return fundamental_hr(bvp_filters(run_method(WITNESS, rgb, CONTRACT.fps), CONTRACT.fps), CONTRACT.fps)
 
 
-def _decode(source: Path | int, out: queue.Queue[Any], stop: threading.Event, timing: dict[str, float]) -> None:
+def _decode(
+    source: Path | int,
+    reduction: Callable[[], int],
+    out: queue.Queue[Any],
+    stop: threading.Event,
+    timing: dict[str, float],
+) -> None:
+    """Frames into ``out``, each already made at the reduction the tracker last asked for, so that decoding
+    stays on this thread (a detection's full frame, or a frame queued before a new reduction, is made on
+    the crop thread when it asks)."""
     t = time.perf_counter()
     try:
-        for frame in iter_frames(source):
+        for frame in iter_video_frames(source):
+            frame.at(reduction())
             timing["decode"] += time.perf_counter() - t
             while not stop.is_set():
                 try:
@@ -142,7 +153,7 @@ def _put(q: queue.Queue[Any], item: object, failure: list[Exception]) -> None:
 class _Stages:
     """The decoding and inference threads and their queues; ``finish`` always joins them."""
 
-    def __init__(self, source: Path | int, runtime: Runtime, queue_frames: int) -> None:
+    def __init__(self, source: Path | int, reduction: Callable[[], int], runtime: Runtime, queue_frames: int) -> None:
         # Seconds per stage, in pipeline order; detect and track are the tracker's share of the crop thread's time.
         self.timing = {"decode": 0.0, "detect": 0.0, "track": 0.0, "crop": 0.0, "infer": 0.0}
         self.frames: queue.Queue[Any] = queue.Queue(maxsize=queue_frames)
@@ -152,7 +163,7 @@ class _Stages:
         self.failure: list[Exception] = []
         self.runtime = runtime
         self._decoder = threading.Thread(
-            target=_decode, args=(source, self.frames, self.stop, self.timing), daemon=True
+            target=_decode, args=(source, reduction, self.frames, self.stop, self.timing), daemon=True
         )
         self._worker = threading.Thread(
             target=_infer, args=(runtime, self.windows, self.results, self.timing, self.failure), daemon=True
@@ -194,6 +205,7 @@ class Run:
     timing: dict[str, float]
     elapsed: float
     error: EdgeRppgError | None
+    reduction: int = 1  # the frames were tracked and cropped at 1/reduction of their size (the last choice)
 
 
 def run_pipeline(
@@ -210,7 +222,7 @@ def run_pipeline(
     scheduler = WindowScheduler(options.stride)
     track = Track(roi=options.classic_roi)
     wall = time.perf_counter()
-    stages = _Stages(source, runtime, options.queue_frames)
+    stages = _Stages(source, lambda: cropper.tracker.reduction, runtime, options.queue_frames)
     try:
         frames, error = _crop_loop(stages, cropper, scheduler, track, on_results, on_frame)
     finally:
@@ -229,6 +241,7 @@ def run_pipeline(
         stages.timing,
         time.perf_counter() - wall,
         error,
+        cropper.tracker.reduction,
     )
 
 
@@ -252,7 +265,7 @@ def _crop_loop(
         t0 = time.perf_counter()
         steps = cropper.push(item)
         stages.timing["crop"] += time.perf_counter() - t0
-        if on_frame is not None and not on_frame(item, cropper.box):
+        if on_frame is not None and not on_frame(item.at(1), cropper.box):
             return frames, None
         for step in steps:
             t0 = time.perf_counter()

@@ -87,6 +87,7 @@ class PredictResult:
     respiration: Respiration
     frames_without_face: int
     profile_ms: dict[str, float] = field(default_factory=dict)
+    frame_reduction: int = 1  # frames were tracked and cropped at 1/this of their size (Motion-JPEG: decoded so)
     bvp: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     beats_s: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     clean_ibi: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
@@ -209,6 +210,7 @@ def read_vitals(run: Run, runtime_name: str, fps: float, name: str) -> PredictRe
         respiration=breathing or Respiration(None, 0.0, "no reliable pulse"),
         frames_without_face=run.frames_without_face,
         profile_ms={k: round(v * 1e3, 1) for k, v in seconds.items()},
+        frame_reduction=run.reduction,
         bvp=bvp,
         beats_s=beats.times_s,
         clean_ibi=clean_ibis(beats),

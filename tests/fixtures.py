@@ -18,6 +18,13 @@ SIZE = (160, 120)
 FACE_SEED = 3  # a subject whose face the Haar cascade finds in every detection frame
 
 
+def write_pulse_video(path: Path, size: tuple[int, int], n_frames: int, seed: int = 4242) -> float:
+    """A synthetic face video written by OpenCV (Motion-JPEG at 30 fps); returns its mean true HR."""
+    clip = synthetic_clip(seed=seed, n_frames=n_frames)
+    write_video(path, clip.frames(size), 30.0)
+    return float(clip.hr_bpm.mean())
+
+
 def clip_frames(n: int, seed: int = FACE_SEED) -> tuple[list[np.ndarray], np.ndarray]:
     clip = synthetic_clip(seed, n)
     return list(clip.frames(SIZE)), clip.ppg

@@ -19,6 +19,7 @@ from edge_rppg.hr import fine_fft_hr
 from edge_rppg.pipeline import PredictOptions
 from edge_rppg.predict import predict_video, resolve_runtime
 from edge_rppg.streaming import FpsResampler, WindowScheduler, overlap_add
+from tests.fixtures import write_pulse_video
 
 ASSET = Path(__file__).parent / "assets" / "synthetic_fsam.pt"  # trained by `edge-rppg train` on the synthetic set
 SIZE = (320, 240)
@@ -26,10 +27,8 @@ SIZE = (320, 240)
 
 @pytest.fixture(scope="module")
 def pulse_video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
-    clip = synthetic_clip(seed=4242, n_frames=450)
     path = tmp_path_factory.mktemp("video") / "pulse.avi"
-    write_video(path, clip.frames(SIZE), 30.0)
-    return path, float(clip.hr_bpm.mean())
+    return path, write_pulse_video(path, SIZE, 450)
 
 
 def test_overlap_add_reassembles_a_known_signal_exactly() -> None:

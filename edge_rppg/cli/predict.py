@@ -243,6 +243,8 @@ def _print_result(result: PredictResult, profile: bool) -> None:
         console.print(
             "time (ms, total / per frame): " + ", ".join(f"{k} {v:.0f} / {v / result.frames:.2f}" for k, v in p.items())
         )
+        if result.frame_reduction > 1:
+            console.print(f"frames tracked and cropped at 1/{result.frame_reduction} of their size")
         if result.windows:
             # Threads share the cores: a stage's time here is what it took beside the others, not alone.
             console.print(f"inference: {p['infer'] / result.windows:.1f} ms per window over {result.windows} windows")

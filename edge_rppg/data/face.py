@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
+from edge_rppg.data.frames import REDUCTIONS, ArrayFrame, Frame
 from edge_rppg.streaming import FpsResampler
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
@@ -18,8 +19,8 @@ DETECT_WIDTHS = (320, 640)  # the detector's passes: a second, larger one only w
 
 
 class FaceDetector(Protocol):
-    def detect(self, rgb: np.ndarray) -> list[Box]:
-        """All faces found in an RGB frame."""
+    def detect(self, rgb: np.ndarray, min_face: int = 0) -> list[Box]:
+        """All faces found in an RGB frame, of at least ``min_face`` pixels across when given."""
         ...
 
 
@@ -33,10 +34,10 @@ class HaarFaceDetector:
             raise RuntimeError(f"cannot load the Haar cascade at {path}")
         self.min_size_frac = min_size_frac
 
-    def detect(self, rgb: np.ndarray) -> list[Box]:
-        return self._detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    def detect(self, rgb: np.ndarray, min_face: int = 0) -> list[Box]:
+        return self._detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), min_face)
 
-    def _detect(self, gray: np.ndarray) -> list[Box]:
+    def _detect(self, gray: np.ndarray, min_face: int = 0) -> list[Box]:
         # Detect on a frame at most 320 px wide (4x faster than 640 px), and only where that finds nothing
         # at most 640 px wide: a face a metre or two from the camera is too small for the first pass
         # (on the realistic corpus, a 80-px dark-skinned face at 640x480: 27 of 60 detections at 320 px,
@@ -45,7 +46,9 @@ class HaarFaceDetector:
         for width in DETECT_WIDTHS:
             scale = min(1.0, width / gray.shape[1])
             small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
-            min_side = max(int(self.min_size_frac * min(small.shape)), 20)
+            # Most of the cascade's work is in its smallest windows: a size floor skips them, and the boxes
+            # at the sizes it keeps are the same.
+            min_side = max(int(self.min_size_frac * min(small.shape)), 20, int(min_face * scale))
             found = self.cascade.detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
             faces = [tuple(int(round(v / scale)) for v in f) for f in found]  # type: ignore[misc]
             if faces or scale == 1.0:
@@ -61,8 +64,8 @@ class EqualizedHaarFaceDetector(HaarFaceDetector):
         super().__init__(min_size_frac)
         self.clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
 
-    def detect(self, rgb: np.ndarray) -> list[Box]:
-        return self._detect(self.clahe.apply(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
+    def detect(self, rgb: np.ndarray, min_face: int = 0) -> list[Box]:
+        return self._detect(self.clahe.apply(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)), min_face)
 
 
 class FallbackHaarFaceDetector(EqualizedHaarFaceDetector):
@@ -70,9 +73,9 @@ class FallbackHaarFaceDetector(EqualizedHaarFaceDetector):
     misses faces the other finds (dark skin vs bright, low-contrast faces), and the second pass
     costs time only on the frames the first one missed."""
 
-    def detect(self, rgb: np.ndarray) -> list[Box]:
+    def detect(self, rgb: np.ndarray, min_face: int = 0) -> list[Box]:
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        return self._detect(gray) or self._detect(self.clahe.apply(gray))
+        return self._detect(gray, min_face) or self._detect(self.clahe.apply(gray), min_face)
 
 
 def enlarge(box: Box, factor: float, width: int, height: int) -> Box:
@@ -95,25 +98,64 @@ GLIDE_PER_FRAME = 0.05  # share of the gap to the target the box closes each fra
 # changes the crop at the detection rate (fps / interval: 50 bpm at 25 fps), right inside the HR band.
 TARGET_DETECTIONS = 5
 REACQUIRE_IOU = 0.5  # a detection overlapping the box less than this is a new position: jump to it
+# A detection first looks for faces of at least this share of the last one's size (a face does not halve
+# within one detection interval), and for any face only where that finds none.
+SEARCH_SHARE = 0.5
+# Face-box pixels per crop pixel that a reduced frame must keep: with two or more, the crop's area resize
+# still averages several image pixels into each crop pixel, as it does on the full frame.
+CROP_OVERSAMPLING = 2.0
+COARSER_MARGIN = 1.2  # a coarser reduction must clear that bound by this much: a box near it does not flip
+
+
+def choose_reduction(box_side: float, frame_width: int, crop_size: int, current: int, most: int) -> int:
+    """The coarsest reduction (up to ``most``) at which a face box of ``box_side`` full-frame pixels keeps
+    ``CROP_OVERSAMPLING`` pixels per crop pixel and the flow image keeps its width; a coarser one than
+    ``current`` only with ``COARSER_MARGIN`` to spare (``current`` 0: the first choice, no margin)."""
+
+    def fits(k: int, margin: float = 1.0) -> bool:
+        keeps_flow = frame_width / k >= min(FLOW_WIDTH, frame_width)
+        return keeps_flow and box_side / k >= margin * CROP_OVERSAMPLING * crop_size
+
+    usable = [k for k in REDUCTIONS if k <= most and fits(k)]
+    if current in usable:
+        return max((k for k in usable if k > current and fits(k, COARSER_MARGIN)), default=current)
+    return max(usable, default=1)
+
+
+def reduce_box(box: Box, reduction: int, width: int, height: int) -> Box:
+    """``box`` (full-frame pixels) on the frame's image at ``reduction``, ``width`` x ``height``."""
+    if reduction == 1:
+        return box
+    x, y, w, h = box
+    x0, y0 = min(round(x / reduction), width - 1), min(round(y / reduction), height - 1)
+    x1, y1 = min(round((x + w) / reduction), width), min(round((y + h) / reduction), height)
+    return x0, y0, max(x1 - x0, 1), max(y1 - y0, 1)
 
 
 class FaceFlow:
     """Sparse optical flow (pyramidal Lucas-Kanade) on the inner face: how far the face itself moved.
 
     Points are seeded inside the inner half of the face box at each detection and checked forward and
-    backward; the median displacement of those that agree is the face's motion, in full-frame pixels."""
+    backward; the median displacement of those that agree is the face's motion, in full-frame pixels.
+    Each image comes at the tracker's reduction (1/``reduction`` of the full frame); ``scale`` maps
+    full-frame pixels to the flow image's."""
 
     def __init__(self) -> None:
         self.prev: np.ndarray | None = None
         self.points: np.ndarray | None = None
         self.scale = 1.0
 
-    def _gray(self, rgb: np.ndarray) -> np.ndarray:
+    def _gray(self, rgb: np.ndarray, reduction: int) -> np.ndarray:
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        self.scale = min(1.0, FLOW_WIDTH / gray.shape[1])
-        if self.scale < 1:
-            gray = cv2.resize(gray, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA)
+        resize = min(1.0, FLOW_WIDTH / gray.shape[1])
+        if resize < 1:
+            gray = cv2.resize(gray, None, fx=resize, fy=resize, interpolation=cv2.INTER_AREA)
+        self.scale = resize / reduction
         return gray
+
+    def restart(self, rgb: np.ndarray, reduction: int) -> None:
+        """Take this frame, at a new reduction, as the one the next step moves from."""
+        self.prev, self.points = self._gray(rgb, reduction), None
 
     def seed(self, box: tuple[float, float, float, float]) -> None:
         """New points inside the inner half of ``box`` (full-frame pixels) on the last frame seen."""
@@ -124,11 +166,11 @@ class FaceFlow:
         mask[int(y + h / 4) : int(y + 3 * h / 4), int(x + w / 4) : int(x + 3 * w / 4)] = 255
         self.points = cv2.goodFeaturesToTrack(self.prev, FLOW_POINTS, 0.01, 3, mask=mask)
 
-    def step(self, rgb: np.ndarray) -> tuple[float, float] | None:
+    def step(self, rgb: np.ndarray, reduction: int) -> tuple[float, float] | None:
         """The face's displacement since the previous frame (full-frame px), or None when it is unknown."""
-        gray = self._gray(rgb)
+        gray = self._gray(rgb, reduction)
         prev, pts, self.prev = self.prev, self.points, gray
-        if prev is None or pts is None or len(pts) < FLOW_MIN_POINTS:
+        if prev is None or pts is None or len(pts) < FLOW_MIN_POINTS or prev.shape != gray.shape:
             return None
         params = {"winSize": (15, 15), "maxLevel": 2}
         nxt, ok, _ = cv2.calcOpticalFlowPyrLK(prev, gray, pts, None, **params)  # type: ignore[call-overload]
@@ -151,6 +193,8 @@ class FaceTracker:
     flow, ``smoothing`` (0 = none) blends each new detection with the previous box, which is then held.
     A frame whose detection failed keeps the last box; ``missing`` counts frames with no box at all.
     ``motion`` is the face's own displacement in the last frame, in face widths (0 without flow).
+    Tracking and cropping read the frame at ``reduction`` (``choose_reduction``, set at each detection, at
+    most ``max_reduction``); the detector always reads the full frame. Boxes are in full-frame pixels.
     """
 
     detector: FaceDetector
@@ -166,8 +210,12 @@ class FaceTracker:
     # One missed detection holds the box for one interval, as the field does; from this many missed
     # detections in a row the face counts as lost and the held box as stale.
     lost_after: int = 2
+    max_reduction: int = 1
+    crop_size: int = CONTRACT.height
 
     def __post_init__(self) -> None:
+        self.reduction = 1
+        self._face_side = 0  # the last detected face's size (px), before enlarging: the next search's floor
         self.seconds = {"detect": 0.0, "track": 0.0}  # where update's time goes, for predict --profile
         self._flow = FaceFlow() if self.flow else None
         self._box: np.ndarray | None = None  # x, y, w, h as floats: sub-pixel glides accumulate
@@ -178,14 +226,18 @@ class FaceTracker:
     def face_lost(self) -> bool:
         return self.consecutive_failures >= self.lost_after
 
-    def _detect(self, rgb: np.ndarray) -> bool:
-        faces = self.detector.detect(rgb)
+    def _detect(self, frame: Frame) -> bool:
+        full = frame.at(1)
+        faces = self.detector.detect(full, int(SEARCH_SHARE * self._face_side)) if self._face_side else []
+        faces = faces or self.detector.detect(full)
         self.consecutive_failures = 0 if faces else self.consecutive_failures + 1
         if not faces:
             self.detections_failed += 1
             return False
         largest = max(faces, key=lambda f: f[2] * f[3])
-        new = np.array(enlarge(largest, self.scale, rgb.shape[1], rgb.shape[0]), dtype=np.float64)
+        self._face_side = min(largest[2], largest[3])
+        new = np.array(enlarge(largest, self.scale, frame.width, frame.height), dtype=np.float64)
+        self._rescale(frame, min(new[2], new[3]))
         if self._flow is not None:
             self._aim(new)
             self._flow.seed(tuple(new))
@@ -195,6 +247,15 @@ class FaceTracker:
             a = self.smoothing
             self._box = np.round(a * self._box + (1 - a) * new)
         return True
+
+    def _rescale(self, frame: Frame, box_side: float) -> None:
+        """A new reduction for a face of this size; the flow restarts from this frame at it."""
+        current = self.reduction if self.box is not None else 0
+        reduction = choose_reduction(box_side, frame.width, self.crop_size, current, self.max_reduction)
+        if reduction != self.reduction:
+            self.reduction = reduction
+            if self._flow is not None:
+                self._flow.restart(frame.at(reduction), reduction)
 
     def _aim(self, detection: np.ndarray) -> None:
         """Flow mode: the target is the median of recent detections; a far-off one restarts the track."""
@@ -214,22 +275,26 @@ class FaceTracker:
         self._box += GLIDE_PER_FRAME * (self._target - self._box)
         self._box[:2] = np.clip(self._box[:2], 0, [width - self._box[2], height - self._box[3]])
 
-    def update(self, rgb: np.ndarray) -> tuple[Box | None, bool]:
+    def update(self, frame: Frame) -> tuple[Box | None, bool]:
         """The crop box for this frame, and whether it comes from a fresh detection."""
         fresh = False
+        due = self.frames_seen % self.interval == 0
         t0 = time.perf_counter()
-        shift = self._flow.step(rgb) if self._flow is not None else None
+        shift = None
+        # Before the first face there is nothing to follow; the flow needs only the frame a detection seeds.
+        if self._flow is not None and (self._box is not None or due):
+            shift = self._flow.step(frame.at(self.reduction), self.reduction)
         if self._box is not None and self._flow is not None:
-            self._follow(shift, rgb.shape[1], rgb.shape[0])
+            self._follow(shift, frame.width, frame.height)
         t1 = time.perf_counter()
         self.seconds["track"] += t1 - t0
-        if self.frames_seen % self.interval == 0:
-            fresh = self._detect(rgb)
+        if due:
+            fresh = self._detect(frame)
             self.seconds["detect"] += time.perf_counter() - t1
         self.frames_seen += 1
         if self._box is not None:
             x, y, w, h = (int(round(v)) for v in self._box)
-            self.box = enlarge((x, y, w, h), 1.0, rgb.shape[1], rgb.shape[0])
+            self.box = enlarge((x, y, w, h), 1.0, frame.width, frame.height)
         return self.box, fresh
 
 
@@ -272,6 +337,9 @@ class CropSettings:
     # The box follows the face by optical flow and glides toward each detection (FaceTracker).
     tracking: str = "flow"
     size: int = CONTRACT.height
+    # Track and crop on the frame reduced by up to this (1, 2, 4, 8) where the face box keeps two pixels per
+    # crop pixel: a Motion-JPEG frame is then decoded at that size (data/frames.py). 1: the full frame.
+    max_reduction: int = 8
 
 
 @dataclass
@@ -296,8 +364,16 @@ class FaceCropper:
             raise ValueError(f"unknown face tracking {s.tracking!r}; choose from {', '.join(TRACKING)}")
         if s.detector not in DETECTORS:
             raise ValueError(f"unknown face detector {s.detector!r}; choose from {', '.join(DETECTORS)}")
+        if s.max_reduction not in REDUCTIONS:
+            raise ValueError(f"max_reduction {s.max_reduction} is not one of {', '.join(map(str, REDUCTIONS))}")
         self.tracker = FaceTracker(
-            DETECTORS[s.detector](), s.detect_interval, s.box_scale, s.box_smoothing, flow=s.tracking == "flow"
+            DETECTORS[s.detector](),
+            s.detect_interval,
+            s.box_scale,
+            s.box_smoothing,
+            flow=s.tracking == "flow",
+            max_reduction=s.max_reduction,
+            crop_size=s.size,
         )
         self.resampler = FpsResampler(self.fps_in)
         self.frames_without_face = 0
@@ -306,18 +382,22 @@ class FaceCropper:
     def box(self) -> Box | None:
         return self.tracker.box
 
-    def push(self, rgb: np.ndarray) -> list[CropStep]:
-        """The model frames this input frame completes (none before the first face is found)."""
+    def push(self, frame: Frame | np.ndarray) -> list[CropStep]:
+        """The model frames this input frame (RGB, or a :class:`Frame`) completes (none before the first face)."""
         size = (self.settings.size, self.settings.size)
+        if isinstance(frame, np.ndarray):
+            frame = ArrayFrame(frame)
         if self.pre_cropped:
-            crop = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            crop = cv2.resize(frame.at(1), size, interpolation=cv2.INTER_AREA)
             lost = False
         else:
-            box, _ = self.tracker.update(rgb)
+            box, _ = self.tracker.update(frame)
             if box is None:
                 self.frames_without_face += 1
                 return []
-            crop = crop_resize(rgb, box, size)
+            k = self.tracker.reduction
+            image = frame.at(k)
+            crop = crop_resize(image, reduce_box(box, k, image.shape[1], image.shape[0]), size)
             lost = self.tracker.face_lost
         speed = self.tracker.motion * self.fps_in
         return [CropStep(frame, pos, lost, speed) for pos, frame in self.resampler.push(crop)]

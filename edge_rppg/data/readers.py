@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_rppg.data.frames import Frame, iter_video_frames
 from edge_rppg.data.video import VIDEO_SUFFIXES, image_files, iter_frames, probe
 from edge_rppg.errors import DatasetError
 
@@ -33,7 +34,7 @@ class VideoItem:
     subject: str
     source: Path
     fps: float
-    frames: Callable[[], Iterator[np.ndarray]]
+    frames: Callable[[], Iterator[Frame | np.ndarray]]  # RGB frames, or frames that decode at a size asked
     frame_count: Callable[[], int]
     # n_frames -> (label aligned to the frames, mask of frames to keep or None)
     labels: Callable[[int], tuple[np.ndarray, np.ndarray | None]]
@@ -52,7 +53,7 @@ def _count_frames(source: Path) -> int:
     info = probe(source)
     if info.frames is not None:
         return info.frames
-    return sum(1 for _ in iter_frames(source))
+    return sum(1 for _ in iter_video_frames(source))  # a Motion-JPEG file's frames are counted undecoded
 
 
 def _count_images(folder: Path) -> int:
@@ -101,7 +102,7 @@ def read_ubfc(root: Path) -> list[VideoItem]:
                 d.name,
                 video,
                 _video_fps(video, RECORDED_FPS["ubfc-rppg"]),
-                partial(iter_frames, video),
+                partial(iter_video_frames, video),
                 partial(_count_frames, video),
                 partial(_ubfc_labels, gt),
             )
@@ -253,7 +254,7 @@ def read_video_folder(root: Path) -> list[VideoItem]:
         raise DatasetError(f"{root}: no video files ({', '.join(VIDEO_SUFFIXES)})")
     return [
         VideoItem(
-            f.stem, f.stem, f, _video_fps(f, None), partial(iter_frames, f), partial(_count_frames, f), _no_labels
+            f.stem, f.stem, f, _video_fps(f, None), partial(iter_video_frames, f), partial(_count_frames, f), _no_labels
         )
         for f in files
     ]
