@@ -85,6 +85,7 @@ class Track:
 def _decode(
     source: Path | int,
     reduction: Callable[[], int],
+    coded: bool,
     out: queue.Queue[Any],
     stop: threading.Event,
     timing: dict[str, float],
@@ -94,7 +95,7 @@ def _decode(
     the crop thread when it asks)."""
     t = time.perf_counter()
     try:
-        for frame in iter_video_frames(source):
+        for frame in iter_video_frames(source, coded):
             frame.at(reduction())
             timing["decode"] += time.perf_counter() - t
             while not stop.is_set():
@@ -153,7 +154,9 @@ def _put(q: queue.Queue[Any], item: object, failure: list[Exception]) -> None:
 class _Stages:
     """The decoding and inference threads and their queues; ``finish`` always joins them."""
 
-    def __init__(self, source: Path | int, reduction: Callable[[], int], runtime: Runtime, queue_frames: int) -> None:
+    def __init__(
+        self, source: Path | int, reduction: Callable[[], int], coded: bool, runtime: Runtime, queue_frames: int
+    ) -> None:
         # Seconds per stage, in pipeline order; detect and track are the tracker's share of the crop thread's time.
         self.timing = {"decode": 0.0, "detect": 0.0, "track": 0.0, "crop": 0.0, "infer": 0.0}
         self.frames: queue.Queue[Any] = queue.Queue(maxsize=queue_frames)
@@ -163,7 +166,7 @@ class _Stages:
         self.failure: list[Exception] = []
         self.runtime = runtime
         self._decoder = threading.Thread(
-            target=_decode, args=(source, reduction, self.frames, self.stop, self.timing), daemon=True
+            target=_decode, args=(source, reduction, coded, self.frames, self.stop, self.timing), daemon=True
         )
         self._worker = threading.Thread(
             target=_infer, args=(runtime, self.windows, self.results, self.timing, self.failure), daemon=True
@@ -222,7 +225,8 @@ def run_pipeline(
     scheduler = WindowScheduler(options.stride)
     track = Track(roi=options.classic_roi)
     wall = time.perf_counter()
-    stages = _Stages(source, lambda: cropper.tracker.reduction, runtime, options.queue_frames)
+    coded = options.crop.max_reduction > 1
+    stages = _Stages(source, lambda: cropper.tracker.reduction, coded, runtime, options.queue_frames)
     try:
         frames, error = _crop_loop(stages, cropper, scheduler, track, on_results, on_frame)
     finally:

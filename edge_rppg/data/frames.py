@@ -99,9 +99,10 @@ def _decode_jpeg(data: np.ndarray, reduction: int) -> np.ndarray | None:
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def iter_video_frames(source: Path | int) -> Iterator[Frame]:
-    """``iter_frames`` as :class:`Frame`s: a Motion-JPEG file's frames stay coded until asked for a size."""
-    jpeg = _jpeg_frames(source) if isinstance(source, Path) and source.is_file() else None
+def iter_video_frames(source: Path | int, coded: bool = False) -> Iterator[Frame]:
+    """``iter_frames`` as :class:`Frame`s; with ``coded``, a Motion-JPEG file's frames stay coded until asked
+    for a size (libjpeg's decode, not FFmpeg's: worth it only where frames are read reduced)."""
+    jpeg = _jpeg_frames(source) if coded and isinstance(source, Path) and source.is_file() else None
     if jpeg is not None:
         yield from jpeg
         return

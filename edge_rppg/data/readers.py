@@ -53,7 +53,7 @@ def _count_frames(source: Path) -> int:
     info = probe(source)
     if info.frames is not None:
         return info.frames
-    return sum(1 for _ in iter_video_frames(source))  # a Motion-JPEG file's frames are counted undecoded
+    return sum(1 for _ in iter_frames(source))
 
 
 def _count_images(folder: Path) -> int:
