@@ -26,7 +26,7 @@ import numpy as np
 from batch_throughput import make_videos
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.data.face import CropSettings, FaceCropper
+from edge_rppg.data.face import CropSettings, FaceCropper, reads_coded
 from edge_rppg.data.frames import iter_video_frames
 from edge_rppg.errors import ExportError
 from edge_rppg.exporters import export_model
@@ -69,7 +69,7 @@ def front_ms_per_frame(video: Path, options: PredictOptions) -> float:
     """Decode, detect, track, crop and the quality measures alone, on one core, per input frame."""
     cropper, track, frames = FaceCropper(options.crop, source_fps(video, None)), Track(roi=options.classic_roi), 0
     start = time.perf_counter()
-    for frame in iter_video_frames(video, options.crop.max_reduction > 1):
+    for frame in iter_video_frames(video, reads_coded(video, options.crop)):
         frames += 1
         for step in cropper.push(frame):
             track.add(step)
@@ -86,8 +86,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="predict-speed-"))
     video = args.video or make_videos(root, 1, args.seconds)[0]
     weights = resolve(None)[0]
-    options = PredictOptions(crop=CropSettings(max_reduction=8))
-    full_frames = PredictOptions()
+    options = PredictOptions()
+    full_frames = PredictOptions(crop=CropSettings(max_reduction=1))
     made = {name: model_for(name, weights, root) for name in args.runtimes}  # exported before any clock
     models = {name: m for name, m in made.items() if m is not None}
     front, front_full = front_ms_per_frame(video, options), front_ms_per_frame(video, full_frames)

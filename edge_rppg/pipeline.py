@@ -20,7 +20,7 @@ import numpy as np
 
 from edge_rppg.classic import METHODS, WHOLE_CROP, Roi, mean_rgb, run_method
 from edge_rppg.contract import CONTRACT
-from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper
+from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper, reads_coded
 from edge_rppg.data.frames import iter_video_frames
 from edge_rppg.data.video import probe
 from edge_rppg.errors import EdgeRppgError, VideoError
@@ -225,7 +225,7 @@ def run_pipeline(
     scheduler = WindowScheduler(options.stride)
     track = Track(roi=options.classic_roi)
     wall = time.perf_counter()
-    coded = options.crop.max_reduction > 1
+    coded = reads_coded(source, options.crop)
     stages = _Stages(source, lambda: cropper.tracker.reduction, coded, runtime, options.queue_frames)
     try:
         frames, error = _crop_loop(stages, cropper, scheduler, track, on_results, on_frame)

@@ -79,20 +79,24 @@ def test_realistic_pulse_is_read_within_two_bpm(clips: Clips, tmp_path: Path) ->
     assert last["witness_hr_bpm"] is not None and 0 <= last["motion"] < 1.0 and last["light_step"] < 0.05
 
 
-def test_pos_reads_a_pulse_with_no_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("zoom", "reduction"), [(None, 1), (2.4, 2)])
+def test_pos_reads_a_pulse_with_no_model(tmp_path: Path, zoom: float | None, reduction: int) -> None:
     """predict --method pos end to end on a written video: a real portrait whose whole frame pulses
-    (POS reads the crop's mean colour, so a pulse on every pixel is what it can read without a skin mask)."""
+    (POS reads the crop's mean colour, so a pulse on every pixel is what it can read without a skin mask).
+    Its face at 640x480 is read whole; a close-up's is decoded, tracked and cropped at half size."""
     from edge_rppg.data.video import write_video
     from tests.test_tracking import portrait_frames
 
     t = np.arange(600) / 30.0
     pulse = np.sin(2 * np.pi * 1.3 * t) + 0.3 * np.sin(2 * np.pi * 2.6 * t + 0.5)  # 78 bpm
     absorb = 1 - 0.004 * pulse[:, None] * np.array([0.33, 0.77, 0.53])
-    frames = (np.clip(f * a, 0, 255).astype(np.uint8) for f, a in zip(portrait_frames(600), absorb, strict=True))
+    portrait = portrait_frames(600, zoom=zoom)
+    frames = (np.clip(f * a, 0, 255).astype(np.uint8) for f, a in zip(portrait, absorb, strict=True))
     video = tmp_path / "pulse.avi"
     write_video(video, frames, 30.0, quality=90)
     summary = _predict_json(video, tmp_path, "--method", "pos")
     assert summary["runtime"] == "pos" and summary["hr_bpm"] is not None, summary["hr_reason"]
+    assert summary["frame_reduction"] == reduction
     assert abs(summary["hr_bpm"] - 78.0) <= 1.0
 
 

@@ -15,12 +15,17 @@ from edge_rppg.data.face import CropSettings, FaceCropper, HaarFaceDetector
 skimage = pytest.importorskip("skimage", reason="the portrait ships with scikit-image (the dev extra)")
 
 
-def portrait_frames(n: int, dx_per_frame: float = 0.0, size: tuple[int, int] = (640, 480)) -> list[np.ndarray]:
+def portrait_frames(
+    n: int, dx_per_frame: float = 0.0, size: tuple[int, int] = (640, 480), zoom: float | None = None
+) -> list[np.ndarray]:
+    """The astronaut portrait; with ``zoom``, its face (98 px, centred at 223, 113) enlarged so and centred."""
     photo = cv2.imread(str(Path(skimage.__file__).parent / "data" / "astronaut.png"))
     photo = cv2.cvtColor(photo, cv2.COLOR_BGR2RGB)
+    s = zoom or 1.2
+    x0, y0 = (size[0] / 2 - 223 * s, size[1] / 2 - 113 * s) if zoom else (60.0, -40.0)
     frames = []
     for i in range(n):
-        m = np.float32([[1.2, 0, 60 + dx_per_frame * i], [0, 1.2, -40]])
+        m = np.float32([[s, 0, x0 + dx_per_frame * i], [0, s, y0]])
         frames.append(cv2.warpAffine(photo, m, size, borderMode=cv2.BORDER_REPLICATE))
     return frames
 

@@ -101,7 +101,7 @@ def _decode_jpeg(data: np.ndarray, reduction: int) -> np.ndarray | None:
 
 def iter_video_frames(source: Path | int, coded: bool = False) -> Iterator[Frame]:
     """``iter_frames`` as :class:`Frame`s; with ``coded``, a Motion-JPEG file's frames stay coded until asked
-    for a size (libjpeg's decode, not FFmpeg's: worth it only where frames are read reduced)."""
+    for a size (libjpeg's decode, not FFmpeg's: worth it only where frames are read reduced; ``reads_coded``)."""
     jpeg = _jpeg_frames(source) if coded and isinstance(source, Path) and source.is_file() else None
     if jpeg is not None:
         yield from jpeg
