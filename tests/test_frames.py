@@ -120,3 +120,13 @@ def test_predict_reads_the_same_pulse_from_half_size_frames(vga_mjpeg: tuple[Pat
     assert reduced.hr_bpm is not None and full.hr_bpm is not None
     assert abs(reduced.hr_bpm - full.hr_bpm) <= 0.5 and abs(reduced.hr_bpm - true_hr) <= 2
     assert np.corrcoef(reduced.bvp, full.bvp)[0, 1] >= 0.99
+
+
+def test_a_dataset_reads_a_close_up_as_predict_does(vga_mjpeg: tuple[Path, float]) -> None:
+    """Training and eval crop a file from the same decode as predict: kept coded where predict keeps it."""
+    from edge_rppg.data.readers import read_video_folder
+
+    path, _ = vga_mjpeg
+    (item,) = read_video_folder(path.parent)
+    assert isinstance(next(item.read(CropSettings())), JpegFrame)
+    assert isinstance(next(item.read(CropSettings(max_reduction=1))), ArrayFrame)

@@ -13,7 +13,8 @@ import numpy as np
 
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.frames import REDUCTIONS, ArrayFrame, Frame
-from edge_rppg.data.video import iter_frames
+from edge_rppg.data.video import VIDEO_SUFFIXES, iter_frames
+from edge_rppg.errors import VideoError
 from edge_rppg.streaming import FpsResampler
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
@@ -410,9 +411,12 @@ def reads_coded(source: Path | int, settings: CropSettings) -> bool:
     face in its first frame is read reduced. A whole frame keeps FFmpeg's decode: libjpeg's is slower there
     (1.03 vs 0.91 ms at 640x480 with the RGB conversion) and its chroma differs from FFmpeg's by ~0.6 grey
     levels, which moved POS's reading of a 0.4 % pulse on a real portrait from 77.8 to 80.4 bpm."""
-    if settings.max_reduction == 1 or not isinstance(source, Path) or not source.is_file():
+    if settings.max_reduction == 1 or not isinstance(source, Path) or source.suffix.lower() not in VIDEO_SUFFIXES:
         return False
-    first = next(iter_frames(source), None)
+    try:
+        first = next(iter_frames(source), None)
+    except VideoError:
+        return False  # no such file, or not a video: the reader that follows says so
     faces = DETECTORS[settings.detector]().detect(first) if first is not None else []
     if first is None or not faces:
         return False

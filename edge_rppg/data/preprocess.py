@@ -86,7 +86,7 @@ def _labelled_crops(item: VideoItem, n: int, cropper: FaceCropper) -> Iterator[t
     labels = zscore(labels) if len(labels) else labels
     frame_labels: list[float] = []  # label of each frame that reached the cropper (frames before a face do not)
     label_index = 0
-    for i, frame in enumerate(item.frames()):
+    for i, frame in enumerate(item.read(cropper.settings)):
         if i >= n:
             break
         if keep is not None and not keep[i]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_rppg.data.face import CropSettings, reads_coded
 from edge_rppg.data.frames import Frame, iter_video_frames
 from edge_rppg.data.video import VIDEO_SUFFIXES, image_files, iter_frames, probe
 from edge_rppg.errors import DatasetError
@@ -39,6 +40,13 @@ class VideoItem:
     # n_frames -> (label aligned to the frames, mask of frames to keep or None)
     labels: Callable[[int], tuple[np.ndarray, np.ndarray | None]]
     face_cropped: bool = False
+
+    def read(self, crop: CropSettings) -> Iterator[Frame | np.ndarray]:
+        """The frames as predict reads the same file with ``crop``: a Motion-JPEG close-up kept coded, decoded
+        at the size the tracker asks for (``reads_coded``), anything else as ``frames`` gives it."""
+        if not self.face_cropped and reads_coded(self.source, crop):
+            return iter_video_frames(self.source, coded=True)
+        return self.frames()
 
 
 def resample_to(signal: np.ndarray, n: int) -> np.ndarray:
