@@ -25,7 +25,6 @@ def test_reader_and_preprocessing_on_fixture(dataset: str, tmp_path: Path) -> No
     labels, _keep = item.labels(n)
     assert len(labels) == n
     first = next(item.frames())
-    first = first if isinstance(first, np.ndarray) else first.at(1)  # a video's frames decode when asked
     assert first.dtype == np.uint8 and first.ndim == 3 and first.shape[2] == 3
     chunks = preprocess_videos(items, dataset, root, cache_root=tmp_path / "cache", workers=1)
     assert len(chunks) == 2, chunks

@@ -417,8 +417,8 @@ def reads_coded(source: Path | int, settings: CropSettings) -> bool:
         first = next(iter_frames(source), None)
     except VideoError:
         return False  # no such file, or not a video: the reader that follows says so
-    faces = DETECTORS[settings.detector]().detect(first) if first is not None else []
-    if first is None or not faces:
+    if first is None:
         return False
-    side = min(max(faces, key=lambda f: f[2] * f[3])[2:]) * settings.box_scale
-    return choose_reduction(side, first.shape[1], settings.size, 0, settings.max_reduction) > 1
+    tracker = FaceCropper(settings).tracker  # the first frame as the run will see it: a detection frame
+    tracker.update(ArrayFrame(first))
+    return tracker.reduction > 1

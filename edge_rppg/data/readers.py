@@ -35,7 +35,7 @@ class VideoItem:
     subject: str
     source: Path
     fps: float
-    frames: Callable[[], Iterator[Frame | np.ndarray]]  # RGB frames, or frames that decode at a size asked
+    frames: Callable[[], Iterator[np.ndarray]]
     frame_count: Callable[[], int]
     # n_frames -> (label aligned to the frames, mask of frames to keep or None)
     labels: Callable[[int], tuple[np.ndarray, np.ndarray | None]]
@@ -110,7 +110,7 @@ def read_ubfc(root: Path) -> list[VideoItem]:
                 d.name,
                 video,
                 _video_fps(video, RECORDED_FPS["ubfc-rppg"]),
-                partial(iter_video_frames, video),
+                partial(iter_frames, video),
                 partial(_count_frames, video),
                 partial(_ubfc_labels, gt),
             )
@@ -262,7 +262,7 @@ def read_video_folder(root: Path) -> list[VideoItem]:
         raise DatasetError(f"{root}: no video files ({', '.join(VIDEO_SUFFIXES)})")
     return [
         VideoItem(
-            f.stem, f.stem, f, _video_fps(f, None), partial(iter_video_frames, f), partial(_count_frames, f), _no_labels
+            f.stem, f.stem, f, _video_fps(f, None), partial(iter_frames, f), partial(_count_frames, f), _no_labels
         )
         for f in files
     ]
