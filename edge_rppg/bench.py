@@ -12,6 +12,7 @@ import os
 import platform
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -20,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psutil
 
-from edge_rppg.agreement import Agreement, compare
-from edge_rppg.check import cpu_name, nvidia_gpus
+from edge_rppg import bench_plan
+from edge_rppg.agreement import TOLERANCES, Agreement
+from edge_rppg.bench_plan import REFERENCE, Planned, expand_runtimes
+from edge_rppg.check import cpu_flags, cpu_name, nvidia_gpus
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.windows import with_channels
 from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
@@ -31,11 +34,12 @@ from edge_rppg.optional import cuda_device_name
 from edge_rppg.reference_set import SHA_KEY, ReferenceSet, path_for, read_reference
 from edge_rppg.runtimes import RUNTIMES, Runtime, RuntimeOptions, get_runtime
 from edge_rppg.runtimes.metadata import model_metadata
+from edge_rppg.verdict import FAIL, judge, judged_precision
+from edge_rppg.verdict import REFERENCE as REFERENCE_VERDICT
 
 if TYPE_CHECKING:
     from edge_rppg.models.registry import Model
 
-REFERENCE = "torch"
 DEVICES = ("cpu", "cuda")
 BENCH_SEED = 99
 
@@ -74,6 +78,12 @@ class BenchResult:
     speedup_vs_reference: float | None = None  # reference p50 / this p50, same run
     agreement: Agreement | None = None  # against the reference, on the same windows
     hr_mae_vs_label_bpm: float | None = None
+    # pass | fail against `tolerance` (TOLERANCES of the precision it ran in); "reference" for the row the others
+    # are judged against; None for a skipped row. A failed row (could not open, run or build) is "fail".
+    verdict: str | None = None
+    tolerance: dict[str, Any] | None = None
+    violations: list[str] = field(default_factory=list)
+    built: bool = False  # exported by bench from --weights (cached), not given with --model
     size_mb: float | None = None
     rss_delta_mb: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -126,23 +136,8 @@ def _rss_mb() -> float:
     return float(psutil.Process().memory_info().rss) / 1e6
 
 
-def _plan(runtimes: list[str], models: list[Path], weights: Path | None) -> list[tuple[str, Path | None, str | None]]:
-    """(runtime, model file, skip reason) for every pairing the user asked for."""
-    plan: list[tuple[str, Path | None, str | None]] = []
-    for name in runtimes:
-        spec = get_runtime(name)
-        reason = spec.unavailable_reason()
-        files = [w for w in [weights] if w] if name == REFERENCE else [m for m in models if m.suffix in spec.suffixes]
-        if not files:
-            plan.append(
-                (name, None, reason or f"no model file for {name} (give --model with {'/'.join(spec.suffixes)})")
-            )
-        for f in files:
-            plan.append((name, f, reason))
-    return plan
-
-
-REFERENCES = ("auto", "torch", "stored")
+STORED = "stored"
+REFERENCES = ("auto", "torch", STORED)
 
 
 def _torch_installed() -> bool:
@@ -157,12 +152,12 @@ def resolve_weights(weights: Path | None, models: list[Path], reference: str = "
     on this machine and PyTorch is installed; None: the models' stored reference set is the reference."""
     if reference not in REFERENCES:
         raise EdgeRppgError(f"unknown reference {reference!r}; choose from {', '.join(REFERENCES)}")
-    if reference == "stored":
+    if reference == STORED:
+        return None
+    if reference == "auto" and not _torch_installed():  # a device: the stored set is all there is
         return None
     if weights is not None:
         return weights
-    if reference == "auto" and not _torch_installed():
-        return None
     for m in models:
         src = model_metadata(m).get("source_checkpoint")
         if src and Path(src).exists():
@@ -203,12 +198,6 @@ class StoredReference:
         return {"file": str(self.file), "sha256": self.sha256, "made_by": self.refset.made_by}
 
 
-def expand_runtimes(names: list[str]) -> list[str]:
-    """The runtimes to run: "all" is every runtime in the table; the reference always runs first."""
-    expanded = list(RUNTIMES) if "all" in names else list(dict.fromkeys(names))
-    return expanded if REFERENCE in expanded else [REFERENCE, *expanded]
-
-
 def _open(name: str, path: Path, deploy: Model | None, options: RuntimeOptions) -> Runtime:
     if name == REFERENCE:
         assert deploy is not None  # planned only with a live reference
@@ -227,11 +216,12 @@ class _Opened:
 
 
 def _open_one(
-    name: str, path: Path, deploy: Model | None, windows: np.ndarray, options: RuntimeOptions
+    planned: Planned, path: Path, deploy: Model | None, windows: np.ndarray, options: RuntimeOptions
 ) -> BenchResult | _Opened:
     """Open one (runtime, file) and run it once on all windows; a runtime that cannot run here is skipped,
     a model it cannot open or run has failed."""
-    row = BenchResult(runtime=name, model=str(path))
+    name = planned.runtime
+    row = BenchResult(runtime=name, model=str(path), built=planned.built)
     before = _rss_mb()
     try:
         runtime = _open(name, path, deploy, options)
@@ -240,10 +230,10 @@ def _open_one(
     except RuntimeUnavailable as exc:
         return replace(row, status=Outcome.SKIPPED, reason=str(exc))
     except EdgeRppgError as exc:  # the user's model is unreadable or does not fit the contract
-        return replace(row, status=Outcome.FAILED, reason=str(exc))
+        return _failed(row, str(exc))
     except Exception as exc:  # a runtime crashing on a model is a result to report, not a reason to stop
         first = str(exc).splitlines()[0] if str(exc) else ""
-        return replace(row, status=Outcome.FAILED, reason=f"{type(exc).__name__}: {first}")
+        return _failed(row, f"{type(exc).__name__}: {first}")
     row = replace(
         row,
         precision=runtime.precision,
@@ -255,28 +245,46 @@ def _open_one(
     return _Opened(row, runtime, inputs, out)
 
 
+def _failed(row: BenchResult, reason: str) -> BenchResult:
+    return replace(row, status=Outcome.FAILED, reason=reason, verdict=FAIL, violations=[reason])
+
+
 def _open_all(
-    plan: list[tuple[str, Path | None, str | None]], deploy: Model | None, windows: np.ndarray, options: RuntimeOptions
+    plan: list[Planned], deploy: Model | None, windows: np.ndarray, options: RuntimeOptions
 ) -> list[BenchResult | _Opened]:
-    """Every planned pairing in order: a finished row (skipped, failed) or an opened runtime."""
+    """Every planned row in order: a finished row (skipped, or a build that failed) or an opened runtime."""
     entries: list[BenchResult | _Opened] = []
-    for name, path, reason in plan:
-        if reason or path is None:
-            entries.append(
-                BenchResult(runtime=name, model=str(path) if path else "-", status=Outcome.SKIPPED, reason=reason)
-            )
+    for p in plan:
+        if p.path is not None and p.skipped is None and p.failed is None:
+            entries.append(_open_one(p, p.path, deploy, windows, options))
+            continue
+        row = BenchResult(runtime=p.runtime, precision=p.precision, model=str(p.path or "-"), built=p.built)
+        if p.failed is not None:
+            entries.append(_failed(row, p.failed))
         else:
-            entries.append(_open_one(name, path, deploy, windows, options))
+            entries.append(replace(row, status=Outcome.SKIPPED, reason=p.skipped))
     return entries
 
 
 def _score(o: _Opened, reference_out: np.ndarray | None, label_hr: np.ndarray | None) -> dict[str, Any]:
-    """Accuracy against the reference's outputs on the same windows (and the labels); none when the reference
-    itself could not run."""
-    if reference_out is None:
-        return {}
+    """Accuracy against the reference's outputs on the same windows (and the labels), on the windows that the
+    tolerance of its precision judges; none when the reference itself could not run."""
+    precision = judged_precision(o.row.precision, o.row.details)
     mae = float(np.mean(np.abs(window_hr(o.out) - label_hr))) if label_hr is not None else None
-    return {"agreement": compare(reference_out, o.out), "hr_mae_vs_label_bpm": mae}
+    if reference_out is None:  # judged a failure: nothing to compare with
+        return {"hr_mae_vs_label_bpm": mae}
+    return {"agreement": TOLERANCES[precision].agreement(reference_out, o.out), "hr_mae_vs_label_bpm": mae}
+
+
+def _judged(row: BenchResult, reference_mae: float | None) -> BenchResult:
+    """The row with its verdict: the reference's own row is the yardstick, a skipped row has none."""
+    if row.status is Outcome.SKIPPED or row.verdict is not None:
+        return row
+    if row.runtime == REFERENCE:
+        return replace(row, verdict=REFERENCE_VERDICT)
+    precision = judged_precision(row.precision, row.details)
+    j = judge(precision, row.agreement, row.hr_mae_vs_label_bpm, reference_mae)
+    return replace(row, verdict=j.verdict, tolerance=j.tolerance_dict(), violations=list(j.violations))
 
 
 def _latencies(opened: list[_Opened], timing: Timing) -> list[Latency]:
@@ -329,12 +337,26 @@ def _measure(
         for o in opened:
             o.runtime.close()
     ref = next((latencies[id(o)] for o in opened if o.row.runtime == REFERENCE), None)
-    return [
+    results = [
         e
         if isinstance(e, BenchResult)
         else replace(e.row, **_score(e, reference_out, label_hr), **_speed(latencies[id(e)], ref, gflop))
         for e in entries
     ]
+    reference_mae = next((r.hr_mae_vs_label_bpm for r in results if r.runtime == REFERENCE), None)
+    return [_judged(r, reference_mae) for r in results]
+
+
+def _stored_row(stored: StoredReference) -> BenchResult:
+    """The stored reference as the row the others are judged against: outputs that travelled, no timing here."""
+    return BenchResult(
+        runtime=STORED,
+        precision="fp32",
+        model=str(stored.file),
+        device=stored.refset.made_by,
+        reason="outputs computed where the model was exported; PyTorch is not timed on this machine",
+        verdict=REFERENCE_VERDICT,
+    )
 
 
 @dataclass(frozen=True)
@@ -362,11 +384,9 @@ def _reference(
     windows: np.ndarray | None,
     labels: np.ndarray | None,
     n_windows: int,
-    reference: str,
 ) -> tuple[Model | None, StoredReference | None, np.ndarray, np.ndarray | None]:
-    """(live deploy model, stored reference, windows, labels): PyTorch when a checkpoint is at hand (and the
-    user did not ask for the stored set), else the reference set that travelled with the models, on its windows."""
-    weights = resolve_weights(weights, models, reference)
+    """(live deploy model, stored reference, windows, labels): PyTorch on ``weights`` (resolve_weights), else
+    the reference set that travelled with the models, on its windows."""
     if weights is None:
         stored = StoredReference.of(models)
         if windows is not None:
@@ -396,41 +416,65 @@ def run_bench(
     precision_hint: str | None = None,
     device: str = "cpu",
     reference: str = "auto",
+    precisions: tuple[str, ...] = ("fp32",),
+    progress: Callable[[str], None] = lambda _: None,
 ) -> BenchReport:
     """Benchmark ``runtimes`` (names, or "all") on the same windows, against the PyTorch reference on ``device``,
     or, with no checkpoint at hand (or no PyTorch, or ``reference="stored"``), against the reference set stored
-    with the models."""
+    with the models. A named runtime with no model file it opens is benched on the export of ``weights`` for it
+    at each of ``precisions`` (``bench_plan``). Every row but the reference's gets a verdict."""
     threads = threads or os.cpu_count() or 1
     _check_inputs(models, device)
-    deploy, stored, windows, labels = _reference(weights, models, windows, labels, n_windows, reference)
+    built = bench_plan.builds(runtimes, models, weights, list(precisions), progress)
+    every_model = [*models, *(b.path for b in built if b.path is not None and b.failed is None)]
+    live = resolve_weights(weights, every_model, reference)
+    if live is None and not every_model:
+        whys = "; ".join(f"{b.runtime} {b.precision}: {b.skipped or b.failed}" for b in built)
+        where = f"{weights}: " if weights is not None else ""
+        raise EdgeRppgError(f"{where}no PyTorch reference and no exported model to bench: {whys or 'give --model'}")
+    deploy, stored, windows, labels = _reference(live, every_model, windows, labels, n_windows)
     names = [r for r in expand_runtimes(runtimes) if stored is None or r != REFERENCE]
     options = RuntimeOptions(threads=threads, precision_hint=precision_hint, device=device)
-    entries = _open_all(_plan(names, models, weights if deploy else None), deploy, windows, options)
+    entries = _open_all(bench_plan.plan(names, models, live if deploy else None, built), deploy, windows, options)
     gflop = 2 * count_macs(deploy) / 1e9 if deploy is not None else stored.gflop if stored else None
     results = _measure(entries, labels, stored, timing, gflop)
     ref_result = next((r for r in results if r.runtime == REFERENCE and r.status is Outcome.OK), None)
     return BenchReport(
         hr_resolution_bpm=round(hr_resolution_bpm(), 4),
-        reference=REFERENCE if stored is None else "stored",
+        reference=REFERENCE if stored is None else STORED,
         reference_device=ref_result.device if ref_result else stored.refset.made_by if stored else "-",
         reference_set=stored.describe() if stored else None,
         arch=family_of(deploy).name if deploy is not None else stored.arch if stored else "?",
-        results=results,
+        results=[_stored_row(stored), *results] if stored else results,
         windows=len(windows),
         iterations=timing.rounds * timing.iterations,
         threads=threads,
         matmul_gflops_per_s=round(matmul_gflops(threads), 1) if deploy is not None else None,
         model_gflop_per_window=round(gflop, 3) if gflop is not None else None,
         reference_hr_mae_vs_label_bpm=ref_result.hr_mae_vs_label_bpm if ref_result else None,
-        machine=_machine(),
+        machine=machine(threads),
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1),
     )
 
 
-def _machine() -> dict[str, Any]:
+# A CPU's class for speed tables, the most capable first: the first of these features it has names it.
+ISA_CLASSES = ("AMX INT8", "AVX-512 BF16", "AVX-512 VNNI", "AVX-512", "AVX-VNNI", "AVX2")
+
+
+def isa_class(features: list[str]) -> str:
+    return next((c for c in ISA_CLASSES if c in features), "other")
+
+
+def machine(threads: int) -> dict[str, Any]:
+    """Which machine the figures come from: they travel with it (the README's speed table is per CPU class)."""
+    features = cpu_flags()
     return {
         "cpu": cpu_name(),
+        "isa_class": isa_class(features),
+        "cpu_features": features,
         "cores": os.cpu_count(),
+        "threads": threads,
         "gpus": [g.name for g in nvidia_gpus()],
+        "runtime_versions": {name: spec.version() for name, spec in RUNTIMES.items()},
         "python": platform.python_version(),
     }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.metadata
 import importlib.util
 import platform
 from collections.abc import Callable
@@ -13,6 +15,9 @@ from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
 from edge_rppg.optional import cuda_device_name, install_hint
 from edge_rppg.runtimes.base import Runtime, RuntimeOptions
 from edge_rppg.runtimes.tensorrt_runtime import TENSORRT_MODULES
+
+# A module whose distribution on PyPI has another name.
+DISTRIBUTIONS = {"tensorrt_rtx": "tensorrt-rtx"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,13 @@ class RuntimeSpec:
             return "no NVIDIA GPU (CUDA) on this machine"
         return None
 
+    def version(self) -> str | None:
+        """The installed version of the first of ``requires`` that is here, read without importing it."""
+        for module in self.requires:
+            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+                return importlib.metadata.version(DISTRIBUTIONS.get(module, module))
+        return None
+
     def open(self, model_path: str | Path, options: RuntimeOptions = RuntimeOptions()) -> Runtime:
         reason = self.unavailable_reason()
         if reason:
@@ -41,6 +53,8 @@ class RuntimeSpec:
         path = Path(model_path)
         if not path.exists():
             raise EdgeRppgError(f"{path}: no such model file")
+        if not path.is_file():
+            raise EdgeRppgError(f"{path}: is not a model file (a folder, pipe or device)")
         if path.suffix not in self.suffixes:
             raise EdgeRppgError(
                 f"{path}: runtime {self.name} opens {', '.join(self.suffixes)} files, not {path.suffix or 'this file'}"

@@ -162,6 +162,8 @@ def test_bench_on_dataset_windows_reports_hr_mae_vs_ground_truth(
     assert {r["runtime"] for r in ok} == {"torch", "onnxruntime"}
     assert all(r["hr_mae_vs_label_bpm"] is not None for r in ok)
     assert report["reference_hr_mae_vs_label_bpm"] == ok[0]["hr_mae_vs_label_bpm"]
+    (onnx_row,) = [r for r in ok if r["runtime"] == "onnxruntime"]
+    assert onnx_row["verdict"] == "pass" and onnx_row["violations"] == []
 
 
 def test_device_cuda_without_a_usable_gpu_is_one_line(fsam_checkpoint: Path) -> None:
@@ -205,3 +207,92 @@ def test_a_model_the_runtime_cannot_open_fails_the_run_not_skipped(fsam_checkpoi
     result = CliRunner().invoke(app, [*args, "--windows", "1", "--iterations", "1", "--rounds", "1"])
     assert result.exit_code == 1, result.output
     assert "broken.onnx: onnxruntime failed: " in result.output and "Traceback" not in result.output
+
+
+FAST = ["--windows", "2", "--iterations", "1", "--rounds", "1"]
+
+
+def test_bench_runtime_openvino_alone_builds_it_and_judges_it_against_live_pytorch(tmp_path: Path) -> None:
+    """The design card's line as written: no --model, no --weights. The bundled model's OpenVINO export is built,
+    verified and cached, then benched beside PyTorch with a verdict; exit 0."""
+    cache = tmp_path / "cache"
+    out = tmp_path / "b.json"
+    args = ["bench", "--runtime", "openvino", *FAST, "--json", str(out)]
+    result = CliRunner().invoke(app, args, env={"EDGE_RPPG_CACHE": str(cache)})
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    rows = {r["runtime"]: r for r in report["results"]}
+    assert set(rows) == {"torch", "openvino"} and report["reference"] == "torch"
+    assert rows["torch"]["verdict"] == "reference" and rows["torch"]["model"].endswith("default_model.pt")
+    ov = rows["openvino"]
+    assert ov["status"] == "ok" and ov["built"] and ov["verdict"] == "pass" and ov["violations"] == []
+    assert ov["agreement"]["bvp_pearson"] >= 0.9999 and ov["speedup_vs_reference"] > 0
+    assert ov["tolerance"] == {"precision": "fp32", **vars(TOLERANCES["fp32"])}
+    version = RUNTIMES["openvino"].version()
+    assert version and f"openvino-fp32-openvino-{version}" in ov["model"] and ov["model"].startswith(str(cache))
+    machine = report["machine"]
+    assert machine["isa_class"] and machine["threads"] == report["threads"] and machine["cpu"]
+    assert machine["runtime_versions"]["openvino"] == version and "gpus" in machine
+    again = CliRunner().invoke(app, args, env={"EDGE_RPPG_CACHE": str(cache)})
+    assert again.exit_code == 0 and "bench: building" not in again.output  # the cache was reused
+
+
+def test_a_model_from_another_checkpoint_fails_its_verdict_and_bench_exits_1(onnx_fp32: Path, tmp_path: Path) -> None:
+    """The fixture's ONNX (seeded random weights) judged against the bundled model: same architecture, another
+    checkpoint. The verdict is fail, the exit status 1, and the line gives the figure and its bound."""
+    out = tmp_path / "b.json"
+    args = ["bench", "--runtime", "onnxruntime", "--model", str(onnx_fp32), "--weights", "default", *FAST]
+    result = CliRunner().invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 1, result.output
+    (row,) = [r for r in json.loads(out.read_text())["results"] if r["runtime"] == "onnxruntime"]
+    assert row["status"] == "ok" and row["verdict"] == "fail" and row["agreement"]["bvp_pearson"] < 0.99999
+    assert f"error: {onnx_fp32}: onnxruntime fp32 fails the fp32 tolerance: " in result.output.replace("\n", "")
+    assert "< 0.99999" in result.output and "Traceback" not in result.output
+
+
+def test_export_and_bench_judge_with_the_same_tolerance_object(
+    fsam_checkpoint: Path, onnx_fp32: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Make the fp32 bound impossible in the one table: export refuses its file and bench fails the row."""
+    from dataclasses import replace
+
+    from edge_rppg import agreement
+    from edge_rppg.bench import Timing, run_bench
+    from edge_rppg.errors import ExportError
+    from edge_rppg.exporters import export_model
+
+    monkeypatch.setitem(agreement.TOLERANCES, "fp32", replace(agreement.TOLERANCES["fp32"], min_pearson=1.5))
+    with pytest.raises(ExportError, match=r"BVP Pearson .* < 1.5"):
+        export_model(fsam_checkpoint, "onnx", "fp32", tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+    report = run_bench(["onnxruntime"], [onnx_fp32], fsam_checkpoint, n_windows=2, timing=Timing(1, 1, 1))
+    (row,) = [r for r in report.results if r.runtime == "onnxruntime"]
+    assert row.verdict == "fail" and row.tolerance is not None and row.tolerance["min_pearson"] == 1.5
+
+
+def test_a_precision_a_target_does_not_have_is_skipped_not_failed(fsam_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b.json"
+    args = ["bench", "--runtime", "onnxruntime", "--precision", "bf16", "--weights", str(fsam_checkpoint), *FAST]
+    result = CliRunner().invoke(app, [*args, "--json", str(out)], env={"EDGE_RPPG_CACHE": str(tmp_path / "c")})
+    assert result.exit_code == 0, result.output
+    (row,) = [r for r in json.loads(out.read_text())["results"] if r["runtime"] == "onnxruntime"]
+    assert row["status"] == "skipped" and row["verdict"] is None and "not bf16" in row["reason"]
+
+
+@pytest.mark.slow
+def test_bench_model_of_an_int8_export_is_judged_with_nothing_left_blank(tmp_path: Path) -> None:
+    """`export --precision int8 --out m8.xml`, then `bench --model m8.xml`: the reference is found from the
+    export's own metadata (the bundled checkpoint), and every accuracy figure is there with its verdict."""
+    m8 = tmp_path / "m8.xml"
+    exported = CliRunner().invoke(app, ["export", "--target", "openvino", "--precision", "int8", "--out", str(m8)])
+    assert exported.exit_code == 0, exported.output
+    out = tmp_path / "b.json"
+    # INT8 is judged on the windows either model shows a pulse on, at least 4 (MIN_JUDGED_WINDOWS)
+    args = ["bench", "--model", str(m8), "--windows", "4", "--iterations", "1", "--rounds", "1"]
+    result = CliRunner().invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["reference"] == "torch"
+    (row,) = [r for r in report["results"] if r["model"] == str(m8)]
+    assert row["precision"] == "int8" and row["verdict"] == "pass" and row["tolerance"]["precision"] == "int8"
+    assert all(v is not None for v in row["agreement"].values() if not isinstance(v, str)), row["agreement"]

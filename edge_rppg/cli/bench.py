@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from edge_rppg.bench import Outcome
+from edge_rppg.bench_plan import runtimes_to_build
 from edge_rppg.cli.common import (
     STDOUT,
     BenchRuntime,
@@ -16,40 +17,50 @@ from edge_rppg.cli.common import (
     JsonOption,
     LabelledDataset,
     PrecisionHint,
+    PrecisionName,
     ReferenceName,
     checkpoint,
     console,
     emit_json,
     outputs_writable,
+    say,
     value,
 )
 from edge_rppg.errors import EdgeRppgError
 
-# bench's table: (column, the result's field as a dotted path, its format).
-BENCH_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("runtime", "runtime", ""),
-    ("device", "device", ""),
-    ("precision", "precision", ""),
-    ("model", "model", "name"),
-    ("p50 ms", "latency_ms.p50", ".1f"),
-    ("p90 ms", "latency_ms.p90", ".1f"),
-    ("p99 ms", "latency_ms.p99", ".1f"),
-    ("frames/s", "throughput_fps", ".0f"),
-    ("GFLOP/s", "gflops_per_s", ".1f"),
-    ("max err/range", "agreement.max_err_of_range", ".1e"),
-    ("BVP r", "agreement.bvp_pearson", ".5f"),
-    ("ΔHR max", "agreement.hr_abs_diff_bpm", ".2f"),
-    ("ΔHR med", "agreement.hr_abs_diff_median_bpm", ".2f"),
-    ("HR MAE", "hr_mae_vs_label_bpm", ".2f"),
-    ("MB", "size_mb", ".3f"),
+# bench's table (the JSON has every measure): (column, the result's field as a dotted path, its format, the
+# tolerance's bound shown beside it).
+BENCH_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("runtime", "runtime", "", ""),
+    ("device", "device", "", ""),
+    ("precision", "precision", "", ""),
+    ("model", "model", "name", ""),
+    ("p50 ms", "latency_ms.p50", ".1f", ""),
+    ("× PyTorch", "speedup_vs_reference", ".2f", ""),
+    ("max err/range", "agreement.max_err_of_range", ".1e", "≤ max_err_of_range"),
+    ("BVP r", "agreement.bvp_pearson", ".5f", "≥ min_pearson"),
+    ("ΔHR max", "agreement.hr_abs_diff_bpm", ".2f", "≤ max_hr_diff_bpm"),
+    ("HR MAE", "hr_mae_vs_label_bpm", ".2f", ""),
+    ("verdict", "verdict", "verdict", ""),
 )
+VERDICT_STYLES = {"pass": "[green]pass[/green]", "fail": "[red]fail[/red]", "reference": "reference"}
 
 
 def bench(
     runtime: Annotated[list[BenchRuntime], typer.Option(help="Runtimes to compare (repeatable).")] = [
         BenchRuntime("all")
     ],
-    model: Annotated[list[Path], typer.Option(help="Exported model files (.onnx, .xml, .engine); repeatable.")] = [],
+    model: Annotated[
+        list[Path],
+        typer.Option(
+            help="Exported model files (.onnx, .xml, .engine); repeatable. A named runtime with none that it opens "
+            "runs the export of --weights for it (built, verified and cached once)."
+        ),
+    ] = [],
+    precision: Annotated[
+        list[PrecisionName],
+        typer.Option(help="Precisions of the models bench builds from --weights (repeatable)."),
+    ] = [PrecisionName("fp32")],
     weights: Annotated[
         Path | None,
         typer.Option(
@@ -61,7 +72,7 @@ def bench(
     windows: Annotated[int, typer.Option(min=1, help="Windows to run (synthetic, or the first of --data).")] = 8,
     iterations: Annotated[int, typer.Option(min=1, help="Timed runs per round per model.")] = 10,
     rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds.")] = 3,
-    threads: Annotated[int | None, typer.Option(help="Threads per runtime (default: all cores).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="Threads per runtime (default: all cores).")] = None,
     precision_hint: Annotated[
         PrecisionHint | None,
         typer.Option(
@@ -84,16 +95,17 @@ def bench(
     """Accuracy against the PyTorch reference (live, or stored with the export) and latency of each runtime."""
     from edge_rppg.bench import Timing, run_bench
 
-    outputs_writable(json=json_path)
+    outputs_writable([*model, weights, data], json=json_path)
     win = lab = None
     if data is not None:
         from edge_rppg.data.windows import dataset_windows
 
         win, lab = dataset_windows(data, value(dataset), windows)
-    if weights is not None or (not model and reference.value != "stored"):
+    names = [r.value for r in runtime]
+    if weights is not None or runtimes_to_build(names, model) or (not model and reference.value != "stored"):
         weights = checkpoint(weights)
     report = run_bench(
-        [r.value for r in runtime],
+        names,
         model,
         weights,
         win,
@@ -104,6 +116,8 @@ def bench(
         precision_hint=value(precision_hint),
         device=device.value,
         reference=reference.value,
+        precisions=tuple(dict.fromkeys(p.value for p in precision)),
+        progress=say,
     )
     if json_path != STDOUT:
         _print_bench(report)
@@ -112,13 +126,25 @@ def bench(
     _fail_on_failed(report)
 
 
-def _bench_cell(result: Any, path: str, fmt: str) -> str:
+def _field(result: Any, path: str) -> Any:
     value = result
     for name in path.split("."):
         value = getattr(value, name) if value is not None else None
+    return value
+
+
+def _bench_cell(result: Any, path: str, fmt: str, bound: str) -> str:
+    value = _field(result, path)
     if value is None:
         return "-"
-    return Path(value).name if fmt == "name" else format(value, fmt)
+    if fmt in ("name", "verdict"):
+        return Path(value).name if fmt == "name" else VERDICT_STYLES.get(value, value)
+    cell = format(value, fmt)
+    if bound and result.tolerance:
+        sign, key = bound.split()
+        limit = result.tolerance.get(key)
+        cell += f" {sign} {limit:g}" if limit is not None else ""
+    return cell
 
 
 def _bench_table(report: Any) -> Table:
@@ -127,11 +153,11 @@ def _bench_table(report: Any) -> Table:
         f"each, {report.threads} threads; "
         f"HR in bpm on a {report.hr_resolution_bpm:.3f}-bpm grid"
     )
-    for column, _, _ in BENCH_COLUMNS:
+    for column, *_ in BENCH_COLUMNS:
         table.add_column(column, no_wrap=True)
     for r in report.results:
         if r.status is Outcome.OK:
-            table.add_row(*(_bench_cell(r, field, fmt) for _, field, fmt in BENCH_COLUMNS))
+            table.add_row(*(_bench_cell(r, field, fmt, bound) for _, field, fmt, bound in BENCH_COLUMNS))
     return table
 
 
@@ -139,9 +165,10 @@ def _print_bench(report: Any) -> None:
     console.print(_bench_table(report))
     for r in report.results:
         if r.status is not Outcome.OK:
-            console.print(
-                f"[yellow]{r.runtime}[/yellow] {Path(r.model).name}: {r.status.value}: {r.reason}", highlight=False
-            )
+            console.print(f"[yellow]{_label(r)}[/yellow]: {r.status.value}: {r.reason}", highlight=False)
+        elif r.violations:
+            why = f"fails the {r.tolerance['precision']} tolerance: {'; '.join(r.violations)}"
+            console.print(f"[red]{_label(r)}[/red]: {why}", highlight=False)
     gflop = f"{report.model_gflop_per_window:.2f}" if report.model_gflop_per_window is not None else "?"
     matmul = f"{report.matmul_gflops_per_s:.0f} GFLOP/s" if report.matmul_gflops_per_s is not None else "not measured"
     console.print(
@@ -162,11 +189,23 @@ def _print_bench(report: Any) -> None:
             )
 
 
+def _label(r: Any) -> str:
+    """``runtime precision model``, leaving out what the row does not have."""
+    return " ".join(x for x in (r.runtime, r.precision, Path(r.model).name) if x != "-")
+
+
 def _fail_on_failed(report: Any) -> None:
-    """A model the user named that cannot open or run is an error; a runtime not installed here is only skipped."""
-    failed = [r for r in report.results if r.status is Outcome.FAILED]
-    if failed:
-        raise EdgeRppgError(
-            f"{failed[0].model}: {failed[0].runtime} failed: {failed[0].reason}"
-            + (f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else "")
-        )
+    """Exit 1 when any row fails: its tolerance, or to open, run or build its model; a runtime not installed here
+    is only skipped. The line names the first failure's figure and bound."""
+    failed = [r for r in report.results if r.verdict == "fail"]
+    if not failed:
+        return
+    first = failed[0]
+    why = (
+        f"failed: {first.reason}"
+        if first.status is Outcome.FAILED
+        else f"fails the {first.tolerance['precision']} tolerance: {'; '.join(first.violations)}"
+    )
+    more = f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else ""
+    precision = f" {first.precision}" if first.precision != "-" else ""
+    raise EdgeRppgError(f"{first.model}: {first.runtime}{precision} {why}{more}")
