@@ -10,18 +10,39 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+# Every staging file or folder this module makes is named ``.<target name>.edge-rppg-<pid>-<random>``: nothing
+# else matches it, and its maker's pid says whether it is still being written.
+STAGING_MARK = "edge-rppg"
+
+
+def staging_prefix(target: Path) -> str:
+    """The start of a staging name for ``target`` made by this process (tempfile adds the random part)."""
+    return f".{target.name}.{STAGING_MARK}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
 
 def sweep_staging(target: Path) -> None:
-    """Remove what a killed earlier write of ``target`` left beside it (``.<name>.*``: files and folders).
-
-    Every staging name starts so; a later write of the same target is the point where they are known dead
-    (two runs writing one file at once are not supported: their renames would race anyway)."""
+    """Remove what a killed earlier write of ``target`` left beside it: only staging names this module made
+    (``staging_prefix``), and only those whose writer is no longer running. A user's ``.<name>.bak`` and a live
+    writer's staging folder are never touched."""
     import shutil
 
     if not target.parent.is_dir():
         return
-    for stale in target.parent.glob(f".{glob.escape(target.name)}.*"):
-        if stale.is_dir():
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.{STAGING_MARK}-*-*"):
+        pid = stale.name[len(f".{target.name}.{STAGING_MARK}-") :].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if stale.is_dir() and not stale.is_symlink():
             shutil.rmtree(stale, ignore_errors=True)
         else:
             stale.unlink(missing_ok=True)
@@ -70,7 +91,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     sweep_staging(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=staging_prefix(target), suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -121,5 +142,31 @@ def check_writable(target: str | os.PathLike[str], suffixes: tuple[str, ...] | N
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise EdgeRppgError(f"{target}: cannot write there ({parent} is not a writable folder)")
+    if target.exists() and not target.is_file():  # a device, a pipe, a socket: renaming over it would replace it
+        raise EdgeRppgError(f"{target}: is not a regular file (a device, pipe or socket); give a file name")
     if target.exists() and not os.access(target, os.W_OK):
         raise EdgeRppgError(f"{target}: is read-only")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links, bind mounts
+    except OSError:
+        return False
+
+
+def check_distinct(outputs: dict[str, Path], inputs: list[Path]) -> None:
+    """Fail before any work when one output would overwrite another output of the same command, or an input
+    (``--json v.avi`` for the video ``v.avi``, ``export --from m.onnx --out m.onnx``)."""
+    from edge_rppg.errors import EdgeRppgError
+
+    named = list(outputs.items())
+    for i, (kind, path) in enumerate(named):
+        for other_kind, other in named[:i]:
+            if _same_file(path, other):
+                raise EdgeRppgError(f"{path}: given as both {other_kind} and {kind}; each output needs its own file")
+        for source in inputs:
+            if _same_file(path, source):
+                raise EdgeRppgError(f"{path}: is an input of this command; writing {kind} there would replace it")

@@ -29,3 +29,7 @@ class DiskFull(EdgeRppgError):
 
 class RuntimeUnavailable(EdgeRppgError):
     """A runtime cannot run here (package missing, no GPU); the message says why."""
+
+
+class TrainingError(EdgeRppgError):
+    """Training cannot go on (a non-finite loss) or would overwrite a finished run."""

@@ -246,6 +246,8 @@ def resolve(weights: str | Path | None) -> tuple[Path, str | None]:
         return DEFAULT_MODEL, note if weights is None else None
     path = Path(weights)
     if path.exists():
+        if not path.is_file():
+            raise WeightsError(f"{path}: is not a checkpoint file (a folder, pipe or device)")
         return path, None
     entry = find(str(weights))
     if entry is None:

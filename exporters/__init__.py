@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge_rppg.agreement import TOLERANCES, Agreement, Tolerance
-from edge_rppg.atomic import no_room_is_one_line, sweep_staging
+from edge_rppg.atomic import check_distinct, no_room_is_one_line, staging_prefix, sweep_staging
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.windows import CalibrationSource, with_channels
 from edge_rppg.errors import EdgeRppgError, ExportError, RuntimeUnavailable
@@ -163,7 +163,9 @@ def _on_the_target(job: ExportJob) -> str:
 
     command = f"edge-rppg export --from {{onnx}} --target tensorrt --precision {job.precision}"
     from_onnx = isinstance(job.source, OnnxSource)
-    onnx = job.source.path if from_onnx else job.out.with_suffix(".onnx")
+    # In the current folder: beside the checkpoint may be the installed package's assets (the bundled model), and
+    # the product never writes into its own installation.
+    onnx = job.source.path if from_onnx else Path(job.out.with_suffix(".onnx").name)
     here = (
         ""
         if from_onnx
@@ -336,6 +338,7 @@ def export_model(
     """
     spec = _check_args(target, precision, Path(out) if out else None, int8_fallback)
     out = Path(out) if out else default_output(Path(weights), target, precision)
+    check_distinct({"the export": out, "its reference set": path_for(out)}, [Path(weights), path_for(Path(weights))])
     source = open_source(Path(weights))  # a checkpoint needs PyTorch; an ONNX with its reference set does not
     out.parent.mkdir(parents=True, exist_ok=True)
     # Drawn at most once, only for INT8, shaped for the model's channels: (calibration, held-out guard).
@@ -343,7 +346,7 @@ def export_model(
     tolerance = _tolerance(precision, int8_max_hr_diff_bpm)
     start = time.perf_counter()
     sweep_staging(out)  # what a killed export of this file left behind
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp, no_room_is_one_line(out):
+    with tempfile.TemporaryDirectory(prefix=staging_prefix(out), dir=out.parent) as tmp, no_room_is_one_line(out):
         job = ExportJob(
             source, precision, out, Path(tmp), batch, dynamic_batch, lambda: windows()[0], tolerance, accuracy_control
         )

@@ -65,15 +65,37 @@ def test_an_unusable_cache_is_one_line(tmp_path: Path, kind: str, small_disk: Ca
     assert "Traceback" not in result.output
 
 
-def test_a_write_sweeps_what_a_killed_write_of_the_same_file_left(tmp_path: Path) -> None:
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)
+
+
+def test_a_write_sweeps_only_what_a_killed_write_of_the_same_file_left(tmp_path: Path) -> None:
+    """Only staging names the atomic module makes, of a writer no longer running; the user's own dot-files and a
+    live writer's staging folder stay (they were deleted before)."""
+    import os
+
     from edge_rppg.atomic import write_text_atomic
 
     target = tmp_path / "report.json"
-    (tmp_path / ".report.json.abc123.tmp").write_text("half")  # a killed run's staging file
-    (tmp_path / ".report.json.xyz").mkdir()  # a killed export's staging folder
-    (tmp_path / ".other.json.abc.tmp").write_text("someone else's")
+    dead = _dead_pid()
+    (tmp_path / f".report.json.edge-rppg-{dead}-abc123.tmp").write_text("half")  # a killed run's staging file
+    (tmp_path / f".report.json.edge-rppg-{dead}-xyz").mkdir()  # a killed export's staging folder
+    live = tmp_path / f".report.json.edge-rppg-{os.getppid()}-live"  # another writer, still running
+    live.mkdir()
+    (live / "model.xml").write_text("being written")
+    mine = [".report.json.swp", ".report.json.bak", ".other.json.abc.tmp"]
+    for name in mine:
+        (tmp_path / name).write_text("the user's")
+    (tmp_path / ".report.json.d").mkdir()
+    (tmp_path / ".report.json.d" / "notes.txt").write_text("the user's")
     write_text_atomic(target, "{}")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.abc.tmp", "report.json"]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([*mine, ".report.json.d", live.name, "report.json"])
+    assert (tmp_path / ".report.json.d" / "notes.txt").exists() and (live / "model.xml").exists()
 
 
 HEAVY = ("torch", "onnxruntime", "openvino", "tensorrt", "tensorrt_rtx", "scipy")
@@ -119,3 +141,12 @@ def test_check_without_torch_says_what_still_works() -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     torch_row = next(c for c in json.loads(proc.stdout)["components"] if c["name"] == "torch")
     assert not torch_row["ok"] and "export --from an ONNX work without it" in torch_row["detail"]
+
+
+def test_an_unbounded_float_option_refuses_nan_before_any_work(tmp_path: Path) -> None:
+    """`--int8-max-hr-diff nan` was accepted and failed 35 s later with "> nan"."""
+    out = tmp_path / "m.xml"
+    args = ["export", "--target", "openvino", "--precision", "int8", "--int8-max-hr-diff", "nan", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "--int8-max-hr-diff nan: give a finite number" in result.output
+    assert not out.exists()

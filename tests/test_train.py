@@ -99,11 +99,34 @@ def test_kill_loses_at_most_the_current_epoch_and_resume_continues(tmp_path: Pat
 
     with pytest.raises(KeyboardInterrupt):
         train(cfg, log=lambda _m: None, progress=killer)
-    last = torch.load(cfg.out / run_dir.LAST, weights_only=False)
+    last = torch.load(cfg.out / run_dir.LAST, weights_only=True)  # data only: what resume itself reads
     assert last["epoch"] == 0 and len(last["history"]) == 1
     result = train(_tiny(tmp_path, epochs=2), resume=True, log=lambda _m: None)
     assert [h["epoch"] for h in result.history] == [1, 2]
     assert not list(cfg.out.glob(".*tmp*"))
+
+
+class _Payload:
+    """Unpickling this runs a shell command: what a crafted last.pt carries."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_resume_from_a_last_pt_that_carries_code_runs_nothing_and_says_so(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    marker = tmp_path / "ran"
+    torch.save({"epoch": 0, "payload": _Payload(marker)}, run / run_dir.LAST)
+    result = CliRunner().invoke(app, ["train", "--out", str(run), "--resume"])
+    assert result.exit_code == 1 and not marker.exists(), result.output
+    assert f"{run / run_dir.LAST}: cannot resume from it: it holds more than tensors" in result.output
+    assert "Traceback" not in result.output and "weights_only" not in result.output
 
 
 def test_resume_without_a_run_is_a_clear_error(tmp_path: Path) -> None:
@@ -329,3 +352,34 @@ def test_validation_runs_the_model_once_per_chunk_with_the_per_chunk_loss(tmp_pa
             yt = torch.from_numpy(y[None])
             own.append(float(neg_pearson(model(torch.from_numpy(x[None])), (yt - yt.mean()) / (yt.std() + 1e-8))))
     assert record["val_loss"] == pytest.approx(round(float(np.mean(own)), 5), abs=2e-5)
+
+
+def test_train_into_a_folder_that_holds_a_run_refuses_and_keeps_it(trained: Path) -> None:
+    before = {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()}
+    result = CliRunner().invoke(app, ["train", "--out", str(trained), "--epochs", "1"])
+    assert result.exit_code == 1 and f"{trained}: already holds a run (best.pt, last.pt" in result.output
+    assert "--resume" in result.output and "Traceback" not in result.output
+    assert {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()} == before
+
+
+def test_a_loss_that_is_not_finite_stops_training_before_it_saves_nan_weights(tmp_path: Path) -> None:
+    """A dataset whose PPG is NaN: the run stops with one line at the first step (it saved all-NaN weights)."""
+    from tests.fixtures import write_ubfc
+
+    data = write_ubfc(tmp_path / "ubfc", subjects=(1, 2, 3))
+    for gt in data.glob("subject*/ground_truth.txt"):
+        rows = gt.read_text().splitlines()
+        gt.write_text("\n".join([" ".join(["nan"] * len(rows[0].split())), *rows[1:]]))
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "--dataset", "ubfc-rppg", "--out", str(run), "--epochs", "1"]
+    result = CliRunner().invoke(app, [*args, "--batch-size", "2"], env={"EDGE_RPPG_CACHE": str(tmp_path / "c")})
+    assert result.exit_code == 1, result.output
+    assert f"{run}: the loss is nan at epoch 1, step 1" in result.output and "Traceback" not in result.output
+    assert not (run / run_dir.BEST).exists()
+
+
+def test_a_float_option_that_is_not_finite_is_a_usage_error(tmp_path: Path) -> None:
+    for flag, given in (("--lr", "inf"), ("--synthetic-seconds", "inf")):
+        result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "run"), flag, given])
+        assert result.exit_code == 2 and f"{flag} {given}: give a finite number" in result.output, result.output
+    assert not (tmp_path / "run").exists()

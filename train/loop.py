@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import pickle
 import random
 import time
 from collections import Counter
@@ -29,7 +30,7 @@ from edge_rppg import run_dir
 from edge_rppg.atomic import save_figure, write_text_atomic
 from edge_rppg.data.preprocess import Chunk, chunk_window, preprocess_videos
 from edge_rppg.data.readers import read_dataset, split_by_subject
-from edge_rppg.errors import CheckpointError, DatasetError
+from edge_rppg.errors import CheckpointError, DatasetError, TrainingError
 from edge_rppg.evaluate import evaluate_videos, predict_videos
 from edge_rppg.hr import HrMethod
 from edge_rppg.models import FSAMConfig, get_family
@@ -123,12 +124,17 @@ def _seed_all(seed: int) -> None:
 
 
 def _rng_state() -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every generator's state as tensors, numbers, strings and tuples: what ``torch.load(weights_only=True)``
+    reads back, so that resuming unpickles no code (NumPy's key array travels as a tensor)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    numpy_state = (str(name), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), gauss)
+    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
 
 
 def _restore_rng(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
 
 
@@ -254,7 +260,13 @@ def _resume_state(cfg: TrainConfig) -> dict[str, Any]:
     if not last.exists():
         raise CheckpointError(f"{cfg.out}: nothing to resume (no {run_dir.LAST})")
     try:
-        state: dict[str, Any] = torch.load(last, map_location="cpu", weights_only=False)
+        # Data only: a last.pt that carries code (a pickled __reduce__) is refused, never run.
+        state: dict[str, Any] = torch.load(last, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{last}: cannot resume from it: it holds more than tensors, numbers and strings (code, or a last.pt "
+            "written before this version); nothing was run from it"
+        ) from None
     except Exception as exc:  # truncated or not a checkpoint: one line, not a traceback
         raise CheckpointError(f"{last}: cannot resume from it ({str(exc).splitlines()[0][:200]})") from None
     _adopt_saved_recipe(cfg, state.get("train_config", {}), cfg.out)
@@ -336,6 +348,11 @@ def _train_epoch(s: _Session, epoch: int, progress: Callable[[int, int, float], 
             pred = s.net(x)
         y = (y - y.mean(dim=1, keepdim=True)) / (y.std(dim=1, keepdim=True) + 1e-8)
         loss = loss_fn(pred.float(), y)
+        if not torch.isfinite(loss):  # before the step: the weights saved so far stay finite
+            raise TrainingError(
+                f"{s.cfg.out}: the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}: non-finite labels "
+                "or frames in the data, or a learning rate too large; stopped, nothing saved from this epoch"
+            )
         s.optimizer.zero_grad(set_to_none=True)
         s.scaler.scale(loss).backward()
         s.scaler.step(s.optimizer)
@@ -409,6 +426,17 @@ def _end_epoch(
     )
 
 
+def _refuse_a_finished_run(out: Path) -> None:
+    """A folder that already holds a run is the user's: continue it with --resume, or train into another."""
+    found = [
+        name for name in (run_dir.BEST, run_dir.LAST, run_dir.CONFIG, run_dir.METRICS_CSV) if (out / name).exists()
+    ]
+    if found:
+        raise TrainingError(
+            f"{out}: already holds a run ({', '.join(found)}); continue it with --resume, or give another --out"
+        )
+
+
 def train(
     cfg: TrainConfig,
     resume: bool = False,
@@ -420,6 +448,8 @@ def train(
     if not dist.is_main:  # one voice per run, not one per process
         log = lambda _m: None
     state = _resume_state(cfg) if resume else None
+    if not resume:
+        _refuse_a_finished_run(cfg.out)
     _seed_all(cfg.seed + dist.rank)
     train_chunks, val_chunks, trained_on = _data(cfg, dist, log)
     log(

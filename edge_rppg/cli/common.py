@@ -11,7 +11,7 @@ import importlib.util
 import json
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -33,7 +33,8 @@ from edge_rppg.runtimes.base import PRECISION_HINTS
 from edge_rppg.train.config import PRESETS
 
 # Wide tables (bench) must not fold into one-character columns when output goes to a file or CI log.
-console = Console(width=None if sys.stdout.isatty() else 160)
+# A closed stdout (``>&-``) is None here: Rich then writes nowhere, and errors still reach stderr.
+console = Console(width=None if sys.stdout is not None and sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 STDOUT = Path("-")  # ``--json -``: the JSON is the command's whole output, on stdout
@@ -77,6 +78,7 @@ def user_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _finite_numbers(kwargs)
         try:
             return fn(*args, **kwargs)
         except KeyboardInterrupt:
@@ -95,6 +97,17 @@ def user_errors(fn: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _finite_numbers(options: dict[str, Any]) -> None:
+    """Every float option is a finite number: NaN and infinities pass Click's ranges (every comparison with NaN is
+    false) and would fail, or silently judge nothing, long after the command started. A usage error, exit 2."""
+    for name, given in options.items():
+        values = given if isinstance(given, (list, tuple)) else (given,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            # Every float option is declared by its parameter's name (none takes another spelling).
+            shown = " ".join(str(v) for v in values)
+            raise typer.BadParameter(f"--{name.replace('_', '-')} {shown}: give a finite number")
 
 
 def _json_safe(value: Any) -> Any:
@@ -120,13 +133,15 @@ def emit_json(path: Path, payload: Any) -> None:
     console.print(f"wrote {path}")
 
 
-def outputs_writable(**paths: Path | None) -> None:
-    """Every output a command will write, checked before it computes anything."""
-    from edge_rppg.atomic import check_writable
+def outputs_writable(inputs: Sequence[Path | int | None] = (), **paths: Path | None) -> None:
+    """Every output a command will write, checked before it computes anything: writable, a regular file or none,
+    and neither one of ``inputs`` nor another of the outputs."""
+    from edge_rppg.atomic import check_distinct, check_writable
 
-    for kind, path in paths.items():
-        if path is not None and path != STDOUT:
-            check_writable(path, PLOT_SUFFIXES if kind == "plot" else None)
+    given = {f"--{kind}": path for kind, path in paths.items() if path is not None and path != STDOUT}
+    for kind, path in given.items():
+        check_writable(path, PLOT_SUFFIXES if kind == "--plot" else None)
+    check_distinct(given, [i for i in inputs if isinstance(i, Path)])
     if paths.get("plot") is not None and importlib.util.find_spec("matplotlib") is None:
         hint = install_hint("plot")
         raise RuntimeUnavailable(f"{paths['plot']}: --plot needs matplotlib, which is not installed: {hint}")
@@ -175,6 +190,10 @@ def weights_or_model(weights: Path | None, model: Path | None, runtime: str | No
     """(checkpoint, None) or (None, exported model): --model as given, else --weights resolved; the bundled
     model runs from its shipped ONNX where PyTorch is not installed (and not asked for by name)."""
     if model is not None:
+        if model.exists() and not model.is_file():
+            raise EdgeRppgError(
+                f"{model}: is not a model file (a folder, pipe or device); give the .onnx, .xml or .engine"
+            )
         return None, model
     from edge_rppg.weights import bundled_onnx
 

@@ -60,7 +60,7 @@ def evaluate(
         raise typer.BadParameter("give one of --weights or --model, not both")
     if not 0.0 <= split[0] < split[1] <= 1.0:
         raise typer.BadParameter(f"--split {split[0]:g} {split[1]:g}: give 0 <= FROM < TO <= 1 (an empty split)")
-    outputs_writable(json=json_path, plot=plot)
+    outputs_writable([weights, model], json=json_path, plot=plot)
     names = list(dict.fromkeys(m.value for m in method))
     source = next(p for p in weights_or_model(weights, model, value(runtime)) if p) if "model" in names else None
     reports = {

@@ -22,6 +22,9 @@ from edge_rppg.cli.common import (
     weights_from,
 )
 
+# A window is 10 MB of float32 input: a batch past this would not fit the memory of the machines we export on.
+MAX_BATCH = 256
+
 
 def export(
     target: Annotated[TargetName, typer.Option(help="Export format.")] = TargetName("onnx"),
@@ -39,7 +42,7 @@ def export(
         "fp32"
     ),
     out: Annotated[Path | None, typer.Option(help="Output file (.onnx, .xml or .engine).")] = None,
-    batch: Annotated[int, typer.Option(min=1, help="Static batch size.")] = 1,
+    batch: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Static batch size.")] = 1,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Batch dimension left dynamic.")] = False,
     calibration_data: Annotated[
         Path | None, typer.Option(help="INT8: dataset or folder of videos to calibrate on (default: synthetic faces).")
@@ -78,7 +81,7 @@ def export(
     if accuracy_control and precision.value != "int8":
         raise typer.BadParameter("--accuracy-control is for --precision int8")
     calibration = CalibrationSource(calibration_data, value(dataset), calibration_windows, held_out_windows)
-    outputs_writable(out=out, json=json_path)
+    outputs_writable([from_onnx, weights, run], out=out, json=json_path)
     if from_onnx is not None and (run is not None or weights is not None):
         raise typer.BadParameter("--from builds from an ONNX; give it instead of --run or --weights, not with them")
     if from_onnx is not None and from_onnx.suffix != ".onnx":

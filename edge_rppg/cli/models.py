@@ -11,7 +11,19 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from edge_rppg.cli.common import STDOUT, ArchName, JsonOption, checkpoint, console, emit_json, value
+from edge_rppg.cli.common import (
+    STDOUT,
+    ArchName,
+    JsonOption,
+    checkpoint,
+    console,
+    emit_json,
+    outputs_writable,
+    value,
+)
+
+# demo-video's longest: an hour of frames is written in minutes, a longer one is a typo.
+DEMO_MAX_SECONDS = 3600.0
 
 
 def info(
@@ -33,6 +45,7 @@ def info(
 
     if fsam and deploy:
         raise typer.BadParameter("--fsam and --deploy exclude each other")
+    outputs_writable([weights], json=json_path)
     summary = model_info(checkpoint(weights) if weights else None, deploy=deploy, fsam=fsam, arch=value(arch))
     if json_path is not None:
         emit_json(json_path, summary.to_dict())
@@ -66,6 +79,7 @@ def check(
     """What this machine can run (runtimes, GPU, CPU features, Ray) and how to add what is missing."""
     from edge_rppg.check import check as run_check
 
+    outputs_writable(json=json_path)
     report = run_check(ray_address)
     if json_path is not None:
         emit_json(json_path, report.to_dict())
@@ -88,6 +102,7 @@ def weights_list(json_path: JsonOption = None) -> None:
     """Every released checkpoint: name, file, sha256, licence, and whether it is in the cache."""
     from edge_rppg.weights import LICENSE, RELEASED, base_url
 
+    outputs_writable(json=json_path)
     rows = [e.to_dict() for e in RELEASED.values()]
     if json_path is not None:
         emit_json(json_path, rows)
@@ -130,7 +145,7 @@ def weights_path(name: Annotated[str, typer.Argument(help="A weights name, or 'd
 
 def demo_video(
     out: Annotated[Path, typer.Argument(help="Video file to write (.avi or .mp4).")] = Path("demo.avi"),
-    seconds: Annotated[float, typer.Option(min=6, help="Length.")] = 20.0,
+    seconds: Annotated[float, typer.Option(min=6, max=DEMO_MAX_SECONDS, help="Length.")] = 20.0,
     hr: Annotated[
         float | None, typer.Option(min=40, max=180, help="Heart rate of the pulse (default: drawn from the seed).")
     ] = None,
@@ -142,5 +157,6 @@ def demo_video(
     """A synthetic face video with a known pulse, to try predict in a minute."""
     from edge_rppg.data.synthetic import write_demo_video
 
+    outputs_writable(video=out)
     true_hr = write_demo_video(out, seconds, hr, seed, hard)
     console.print(f"wrote {out}: {seconds:g} s, true heart rate {true_hr:.1f} bpm; try: edge-rppg predict {out}")

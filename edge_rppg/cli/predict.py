@@ -40,7 +40,7 @@ def predict(
     video: Annotated[
         Path | None, typer.Argument(help="Video file (avi, mp4, mkv, ...) or a folder of image frames.")
     ] = None,
-    webcam: Annotated[int | None, typer.Option(help="Webcam index: live mode instead of a file.")] = None,
+    webcam: Annotated[int | None, typer.Option(min=0, help="Webcam index: live mode instead of a file.")] = None,
     weights: WeightsOption = None,
     model: ModelOption = None,
     method: Annotated[
@@ -95,7 +95,11 @@ def predict(
         raise typer.BadParameter("give a VIDEO or --webcam INDEX")
     if weights is not None and model is not None:
         raise typer.BadParameter("give one of --weights or --model, not both")
-    outputs_writable(json=json_path, csv=csv_path, plot=plot)
+    outputs_writable([video, weights, model], json=json_path, csv=csv_path, plot=plot)
+    if video is not None:
+        from edge_rppg.data.video import check_video_path
+
+        check_video_path(video)
     if fps is not None and video is not None and video.is_file():
         _say_fps_override(video, fps)
     rt = _runtime(method.value, weights, model, value(runtime), threads)

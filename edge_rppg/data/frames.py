@@ -17,7 +17,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from edge_rppg.data.video import iter_frames
+from edge_rppg.data.video import capture, iter_frames
 from edge_rppg.errors import VideoError
 
 REDUCTIONS = (1, 2, 4, 8)  # what libjpeg's DCT scaling decodes directly
@@ -113,7 +113,7 @@ def iter_video_frames(source: Path | int, coded: bool = False) -> Iterator[Frame
 def _jpeg_frames(path: Path) -> Iterator[Frame] | None:
     """The file's frames as JPEG packets, or None where its packets are not whole JPEG images of the stream's size
     (H.264, FFV1, raw video; Motion-JPEG without its Huffman tables, which FFmpeg alone decodes)."""
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    cap = capture(path, cv2.CAP_FFMPEG)
     if not cap.isOpened() or not cap.set(cv2.CAP_PROP_FORMAT, -1):  # -1: the demuxer's packets, undecoded
         cap.release()
         return None

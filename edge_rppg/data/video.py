@@ -27,6 +27,23 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def capture(source: Path | int, api: int | None = None) -> cv2.VideoCapture:
+    """Open a camera, or a video file: only a regular file, since OpenCV blocks forever opening a FIFO nobody
+    writes to and reads a device node as whatever it yields."""
+    if isinstance(source, Path):
+        check_video_path(source)
+        return cv2.VideoCapture(str(source)) if api is None else cv2.VideoCapture(str(source), api)
+    return cv2.VideoCapture(source)
+
+
+def check_video_path(source: Path) -> None:
+    """A video file or a folder of frames that exists; refused before any work otherwise."""
+    if not source.exists():
+        raise VideoError(f"{source}: no such file")
+    if not source.is_file() and not source.is_dir():
+        raise VideoError(f"{source}: not a regular file (a pipe, socket or device); give a video file")
+
+
 def probe(source: Path) -> VideoProbe:
     """fps (None if the file does not say), frame count (None if unknown), size."""
     if source.is_dir():
@@ -37,9 +54,7 @@ def probe(source: Path) -> VideoProbe:
         if first is None:
             raise VideoError(f"{files[0]}: unreadable image")
         return VideoProbe(None, len(files), first.shape[1], first.shape[0])
-    if not source.exists():
-        raise VideoError(f"{source}: no such file")
-    cap = cv2.VideoCapture(str(source))
+    cap = capture(source)
     try:
         if not cap.isOpened():
             raise VideoError(f"{source}: not a video OpenCV can decode")
@@ -62,7 +77,7 @@ def iter_frames(source: Path | int) -> Iterator[np.ndarray]:
                 raise VideoError(f"{f}: unreadable image")
             yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         return
-    cap = cv2.VideoCapture(source if isinstance(source, int) else str(source))
+    cap = capture(source)
     if not cap.isOpened():
         raise VideoError(f"{source}: cannot open (not a video OpenCV can decode, or no such camera)")
     try:
