@@ -360,7 +360,10 @@ def test_a_corrupt_cached_export_is_rebuilt_not_trusted(
     monkeypatch.setenv("EDGE_RPPG_CACHE", str(tmp_path / "cache"))
     path, _true_hr = pulse_video
     first = predict_video(path, resolve_runtime(ASSET, None, "onnxruntime", 2))
-    cached = next((tmp_path / "cache" / "exports").glob("*/model_fp32.onnx"))
+    from edge_rppg.exporters.cache import cache_path
+
+    cached = cache_path(ASSET, "onnxruntime")
+    assert cached.is_file()
     cached.write_bytes(cached.read_bytes()[:1000])  # a killed copy, a disk fault
     again = predict_video(path, resolve_runtime(ASSET, None, "onnxruntime", 2))
     assert again.hr_bpm == pytest.approx(first.hr_bpm, abs=0.01)
