@@ -7,7 +7,6 @@ the user's units: BVP error and correlation, and heart rate in bpm.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import platform
 import resource
@@ -30,7 +29,7 @@ from edge_rppg.data.windows import with_channels
 from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
 from edge_rppg.hr import hr_resolution_bpm, window_hr
 from edge_rppg.models import count_macs, family_of
-from edge_rppg.optional import cuda_device_name
+from edge_rppg.optional import cuda_device_name, torch_installed
 from edge_rppg.reference_set import SHA_KEY, ReferenceSet, path_for, read_reference
 from edge_rppg.runtimes import RUNTIMES, Runtime, RuntimeOptions, get_runtime
 from edge_rppg.runtimes.metadata import model_metadata
@@ -140,13 +139,6 @@ STORED = "stored"
 REFERENCES = ("auto", "torch", STORED)
 
 
-def _torch_installed() -> bool:
-    try:
-        return importlib.util.find_spec("torch") is not None
-    except ImportError:  # a finder that refuses torch outright
-        return False
-
-
 def resolve_weights(weights: Path | None, models: list[Path], reference: str = "auto") -> Path | None:
     """The live reference's checkpoint: given, or the source recorded in an exported model's metadata when it is
     on this machine and PyTorch is installed; None: the models' stored reference set is the reference."""
@@ -154,7 +146,7 @@ def resolve_weights(weights: Path | None, models: list[Path], reference: str = "
         raise EdgeRppgError(f"unknown reference {reference!r}; choose from {', '.join(REFERENCES)}")
     if reference == STORED:
         return None
-    if reference == "auto" and not _torch_installed():  # a device: the stored set is all there is
+    if reference == "auto" and not torch_installed():  # a device: the stored set is all there is
         return None
     if weights is not None:
         return weights

@@ -8,13 +8,12 @@ a failed row, judged ``fail``; a runtime that cannot run here is a skipped row w
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
-from edge_rppg.optional import install_hint
+from edge_rppg.optional import install_hint, torch_installed
 from edge_rppg.runtimes import RUNTIMES, get_runtime
 
 REFERENCE = "torch"
@@ -56,7 +55,7 @@ def build_source(weights: Path | None) -> tuple[Path | None, str]:
     without it, an FP32 ONNX with its reference set (the export path that needs no PyTorch)."""
     if weights is None:
         return None, "no --weights"
-    if importlib.util.find_spec("torch") is not None:
+    if torch_installed():
         return weights, ""
     from edge_rppg.reference_set import path_for
     from edge_rppg.weights import bundled_onnx
@@ -74,7 +73,7 @@ def build_source(weights: Path | None) -> tuple[Path | None, str]:
 
 def build(runtime: str, precision: str, source: tuple[Path | None, str], progress: Callable[[str], None]) -> Planned:
     """The cached, verified export of ``source`` for ``runtime`` at ``precision``, as a planned row."""
-    from edge_rppg.exporters.cache import cache_path, cached_export, is_cached, target_for
+    from edge_rppg.exporters.cache import cache_path, cached_export, target_for
 
     target = target_for(runtime)
     row = Planned(runtime=runtime, precision=precision, built=True)
@@ -86,15 +85,15 @@ def build(runtime: str, precision: str, source: tuple[Path | None, str], progres
     reason = get_runtime(runtime).unavailable_reason()
     if reason is not None:
         return _as(row, skipped=reason)
-    if not is_cached(origin, runtime, precision):
-        progress(f"bench: building the {precision} {runtime} model of {origin.name} (verified, then cached)")
     out = cache_path(origin, runtime, precision)
+    said = f"bench: building the {precision} {runtime} model of {origin.name} (verified, then cached)"
     try:
-        return Planned(runtime=runtime, path=cached_export(origin, runtime, precision), precision=precision, built=True)
+        path = cached_export(origin, runtime, precision, on_build=lambda _path: progress(said))
     except RuntimeUnavailable as exc:  # e.g. bf16 on a CPU that does not compute it
         return _as(row, skipped=str(exc))
     except EdgeRppgError as exc:  # the export's own verification refused it: the runtime fails the check
         return _as(row, path=out, failed=str(exc).removeprefix(f"{out}: "))
+    return Planned(runtime=runtime, path=path, precision=precision, built=True)
 
 
 def _as(row: Planned, path: Path | None = None, **why: str) -> Planned:

@@ -5,6 +5,7 @@ all read these, so that a hint or a probe is written once."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 from edge_rppg.errors import RuntimeUnavailable
@@ -44,6 +45,14 @@ def missing_package(exc: ModuleNotFoundError) -> str | None:
     if top not in EXTRA_OF:
         return None
     return f"this needs the '{top}' package, which is not installed: {install_hint(EXTRA_OF[top])}"
+
+
+def torch_installed() -> bool:
+    """Whether PyTorch can be imported here, without importing it (a slim install has none)."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ImportError:  # a finder that refuses torch outright
+        return False
 
 
 def cuda_device_name() -> str | None:

@@ -9,7 +9,6 @@ A file put by hand where ``weights path`` says is verified and used like a downl
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ from typing import Any
 
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.models.registry import FAMILIES
+from edge_rppg.optional import torch_installed
 from edge_rppg.paths import cache_root, file_sha256
 
 DEFAULT_NAME = "default"
@@ -231,7 +231,7 @@ def pull(name: str, accept: bool = False) -> Path:
 def bundled_onnx(checkpoint: Path) -> Path | None:
     """The bundled model's verified ONNX export where PyTorch is not installed (a slim install), else None:
     the checkpoint itself runs, or is exported for the runtime, where PyTorch is at hand."""
-    if checkpoint != DEFAULT_MODEL or importlib.util.find_spec("torch") is not None or not DEFAULT_ONNX.is_file():
+    if checkpoint != DEFAULT_MODEL or torch_installed() or not DEFAULT_ONNX.is_file():
         return None
     return DEFAULT_ONNX
 

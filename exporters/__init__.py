@@ -338,7 +338,7 @@ def export_model(
     """
     spec = _check_args(target, precision, Path(out) if out else None, int8_fallback)
     out = Path(out) if out else default_output(Path(weights), target, precision)
-    check_distinct({"the export": out, "its reference set": path_for(out)}, [Path(weights), path_for(Path(weights))])
+    check_distinct({"the export": out}, [Path(weights)])
     source = open_source(Path(weights))  # a checkpoint needs PyTorch; an ONNX with its reference set does not
     out.parent.mkdir(parents=True, exist_ok=True)
     # Drawn at most once, only for INT8, shaped for the model's channels: (calibration, held-out guard).

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import edge_rppg
@@ -42,21 +42,18 @@ def cache_path(weights: Path, runtime: str, precision: str = "fp32") -> Path:
     return entry_folder(weights, runtime, precision) / f"model_{precision}{target_for(runtime).suffix}"
 
 
-def is_cached(weights: Path, runtime: str, precision: str = "fp32") -> bool:
-    """Whether the entry is there, whole and unaltered (its manifest holds)."""
-    path = cache_path(weights, runtime, precision)
-    return _intact(path.with_name(f"{path.name}.sha256.json"))
-
-
-def cached_export(weights: Path, runtime: str, precision: str = "fp32") -> Path:
+def cached_export(
+    weights: Path, runtime: str, precision: str = "fp32", on_build: Callable[[Path], None] | None = None
+) -> Path:
     """The ``precision`` export of ``weights`` (a checkpoint, or an FP32 ONNX with its reference set) for
-    ``runtime``, built and verified once, then reused."""
+    ``runtime``, built and verified once, then reused; ``on_build`` is told the path before a build starts."""
     target = target_for(runtime)
     path = cache_path(weights, runtime, precision)
-    folder = path.parent
     manifest = path.with_name(f"{path.name}.sha256.json")
-    with _locked(folder):
+    with _locked(path.parent):
         if not _intact(manifest):
+            if on_build is not None:
+                on_build(path)
             result = export_model(weights, target.name, precision, path)
             hashes = {Path(f).name: file_sha256(f) for f in result.files}
             write_text_atomic(manifest, json.dumps(hashes, indent=1) + "\n")

@@ -268,6 +268,12 @@ def test_export_and_bench_judge_with_the_same_tolerance_object(
     report = run_bench(["onnxruntime"], [onnx_fp32], fsam_checkpoint, n_windows=2, timing=Timing(1, 1, 1))
     (row,) = [r for r in report.results if r.runtime == "onnxruntime"]
     assert row.verdict == "fail" and row.tolerance is not None and row.tolerance["min_pearson"] == 1.5
+    # The model bench builds itself is refused by the same bound in its export: a failed row, named by its path.
+    monkeypatch.setenv("EDGE_RPPG_CACHE", str(tmp_path / "cache"))
+    report = run_bench(["onnxruntime"], [], fsam_checkpoint, n_windows=2, timing=Timing(1, 1, 1))
+    (built,) = [r for r in report.results if r.runtime == "onnxruntime"]
+    assert built.built and built.status == "failed" and built.verdict == "fail", built
+    assert built.model.startswith(str(tmp_path / "cache")) and "BVP Pearson" in (built.reason or "")
 
 
 def test_a_precision_a_target_does_not_have_is_skipped_not_failed(fsam_checkpoint: Path, tmp_path: Path) -> None:
