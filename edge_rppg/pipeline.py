@@ -32,6 +32,10 @@ from edge_rppg.vitals import SceneMeasures
 
 WITNESS = "pos"  # the classic method whose HR on the same crops cross-checks each segment
 _DONE = object()
+# How often a stage waiting on a full queue looks whether the run was stopped.
+QUEUE_POLL_S = 0.1
+# The longest a stopped decoder takes to end: one frame's decode, a file's read, with room to spare under load.
+STAGE_JOIN_S = 10.0
 Results = list[tuple[int, np.ndarray]]  # each window's BVP by its start frame, in completion order
 OnResults = Callable[[Results, "Track", "Box | None"], None]
 OnFrame = Callable[[np.ndarray, "Box | None"], bool]
@@ -98,19 +102,28 @@ def _decode(
         for frame in iter_video_frames(source, coded):
             frame.at(reduction())
             timing["decode"] += time.perf_counter() - t
-            while not stop.is_set():
-                try:
-                    out.put(frame, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
+            if not _offer(out, frame, stop):
                 return
             t = time.perf_counter()
     except EdgeRppgError as exc:
-        out.put(exc)
+        _offer(out, exc, stop)
+    except Exception as exc:  # an OpenCV or FFmpeg error mid-file: reported, never taken for the video's end
+        first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        _offer(out, VideoError(f"{source}: decoding failed ({first})"), stop)
     finally:
-        out.put(_DONE)
+        _offer(out, _DONE, stop)
+
+
+def _offer(out: queue.Queue[Any], item: object, stop: threading.Event) -> bool:
+    """Queue ``item`` unless the run is stopped (then nobody reads the queue, and a full one would block the
+    thread forever): whether it was queued."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=QUEUE_POLL_S)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def _infer(
@@ -119,14 +132,16 @@ def _infer(
     results: list[tuple[int, np.ndarray]],
     timing: dict[str, float],
     failure: list[Exception],
+    abandon: threading.Event,
 ) -> None:
     """Run windows until _DONE. A failure is kept for the main thread, which stops feeding when it sees
-    it; windows still queued are drained, so that nobody blocks on a full queue."""
+    it; windows still queued are drained, so that nobody blocks on a full queue, and skipped once the run is
+    abandoned (Ctrl-C, an error): a stop waits for one inference at most, not for every queued window."""
     while True:
         item = windows.get()
         if item is _DONE:
             return
-        if failure:
+        if failure or abandon.is_set():
             continue
         start, window = item
         t = time.perf_counter()
@@ -145,7 +160,7 @@ def _put(q: queue.Queue[Any], item: object, failure: list[Exception]) -> None:
     """Queue a window unless inference has failed (then the run stops instead of waiting forever)."""
     while not failure:
         try:
-            q.put(item, timeout=0.1)
+            q.put(item, timeout=QUEUE_POLL_S)
             return
         except queue.Full:
             continue
@@ -162,6 +177,7 @@ class _Stages:
         self.frames: queue.Queue[Any] = queue.Queue(maxsize=queue_frames)
         self.windows: queue.Queue[Any] = queue.Queue(maxsize=4)
         self.stop = threading.Event()
+        self.abandon = threading.Event()
         self.results: Results = []
         self.failure: list[Exception] = []
         self.runtime = runtime
@@ -169,15 +185,23 @@ class _Stages:
             target=_decode, args=(source, reduction, coded, self.frames, self.stop, self.timing), daemon=True
         )
         self._worker = threading.Thread(
-            target=_infer, args=(runtime, self.windows, self.results, self.timing, self.failure), daemon=True
+            target=_infer,
+            args=(runtime, self.windows, self.results, self.timing, self.failure, self.abandon),
+            daemon=True,
         )
         self._decoder.start()
         self._worker.start()
 
-    def finish(self) -> None:
+    def finish(self, abandon: bool = False) -> None:
+        """Stop and join both threads: none outlives its run (a thread left inside OpenCV or a runtime when the
+        interpreter exits can abort the process after a correct error). ``abandon``: the queued windows are
+        dropped, not run."""
+        if abandon:
+            self.abandon.set()
         self.stop.set()
-        self.windows.put(_DONE)
-        self._worker.join()
+        self.windows.put(_DONE)  # the worker drains the queue, so there is room
+        self._worker.join()  # ends within one inference
+        self._decoder.join(timeout=STAGE_JOIN_S)  # ends within one frame: its queue no longer blocks it
 
     def raise_failure(self, source: Path | int) -> None:
         if self.failure:
@@ -229,8 +253,10 @@ def run_pipeline(
     stages = _Stages(source, lambda: cropper.tracker.reduction, coded, runtime, options.queue_frames)
     try:
         frames, error = _crop_loop(stages, cropper, scheduler, track, on_results, on_frame)
-    finally:
-        stages.finish()
+    except BaseException:  # Ctrl-C or an error: nothing more is wanted from the queued windows
+        stages.finish(abandon=True)
+        raise
+    stages.finish()
     stages.raise_failure(source)
     for stage, seconds in cropper.tracker.seconds.items():
         stages.timing[stage] = seconds

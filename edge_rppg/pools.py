@@ -4,6 +4,9 @@ Ray tasks across a cluster."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -16,7 +19,26 @@ def process_pool(
     already run torch, ONNX Runtime or OpenVINO thread pools, and a child forked from it can deadlock on
     a lock one of those threads held (seen: bench --data after predict in one process)."""
     ctx = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=initializer, initargs=initargs)
+    return ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_bound_to_parent, initargs=(os.getpid(), initializer, initargs)
+    )
+
+
+# prctl(2): the signal a process gets when the one that started it dies.
+PR_SET_PDEATHSIG = 1
+
+
+def _bound_to_parent(parent: int, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+    """A worker dies with the process that started it: a parent killed with SIGKILL (the OOM killer) runs no
+    cleanup, and its workers would go on decoding and holding memory for nobody."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+    if initializer is not None:
+        initializer(*initargs)
 
 
 ENGINES = ("local", "ray")  # how many videos are spread: a local process pool, or Ray (pip install 'edge-rppg[ray]')

@@ -295,7 +295,9 @@ def _move_into_place(staged: list[Path], out: Path) -> list[Path]:
     finals = [
         out.parent / (out.name if i == 0 else p.name.replace(staged[0].stem, out.stem, 1)) for i, p in enumerate(staged)
     ]
-    for src, dst in zip(staged, finals, strict=True):
+    # The model file last: a reader that finds the new model finds its weights and reference set already there
+    # (an IR's weights hash and the reference set's hash in its metadata catch a run killed in between).
+    for src, dst in reversed(list(zip(staged, finals, strict=True))):
         src.replace(dst)
     return finals
 

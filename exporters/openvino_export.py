@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from edge_rppg.agreement import Tolerance
+from edge_rppg.errors import ExportError
 from edge_rppg.optional import require
+from edge_rppg.runtimes.openvino_runtime import WEIGHTS_KEY
 
 
 def _convert(onnx_path: Path, metadata: dict[str, str]) -> tuple[Any, Any]:
@@ -159,7 +161,20 @@ def export_ir(
         for key, value in metadata.items():
             model.set_rt_info(value, ["model_info", key])
     ov.save_model(model, str(xml_path), compress_to_fp16=(precision == "fp16"))
+    _seal(ov, model, xml_path, compress_to_fp16=(precision == "fp16"))
     return xml_path
+
+
+def _seal(ov: Any, model: Any, xml_path: Path, compress_to_fp16: bool) -> None:
+    """Write the sha256 of the weights into the IR itself (``WEIGHTS_KEY``), so that an .xml beside another
+    export's .bin (a copy or an export interrupted between its files) is refused on load, never run."""
+    from edge_rppg.paths import file_sha256
+
+    digest = file_sha256(xml_path.with_suffix(".bin"))
+    model.set_rt_info(digest, ["model_info", WEIGHTS_KEY])
+    ov.save_model(model, str(xml_path), compress_to_fp16=compress_to_fp16)
+    if file_sha256(xml_path.with_suffix(".bin")) != digest:  # the weights must not change with the metadata
+        raise ExportError(f"{xml_path}: OpenVINO wrote other weights on a second save; nothing written")
 
 
 # Ops that only move data: the TSM's slices/pads/concats sit between a FakeQuantize and its convolution,

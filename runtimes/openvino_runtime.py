@@ -7,9 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from edge_rppg.errors import RuntimeUnavailable
+from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
 from edge_rppg.optional import require
+from edge_rppg.paths import file_sha256
 from edge_rppg.runtimes.base import BaseRuntime, RuntimeOptions
+
+# An IR's metadata field holding the sha256 of its .bin (written by the exporter): the pair is checked on load.
+WEIGHTS_KEY = "weights_sha256"
 
 # What the CPU plugin computes in for a model of each precision, unless asked otherwise: a bf16 export is an FP32 IR
 # compiled to run in bf16 (its metadata says so); everything else runs as it was verified, in f32.
@@ -25,6 +29,7 @@ class OpenVinoRuntime(BaseRuntime):
         core = ov.Core()
         model = core.read_model(str(self.model_path))
         self.meta = _rt_info(model)
+        _check_weights(self.model_path, self.meta)
         hint = options.precision_hint or MODEL_HINTS.get(self.meta.get("precision", ""), "f32")
         config: dict[str, Any] = {"PERFORMANCE_HINT": options.performance_hint, "INFERENCE_PRECISION_HINT": hint}
         if options.threads:
@@ -60,6 +65,16 @@ class OpenVinoRuntime(BaseRuntime):
             "threads": int(self.compiled.get_property("INFERENCE_NUM_THREADS")),
             "pinned": bool(self.compiled.get_property("ENABLE_CPU_PINNING")) if self._device == "CPU" else None,
         }
+
+
+def _check_weights(xml: Path, meta: dict[str, str]) -> None:
+    """The .bin beside an IR is the one it was exported with (IRs exported before the seal carry none)."""
+    expected = meta.get(WEIGHTS_KEY)
+    if expected and file_sha256(xml.with_suffix(".bin")) != expected:
+        raise EdgeRppgError(
+            f"{xml.with_suffix('.bin')}: not the weights {xml.name} was exported with (another export's, or one "
+            "interrupted between its files); export again"
+        )
 
 
 def _rt_info(model: Any) -> dict[str, str]:

@@ -112,3 +112,17 @@ def test_a_runs_training_state_is_pointed_to_its_weights(tmp_path: Path) -> None
     save_checkpoint(tmp_path / "last.pt", model, extra={"rng": {"numpy": __import__("numpy").random.get_state()}})
     with pytest.raises(CheckpointError, match=r"last.pt: a training state for --resume, not weights; give .*best.pt"):
         load_checkpoint(tmp_path / "last.pt")
+    # As training writes it now: data only (it loads with weights_only), still pointed to the run's weights.
+    save_checkpoint(tmp_path / "last.pt", model, extra={"optimizer": {"state": {}, "param_groups": []}})
+    with pytest.raises(CheckpointError, match=r"last.pt: a training state for --resume, not weights; give .*best.pt"):
+        load_checkpoint(tmp_path / "last.pt")
+
+
+def test_a_file_of_random_bytes_is_named_without_advice_to_unpickle_it(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "random.pt"
+    path.write_bytes(os.urandom(4096))
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path)
+    assert str(caught.value).startswith(f"{path}: ") and "weights_only" not in str(caught.value)

@@ -363,19 +363,29 @@ def test_train_into_a_folder_that_holds_a_run_refuses_and_keeps_it(trained: Path
 
 
 def test_a_loss_that_is_not_finite_stops_training_before_it_saves_nan_weights(tmp_path: Path) -> None:
-    """A dataset whose PPG is NaN: the run stops with one line at the first step (it saved all-NaN weights)."""
-    from tests.fixtures import write_ubfc
+    """Resuming the last.pt of a run that went NaN (what `train --lr inf` made before the CLI refused inf): the
+    run stops with one error at the first non-finite loss instead of saving a best.pt of NaN tensors."""
+    from edge_rppg.errors import TrainingError
 
-    data = write_ubfc(tmp_path / "ubfc", subjects=(1, 2, 3))
-    for gt in data.glob("subject*/ground_truth.txt"):
-        rows = gt.read_text().splitlines()
-        gt.write_text("\n".join([" ".join(["nan"] * len(rows[0].split())), *rows[1:]]))
-    run = tmp_path / "run"
-    args = ["train", "--data", str(data), "--dataset", "ubfc-rppg", "--out", str(run), "--epochs", "1"]
-    result = CliRunner().invoke(app, [*args, "--batch-size", "2"], env={"EDGE_RPPG_CACHE": str(tmp_path / "c")})
-    assert result.exit_code == 1, result.output
-    assert f"{run}: the loss is nan at epoch 1, step 1" in result.output and "Traceback" not in result.output
-    assert not (run / run_dir.BEST).exists()
+    cfg = _tiny(tmp_path, epochs=2)
+
+    def stop_in_epoch_two(step: int, total: int, loss: float) -> None:
+        if len(calls) == total:
+            raise KeyboardInterrupt
+        calls.append(step)
+
+    calls: list[int] = []
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, log=lambda _m: None, progress=stop_in_epoch_two)
+    last = torch.load(cfg.out / run_dir.LAST, weights_only=True)
+    last["state_dict"] = {
+        k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in last["state_dict"].items()
+    }
+    torch.save(last, cfg.out / run_dir.LAST)
+    best = (cfg.out / run_dir.BEST).read_bytes()
+    with pytest.raises(TrainingError, match=r"the loss is nan at epoch 2, step 1"):
+        train(cfg, resume=True, log=lambda _m: None)
+    assert (cfg.out / run_dir.BEST).read_bytes() == best
 
 
 def test_a_float_option_that_is_not_finite_is_a_usage_error(tmp_path: Path) -> None:

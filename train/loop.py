@@ -72,7 +72,12 @@ class TrainResult:
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = torch.device("meta")  # refused just below, in the words of this command
+    if device.type not in ("cpu", "cuda"):
+        raise TrainingError(f"--device {name}: not a device training runs on; give auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DatasetError(f"--device {name}: no CUDA device is visible here")
     return device

@@ -34,8 +34,9 @@ from edge_rppg.train.config import PRESETS
 
 # Wide tables (bench) must not fold into one-character columns when output goes to a file or CI log.
 # A closed stdout (``>&-``) is None here: Rich then writes nowhere, and errors still reach stderr.
-console = Console(width=None if sys.stdout is not None and sys.stdout.isatty() else 160)
-err_console = Console(stderr=True)
+# No emoji codes: user text such as "cuda:x:" or a path with ":smile:" in it is printed as typed.
+console = Console(width=None if sys.stdout is not None and sys.stdout.isatty() else 160, emoji=False)
+err_console = Console(stderr=True, emoji=False)
 F = TypeVar("F", bound=Callable[..., Any])
 STDOUT = Path("-")  # ``--json -``: the JSON is the command's whole output, on stdout
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -80,6 +81,7 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _finite_numbers(kwargs)
         try:
+            _inputs_readable(kwargs)
             return fn(*args, **kwargs)
         except KeyboardInterrupt:
             # Ctrl-C: nothing half-written (every output is atomic), the shell's convention for SIGINT.
@@ -108,6 +110,20 @@ def _finite_numbers(options: dict[str, Any]) -> None:
             # Every float option is declared by its parameter's name (none takes another spelling).
             shown = " ".join(str(v) for v in values)
             raise typer.BadParameter(f"--{name.replace('_', '-')} {shown}: give a finite number")
+
+
+# Every option or argument that names something a command reads (a file, or a folder where one is taken).
+INPUT_OPTIONS = ("video", "model", "weights", "from_onnx", "data", "list_file", "calibration_data", "run")
+
+
+def _inputs_readable(options: dict[str, Any]) -> None:
+    """An input that is a FIFO, a socket or a device is refused before any work: opening a FIFO nobody writes
+    to blocks forever, and a device yields whatever it yields."""
+    for name in INPUT_OPTIONS:
+        given = options.get(name)
+        for path in given if isinstance(given, list) else [given]:
+            if isinstance(path, Path) and path.exists() and not (path.is_file() or path.is_dir()):
+                raise EdgeRppgError(f"{path}: not a regular file (a pipe, socket or device); give a file")
 
 
 def _json_safe(value: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from edge_rppg.data.video import capture, iter_frames
+from edge_rppg.data.video import capture, check_complete, iter_frames
 from edge_rppg.errors import VideoError
 
 REDUCTIONS = (1, 2, 4, 8)  # what libjpeg's DCT scaling decodes directly
@@ -133,12 +133,15 @@ def _jpeg_frames(path: Path) -> Iterator[Frame] | None:
 
 
 def _packets(cap: cv2.VideoCapture, first: JpegFrame, width: int, height: int, name: str) -> Iterator[Frame]:
+    read = 1
     try:
         yield first
         while True:
             ok, packet = cap.read()
             if not ok:
+                check_complete(cap, read, name)
                 return
+            read += 1
             # A copy: the capture may reuse the packet's buffer for the next read.
             yield JpegFrame(np.array(packet, dtype=np.uint8).ravel(), width, height, name)
     finally:

@@ -81,6 +81,8 @@ def preprocess_video(item: VideoItem, settings: PreprocessSettings, out: Path) -
 def _labelled_crops(item: VideoItem, n: int, cropper: FaceCropper) -> Iterator[tuple[np.ndarray, float]]:
     """Each model frame with its label, interpolated at the frame's position in the input."""
     labels, keep = item.labels(n)
+    if not np.all(np.isfinite(labels)):  # one NaN makes every metric of the dataset NaN
+        raise DatasetError(f"{item.source}: its ground truth holds NaN or infinite values; skipped")
     if keep is not None:
         labels = labels[keep]  # dropped frames leave with their labels
     labels = zscore(labels) if len(labels) else labels

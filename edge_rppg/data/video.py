@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,29 @@ def probe(source: Path) -> VideoProbe:
         cap.release()
     if w == 0 or h == 0:
         raise VideoError(f"{source}: video has no readable frames")
+    if _avi_states_no_rate(source):  # FFmpeg then reports its 25-fps fallback as if the file said so
+        fps = 0.0
     return VideoProbe(fps if fps and 1 <= fps <= 1000 else None, count if count > 0 else None, w, h)
+
+
+# How far into an AVI its stream headers lie: the RIFF header list comes first, a few hundred bytes long.
+AVI_HEADER_BYTES = 1 << 16
+
+
+def _avi_states_no_rate(source: Path) -> bool:
+    """Whether an AVI's video stream header gives a rate of 0 (dwRate or dwScale zero): the rate is then
+    unknown, and a file is never read at a rate it does not state."""
+    with open(source, "rb") as f:
+        head = f.read(AVI_HEADER_BYTES)
+    if head[:4] != b"RIFF" or head[8:12] != b"AVI ":
+        return False
+    at = head.find(b"strh")
+    while at >= 0 and head[at + 8 : at + 12] != b"vids":  # the chunk id, its size, then the stream's type
+        at = head.find(b"strh", at + 4)
+    if at < 0 or len(head) < at + 36:
+        return False
+    scale, rate = struct.unpack_from("<II", head, at + 28)  # after the type, handler, flags, priority, language...
+    return bool(scale == 0 or rate == 0)
 
 
 def iter_frames(source: Path | int) -> Iterator[np.ndarray]:
@@ -80,14 +103,30 @@ def iter_frames(source: Path | int) -> Iterator[np.ndarray]:
     cap = capture(source)
     if not cap.isOpened():
         raise VideoError(f"{source}: cannot open (not a video OpenCV can decode, or no such camera)")
+    read = 0
     try:
         while True:
             ok, bgr = cap.read()
             if not ok:
+                if isinstance(source, Path):
+                    check_complete(cap, read, source)
                 return
+            read += 1
             yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     finally:
         cap.release()
+
+
+def check_complete(cap: cv2.VideoCapture, read: int, source: Path | str) -> None:
+    """A file whose frames end well before the count its header declares was cut short (a partial copy, a file
+    still being written): an error naming what was read, never taken for the whole video. A header may be off by
+    a frame or two (encoder priming), or by a percent where the count is estimated from the duration."""
+    declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    if declared > 0 and declared - read > max(2, declared // 100):
+        raise VideoError(
+            f"{source}: ended after {read} of the {declared} frames its header declares (cut short, or still being "
+            "written)"
+        )
 
 
 def write_video(

@@ -9,6 +9,7 @@ name the mismatching keys.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,15 +70,29 @@ def _read(path: Path) -> Any:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own text advises weights_only=False, which would run whatever code the file carries.
+        _training_state(path)
+        raise CheckpointError(
+            f"{path}: not a checkpoint of tensors (it holds other Python objects, or is no checkpoint at all); "
+            "nothing in it was run"
+        ) from None
     except Exception as exc:  # torch raises many types for corrupt/foreign files
-        if path.name == run_dir.LAST:
-            # A run's last.pt also holds optimizer and RNG state, which weights-only loading refuses.
-            best = path.parent / run_dir.BEST
-            hint = f"; give {best} (or --run {path.parent})" if best.is_file() else ""
-            raise CheckpointError(f"{path}: a training state for --resume, not weights{hint}") from None
+        _training_state(path)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
+    if isinstance(payload, dict) and "optimizer" in payload:
+        _training_state(path)
+    return payload
+
+
+def _training_state(path: Path) -> None:
+    """A run's last.pt holds its training state as well (optimizer, RNG): pointed to the run's weights."""
+    if path.name == run_dir.LAST:
+        best = path.parent / run_dir.BEST
+        hint = f"; give {best} (or --run {path.parent})" if best.is_file() else ""
+        raise CheckpointError(f"{path}: a training state for --resume, not weights{hint}")
 
 
 def _load_strict(path: Path, model: Model, state: dict[str, torch.Tensor]) -> None:
