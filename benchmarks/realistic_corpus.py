@@ -14,9 +14,10 @@ Two halves, split by face and by waveform, so that nothing tuned on one says any
 
     python benchmarks/realistic_corpus.py OUT_DIR [--split calibration|held-out|both] [--videos 32] [--seconds 30]
 
-Each video comes with ``NAME.json`` (what was rendered) and ``NAME.ppg.npy`` (the contact PPG of the
-clip at 240 Hz, the same time axis as the video; zeros-free even for pulseless videos, whose skin does
-not pulse). Needs the ``dev`` extra (heartpy, scikit-image, imageio-ffmpeg for H.264).
+Each video comes with ``NAME.json`` (what was rendered, ``pulsed`` and ``ppg_fs`` among it) and ``NAME.ppg.npy``
+(the contact PPG of the clip at 240 Hz, the same time axis as the video; zeros-free even for pulseless videos,
+whose skin does not pulse): the layout ``edge-rppg calibrate --data`` reads (``edge_rppg.data.labelled``).
+Needs the ``dev`` extra (heartpy, scikit-image, imageio-ffmpeg for H.264).
 """
 
 from __future__ import annotations
@@ -387,7 +388,7 @@ def write(spec: VideoSpec, out: Path) -> Path:
         vw.release()
     tmp.replace(path)
     np.save(out / f"{spec.name}.ppg.npy", ppg)
-    extra = {"file": spec.file, "conditions": spec.conditions(), "ppg_start_s": ppg_start}
+    extra = {"file": spec.file, "conditions": spec.conditions(), "ppg_start_s": ppg_start, "ppg_fs": PPG_FS}
     meta.write_text(json.dumps(asdict(spec) | extra, indent=1) + "\n")
     return path
 
@@ -401,7 +402,7 @@ def load(out: Path, split: str | None = None) -> list[tuple[VideoSpec, Path, np.
     items = []
     for meta in sorted(out.glob("*.json")):
         d = json.loads(meta.read_text())
-        for key in ("file", "conditions", "ppg_start_s"):
+        for key in ("file", "conditions", "ppg_start_s", "ppg_fs"):
             d.pop(key, None)
         spec = VideoSpec(**{**d, "skin_tone": tuple(d["skin_tone"])})
         if split is None or spec.split == split:

@@ -10,7 +10,7 @@ the clip's contact PPG: neurokit2's PPG peaks (a peer, not our beat detector) gi
     python benchmarks/realistic_eval.py CORPUS --split calibration --force --classic-roi face-centre
 
 Per-window records are cached in CORPUS/results/ (``--force`` recomputes), so that the calibration of
-the quality gate (benchmarks/quality_calibration.py) re-reads them without decoding anything again.
+the gates (benchmarks/gate_report.py) re-read them without decoding anything again.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import CropSettings
 from edge_rppg.data.frames import REDUCTIONS
 from edge_rppg.filters import bvp_filters
+from edge_rppg.gate import Gate, for_checkpoint, for_method
 from edge_rppg.hr import fundamental_hr
 from edge_rppg.pipeline import PredictOptions, check_run, run_pipeline, source_fps
-from edge_rppg.predict import classic_runtime, read_vitals
+from edge_rppg.predict import classic_runtime, gate_of, read_vitals
 
 MIN_TRUTH_SPAN_S = 4.0  # a segment shorter than this has no spectral truth
 HRV_TOLERANCE = 0.15  # the issue's bar: SDNN and RMSSD within 15 % of neurokit2 on the contact PPG
@@ -98,17 +99,27 @@ def evaluate_video(
     fps = source_fps(path, None)
     run = run_pipeline(path, tee, fps, options)  # type: ignore[arg-type]
     check_run(run, str(path))
+    gates = _gates(methods, gate_of(runtime))
     offset = run.frames_without_face / fps  # the model's timeline starts at the first face
     runs = {
         m: run.results if m == "model" else list(zip([s for s, _ in run.results], tee.outputs[m], strict=True))
         for m in methods
     }
     _save_run(path, run, runs, fps)
-    return _summarise(spec, path, run, runs, fps, ppg, offset)
+    return _summarise(spec, path, run, runs, fps, ppg, offset, gates)
+
+
+def _gates(methods: list[str], model_gate: Gate) -> dict[str, Gate]:
+    """Each method's own gate, as predict finds it."""
+    return {m: model_gate if m == "model" else for_method(m) for m in methods}
+
+
+TRACK_FIELDS = ("lost", "speed", "brightness", "rgb", "background")
+RESULTS = "results"  # the cache folder's name inside the corpus (--results: one per model)
 
 
 def _run_file(path: Path) -> Path:
-    return path.parent / "results" / f"{path.stem}.run.npz"
+    return path.parent / RESULTS / f"{path.stem}.run.npz"
 
 
 def _save_run(path: Path, run: Any, runs: dict[str, list], fps: float) -> None:
@@ -116,7 +127,7 @@ def _save_run(path: Path, run: Any, runs: dict[str, list], fps: float) -> None:
     arrays = {f"bvp_{m}": np.stack([b for _, b in r]) for m, r in runs.items()}
     starts = np.array([s for s, _ in run.results])
     tr = run.track
-    track = {k: np.array(getattr(tr, k)) for k in ("lost", "speed", "brightness", "rgb")}
+    track = {k: np.array(getattr(tr, k)) for k in TRACK_FIELDS}
     counts = np.array([run.frames, run.frames_without_face, run.frames_with_face, fps, run.elapsed])
     np.savez_compressed(
         _run_file(path), starts=starts, counts=counts, **arrays, **{f"track_{k}": v for k, v in track.items()}
@@ -128,7 +139,7 @@ def _load_run(path: Path, methods: list[str]) -> tuple[Any, dict[str, list], flo
 
     z = np.load(_run_file(path))
     frames, without, with_face, fps, elapsed = z["counts"]
-    track = Track(**{k: list(z[f"track_{k}"]) for k in ("lost", "speed", "brightness", "rgb")})
+    track = Track(**{k: list(z[f"track_{k}"]) for k in TRACK_FIELDS})
     starts = [int(s) for s in z["starts"]]
     runs = {m: list(zip(starts, z[f"bvp_{m}"], strict=True)) for m in methods}
     timing = {"decode": 0.0, "crop": 0.0, "infer": 0.0}
@@ -137,7 +148,14 @@ def _load_run(path: Path, methods: list[str]) -> tuple[Any, dict[str, list], flo
 
 
 def _summarise(
-    spec: Any, path: Path, run: Any, runs: dict[str, list], fps: float, ppg: np.ndarray, offset: float
+    spec: Any,
+    path: Path,
+    run: Any,
+    runs: dict[str, list],
+    fps: float,
+    ppg: np.ndarray,
+    offset: float,
+    gates: dict[str, Gate],
 ) -> dict:
     """Each method through the product's own post-processing (read_vitals), scored against the truth."""
     t = truth(ppg)
@@ -145,7 +163,7 @@ def _summarise(
     out: dict[str, Any] = {"spec": asdict(spec), "conditions": spec.conditions(), "truth": t, "methods": {}}
     spans = functools.cache(lambda end_s: (segment_truth_fft_hr(ppg, end_s), segment_truth_hr(beats, end_s)))
     for m, results in runs.items():
-        r = read_vitals(type(run)(**{**run.__dict__, "results": list(results)}), m, fps, str(path))
+        r = read_vitals(type(run)(**{**run.__dict__, "results": list(results)}), m, fps, str(path), gates[m])
         windows = [
             asdict(w) | dict(zip(("truth_hr_bpm", "truth_beats_hr_bpm"), spans(w.time_s + offset), strict=True))
             for w in r.per_window
@@ -156,22 +174,29 @@ def _summarise(
             "hr_reason": r.hr_reason,
             "truth_hr_bpm": float(np.median(seg_truth)) if seg_truth else None,
             "hrv": asdict(r.hrv) if r.hrv else None,
+            "hr_confidence": r.hr_confidence,
+            "gate": r.quality_gate["label"],
             "windows": windows,
             "speed_fps": r.speed_fps,
-            "bvp": np.round(r.bvp, 5).tolist(),  # the reassembled trace: quality_calibration.py re-reads it
+            "bvp": np.round(r.bvp, 5).tolist(),  # the reassembled trace
         }
     return out
 
 
-def regate(root: Path, split: str, methods: list[str]) -> list[dict]:
-    """The cached runs through today's read_vitals (its quality gate included): no decoding, no inference."""
+def regate(root: Path, split: str, methods: list[str], weights: Path | None) -> list[dict]:
+    """The cached runs through today's read_vitals and gates: no decoding, no inference."""
+    from edge_rppg.paths import file_sha256
+    from edge_rppg.weights import resolve
+
+    checkpoint = resolve(weights)[0]
+    gates = _gates(methods, for_checkpoint(checkpoint, file_sha256(checkpoint)))
     records = []
     for spec, path, ppg in corpus.load(root, split):
         if not _run_file(path).exists():
             continue
         run, runs, fps = _load_run(path, methods)
-        rec = _summarise(spec, path, run, runs, fps, ppg, run.frames_without_face / fps)
-        (path.parent / "results" / f"{spec.name}.json").write_text(json.dumps(rec) + "\n")
+        rec = _summarise(spec, path, run, runs, fps, ppg, run.frames_without_face / fps, gates)
+        (path.parent / RESULTS / f"{spec.name}.json").write_text(json.dumps(rec) + "\n")
         records.append(rec)
     return records
 
@@ -182,7 +207,7 @@ def _records(
     from edge_rppg.predict import resolve_runtime
     from edge_rppg.weights import resolve
 
-    cache = root / "results"
+    cache = root / RESULTS
     cache.mkdir(exist_ok=True)
     runtime = None
     records = []
@@ -244,7 +269,7 @@ def _measurable(root: Path, records: list[dict]) -> dict[str, list[dict]]:
     """Pulsed records split by the oracle of realistic_oracle.py (empty when it has not been run)."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in records:
-        f = root / "results" / f"{r['spec']['name']}.oracle.json"
+        f = root / RESULTS / f"{r['spec']['name']}.oracle.json"
         if r["spec"]["pulsed"] and f.exists():
             groups["measurable" if json.loads(f.read_text())["measurable"] else "not measurable"].append(r)
     return groups
@@ -301,14 +326,16 @@ def main() -> None:
         help="track and crop on frames reduced by up to this (1: full frames, as before frames were decoded reduced)",
     )
     ap.add_argument("--score-json", type=Path, default=None)
-    ap.add_argument("--regate", action="store_true", help="re-read the cached runs with today's quality gate")
+    ap.add_argument("--regate", action="store_true", help="re-read the cached runs with today's quality gates")
+    ap.add_argument("--results", default="results", help="the cache folder inside the corpus (one per model)")
     args = ap.parse_args()
+    globals()["RESULTS"] = args.results
     if args.score_json:
         score_json(args.corpus, args.split, args.score_json)
         return
     methods = args.methods.split(",")
     if args.regate:
-        report(regate(args.corpus, args.split, methods), methods, args.corpus)
+        report(regate(args.corpus, args.split, methods, args.weights), methods, args.corpus)
         return
     options = PredictOptions(classic_roi=ROIS[args.classic_roi], crop=CropSettings(max_reduction=args.max_reduction))
     report(_records(args.corpus, args.split, args.weights, methods, args.force, options), methods, args.corpus)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
+from edge_rppg.gate import Gate
 from edge_rppg.hr import window_hr
 
 # Fewer judged windows than this and a shown-only tolerance cannot say whether the pulse was kept.
@@ -90,11 +91,20 @@ def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(denom > 0, (a * b).sum(1) / np.where(denom > 0, denom, 1), 1.0)
 
 
+# The windows a shown-only tolerance judges: those this gate shows (the SQI alone: windows carry no scene). One
+# fixed gate, the bundled model's when the INT8 bound was set, not the model's own: the windows an export is judged
+# on must not move with a file that lies beside its checkpoint.
+SHOWN_GATE = Gate(
+    sqi_min=0.6, snr_half_width_hz=0.3, pass_fraction=0.2, witness_disagree_factor=0.7, witness_agree_factor=1.6,
+    motion_max=1.0,
+)  # fmt: skip
+
+
 def passes_quality(bvp: np.ndarray, fs: float = CONTRACT.fps) -> np.ndarray:
-    """Per window: does its BVP pass predict's signal-quality check (the SQI alone: windows carry no scene)?"""
+    """Per window: does its BVP pass SHOWN_GATE's signal-quality check?"""
     from edge_rppg.vitals import segment_quality  # SciPy: not at the CLI's start-up, which reads TOLERANCES
 
-    return np.array([segment_quality(b, fs).ok for b in np.atleast_2d(bvp)], dtype=bool)
+    return np.array([segment_quality(b, SHOWN_GATE, fs).ok for b in np.atleast_2d(bvp)], dtype=bool)
 
 
 def compare(

@@ -327,6 +327,8 @@ COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
     ("status", lambda rec: "error" if rec["error"] else rec["result"]["hr_status"]),
     ("hr_bpm", lambda rec: _result(rec, "hr_bpm")),
     ("hr_reason", lambda rec: _result(rec, "hr_reason")),
+    ("hr_confidence", lambda rec: _result(rec, "hr_confidence")),
+    ("gate", lambda rec: "calibrated" if (_result(rec, "quality_gate") or {}).get("calibrated") else "uncalibrated"),
     ("windows", lambda rec: _result(rec, "windows")),
     ("windows_passed", lambda rec: _result(rec, "windows_passed")),
     ("sdnn_ms", lambda rec: (_result(rec, "hrv") or {}).get("sdnn_ms")),

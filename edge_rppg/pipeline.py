@@ -58,6 +58,7 @@ class Track:
     speed: list[float] = field(default_factory=list)  # face widths per second
     brightness: list[float] = field(default_factory=list)  # inner face, where box jitter changes little
     rgb: list[np.ndarray] = field(default_factory=list)  # spatial mean of ``roi``, as classic methods read it
+    background: list[np.ndarray] = field(default_factory=list)  # mean RGB beside the face: the light alone
     roi: Roi = WHOLE_CROP
 
     def add(self, step: CropStep) -> None:
@@ -67,6 +68,7 @@ class Track:
         self.speed.append(step.motion)
         self.brightness.append(float(crop[q:-q, q:-q].mean()))
         self.rgb.append(mean_rgb(crop[None], self.roi)[0])
+        self.background.append(step.background if step.background is not None else np.full(3, np.nan, np.float32))
 
     def scene(self, start: int, stop: int) -> SceneMeasures:
         """Measures over frames [start, stop) only: live mode stays constant-cost however long it runs."""
@@ -76,6 +78,7 @@ class Track:
             np.array(self.speed[lo:stop]),
             np.array(self.brightness[lo:stop]),
             CONTRACT.fps,
+            np.array(self.background[lo:stop]) if self.background else None,
         )
 
     def witness_hr(self, start: int, stop: int) -> float | None:

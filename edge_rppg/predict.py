@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from edge_rppg.classic import METHODS, ClassicRuntime
+from edge_rppg.classic import ClassicRuntime
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.filters import zscore
+from edge_rppg.gate import Gate, for_method, for_model_file
 from edge_rppg.hr import find_beats
 from edge_rppg.pipeline import (
     OnFrame,
@@ -34,10 +35,10 @@ from edge_rppg.pipeline import (
 from edge_rppg.runtimes import AUTO, Runtime, RuntimeOptions, auto_runtime, open_runtime
 from edge_rppg.streaming import overlap_add
 from edge_rppg.vitals import (
-    SQI_PEAK_CANDIDATES,
     Hrv,
     Quality,
     Respiration,
+    SceneMeasures,
     clean_ibis,
     clip_heart_rate,
     hrv_from_beats,
@@ -66,6 +67,7 @@ class WindowEstimate:
     flicker: float = 0.0  # relative amplitude of the strongest brightness line at 4-15 Hz (aliased mains flicker)
     witness_hr_bpm: float | None = None  # POS on the same crops
     segment_hr_bpm: float | None = None  # the segment's HR whether or not it passed (for calibration)
+    confidence: float | None = None  # chance its HR is within 5 bpm, by the model's gate (None: refused, uncalibrated)
 
 
 @dataclass
@@ -76,6 +78,8 @@ class PredictResult:
     hr_status: str  # "ok" | "no reliable pulse"
     hr_reason: str
     hr_spread_bpm: list[float] | None  # 10th and 90th percentile of the passing windows' HR
+    hr_confidence: float | None  # chance the HR is within 5 bpm, by the model's gate (None: refused or uncalibrated)
+    quality_gate: dict[str, Any]  # the gate that judged it: calibrated or not, and on what
     input_error: str | None  # the input ended early on this error (results cover what came before it)
     fps: float
     frames: int
@@ -148,46 +152,57 @@ def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | Non
     return rt
 
 
+def gate_of(runtime: Runtime) -> Gate:
+    """The quality gate of what ``runtime`` runs: a classic method's, or its model file's."""
+    if isinstance(runtime, ClassicRuntime):
+        return for_method(runtime.name)
+    return for_model_file(runtime.model_path)
+
+
 def predict_video(
     source: Path | int,
     runtime: Runtime,
     options: PredictOptions = PredictOptions(),
     on_window: OnWindow | None = None,
     on_frame: OnFrame | None = None,
+    gate: Gate | None = None,
 ) -> PredictResult:
     """Run the whole pipeline over a video file, an image folder, or a webcam index, then read the vitals.
 
-    ``on_window`` is called with each new estimate (live mode); ``on_frame`` may return False to stop.
+    ``on_window`` is called with each new estimate (live mode); ``on_frame`` may return False to stop. ``gate``:
+    the model's own (``gate_of``) unless given.
     """
+    gate = gate_of(runtime) if gate is None else gate
     fps = source_fps(source, options.fps)
-    live = None if on_window is None else _live_reporter(options.stride, on_window, _witnessed(runtime.name))
+    live = None if on_window is None else _live_reporter(options.stride, on_window, gate)
     run = run_pipeline(source, runtime, fps, options, live, on_frame)
     check_run(run, str(source))
-    return read_vitals(run, getattr(runtime, "name", "?"), fps, str(source))
+    return read_vitals(run, getattr(runtime, "name", "?"), fps, str(source), gate)
 
 
-def _live_reporter(stride: int, on_window: OnWindow, witness: bool) -> Callable[[Results, Track, Box | None], None]:
+def _live_reporter(stride: int, on_window: OnWindow, gate: Gate) -> Callable[[Results, Track, Box | None], None]:
     def report(results: Results, track: Track, box: Box | None) -> None:
         # Only the windows that reach into the last HR segment: live cost stays constant over a long session.
         recent = sorted(results[-(HR_SEGMENT_FRAMES // stride + 2) :], key=lambda r: r[0])
         origin = recent[0][0]
-        trace = _reassemble([(s - origin, bvp) for s, bvp in recent])
+        trace = reassemble([(s - origin, bvp) for s, bvp in recent])
         latest = recent[-1][0]
-        on_window(_estimate(_segment_quality(trace, latest - origin, latest, track, witness), latest), trace, box)
+        quality = _segment_quality(trace, latest - origin, latest, track, gate)
+        on_window(_estimate(quality, latest, gate), trace, box)
 
     return report
 
 
-def read_vitals(run: Run, runtime_name: str, fps: float, name: str) -> PredictResult:
-    """What the windows' BVP says: per-window quality, the clip HR (or a refusal), beats, HRV, breathing."""
+def read_vitals(run: Run, runtime_name: str, fps: float, name: str, gate: Gate) -> PredictResult:
+    """What the windows' BVP says under the model's ``gate``: per-window quality, the clip HR (or a refusal),
+    beats, HRV, breathing."""
     started = time.perf_counter()
     run.results.sort(key=lambda r: r[0])
-    bvp = _reassemble(run.results)
-    witness = _witnessed(runtime_name)
-    qualities = [_segment_quality(bvp, s, s, run.track, witness) for s, _ in run.results]
-    per_window = [_estimate(q, s) for q, (s, _) in zip(qualities, run.results, strict=True)]
+    bvp = reassemble(run.results)
+    qualities = [_segment_quality(bvp, s, s, run.track, gate) for s, _ in run.results]
+    per_window = [_estimate(q, s, gate) for q, (s, _) in zip(qualities, run.results, strict=True)]
     good = _good_part(bvp, per_window)
-    clip = clip_heart_rate(qualities)
+    clip = clip_heart_rate(qualities, gate)
     beats = find_beats(good, CONTRACT.fps)
     hrv = hrv_from_beats(beats) if clip.hr_bpm is not None else None
     breathing = respiration(bvp, CONTRACT.fps, beats) if clip.hr_bpm is not None else None
@@ -199,6 +214,8 @@ def read_vitals(run: Run, runtime_name: str, fps: float, name: str) -> PredictRe
         hr_status=clip.status,
         hr_reason=clip.reason,
         hr_spread_bpm=list(clip.spread_bpm) if clip.spread_bpm else None,
+        hr_confidence=clip.confidence,
+        quality_gate=describe_gate(gate),
         input_error=None if run.error is None else str(run.error),
         fps=fps,
         frames=run.frames,
@@ -226,38 +243,44 @@ def _good_part(bvp: np.ndarray, per_window: list[WindowEstimate]) -> np.ndarray:
     return np.where(good, bvp, 0.0)
 
 
-def _reassemble(results: list[tuple[int, np.ndarray]]) -> np.ndarray:
+def reassemble(results: list[tuple[int, np.ndarray]]) -> np.ndarray:
     """One continuous BVP from windows sorted by start.
 
     Each window is z-scored (the model's scale is per window), then they are overlap-added."""
     return overlap_add([zscore(b) for _, b in results], [s for s, _ in results])
 
 
-def _witnessed(runtime_name: str) -> bool:
-    """POS witnesses the deep model only (see _segment_quality)."""
-    return runtime_name not in METHODS
+def describe_gate(gate: Gate) -> dict[str, Any]:
+    return {"calibrated": gate.calibrated, "label": gate.label(), "model": gate.model, "fitted_on": gate.fitted_on}
 
 
-def _segment_quality(bvp: np.ndarray, offset: int, start: int, track: Track, witness: bool = True) -> Quality:
-    """Quality of the HR segment ending with the window that starts at frame ``start`` (``offset`` is
-    where that window begins inside ``bvp``): its BVP, the scene over the same frames, and POS's reading
-    when ``witness`` (the deep model's only: a classic method reads the same RGB trace as POS does, so
-    POS's agreement is no independent evidence for it; on the calibration half, POS witnessing itself
-    let 88 % of pulseless clips through)."""
+@dataclass(frozen=True)
+class Segment:
+    """The HR segment that ends with one window: its BVP, the scene over its frames and POS's reading of them."""
+
+    bvp: np.ndarray
+    scene: SceneMeasures
+    witness_hr_bpm: float | None
+
+
+def segment_at(bvp: np.ndarray, offset: int, start: int, track: Track, witness: bool) -> Segment:
+    """The segment ending with the window that starts at frame ``start`` (``offset`` is where that window begins
+    inside ``bvp``); POS reads it when ``witness`` (a deep model's gate only: a classic method reads the same RGB
+    trace as POS does, so POS's agreement is no independent evidence for it; on the calibration half, POS
+    witnessing itself let 88 % of pulseless clips through)."""
     end = offset + CONTRACT.window
     segment = bvp[max(0, end - HR_SEGMENT_FRAMES) : end]
     stop = start + CONTRACT.window
     first = stop - len(segment)
-    return segment_quality(
-        segment,
-        CONTRACT.fps,
-        scene=track.scene(first, stop),
-        witness_hr_bpm=track.witness_hr(first, stop) if witness else None,
-        peak_candidates=SQI_PEAK_CANDIDATES if witness else 1,
-    )
+    return Segment(segment, track.scene(first, stop), track.witness_hr(first, stop) if witness else None)
 
 
-def _estimate(q: Quality, start: int) -> WindowEstimate:
+def _segment_quality(bvp: np.ndarray, offset: int, start: int, track: Track, gate: Gate) -> Quality:
+    seg = segment_at(bvp, offset, start, track, gate.witness)
+    return segment_quality(seg.bvp, gate, CONTRACT.fps, scene=seg.scene, witness_hr_bpm=seg.witness_hr_bpm)
+
+
+def _estimate(q: Quality, start: int, gate: Gate) -> WindowEstimate:
     """The per-window record; its HR is None when the segment fails."""
     return WindowEstimate(
         start_frame=start,
@@ -272,4 +295,5 @@ def _estimate(q: Quality, start: int) -> WindowEstimate:
         flicker=q.scene.flicker if q.scene else 0.0,
         witness_hr_bpm=None if q.witness_hr_bpm is None else round(q.witness_hr_bpm, 2),
         segment_hr_bpm=round(q.hr_bpm, 2) if np.isfinite(q.hr_bpm) else None,
+        confidence=gate.confidence_of(q.sqi) if q.ok else None,
     )

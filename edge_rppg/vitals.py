@@ -6,45 +6,36 @@ refused (``None``) rather than guessed when too few windows pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.signal
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.filters import bvp_filters
-from edge_rppg.hr import FINE_GRID_BPM, Beats, find_beats, fundamental_hr, next_pow2, spectral_peak_hrs
+from edge_rppg.filters import HR_BAND_HZ, bvp_filters
+from edge_rppg.gate import WITNESS_AGREE_BPM, Gate
+from edge_rppg.hr import (
+    FINE_GRID_BPM,
+    Beats,
+    find_beats,
+    fine_nfft,
+    fundamental_hr,
+    next_pow2,
+    power_spectrum,
+    spectral_peak_hrs,
+)
 from edge_rppg.metrics import snr_db
 
 # SQI: three label-free measures, each mapped to [0, 1], combined by geometric mean, then scaled by the POS
-# witness. Every constant of the gate below was chosen on the calibration half of the realistic corpus
-# (benchmarks/quality_calibration.py: most pulsed clips given an HR with at most 5 % of pulseless clips
-# accepted) and is reported, unchanged, on its held-out half (README, "Measured here").
+# witness. Which SQI passes, and how many windows a clip needs, is the model's own gate (edge_rppg.gate).
 SNR_DB_RANGE = (-6.0, 6.0)  # SNR at or below the first scores 0, at or above the second scores 1
 AGREE_BPM = 6.0  # FFT and beat HR this far apart score exp(-1)
-SQI_MIN = 0.6
-# A segment whose pulse drifts has two spectral peaks of about the same power: scored at the largest alone,
-# a change too small to see (BVP r 0.9997) moved one window's SQI from 0.76 to 0.06. The deep model's
-# segments score each of the two largest peaks (and the octave check's fundamental) and keep the best. On the
-# calibration half: the model's pulsed clips given an HR 13 -> 14 of 16, MAE 1.37 -> 1.37, no pulseless clip
-# accepted; the classic methods, which have no witness, gained errors instead (GREEN MAE 2.9 -> 8.8, CHROM's
-# pulseless accepted 0 -> 12 %), so they keep the largest peak (``peak_candidates=1``).
-SQI_PEAK_CANDIDATES = 2
-# A real pulse's rate wanders within 10 s (contact PPG: +-5-10 bpm): +-0.1 Hz round the peak scored the
-# contact PPG itself 0 on some segments; +-0.3 Hz does not.
-SQI_SNR_HALF_WIDTH_HZ = 0.3
-MOTION_MAX = 1.0  # face widths per second (95th percentile of the segment's face speed); fails the segment
 # Light steps are measured (per window, in the JSON) but fail nothing: on the calibration half a light
 # switched on changed no window's HR beyond what the SQI already caught, and failing them cost coverage.
-LIGHT_STEP_MAX: float | None = None
 LIGHT_SPAN_S = 0.2
 FLICKER_BAND_HZ = (4.0, 15.0)
-FLICKER_MAX: float | None = None
-WITNESS_AGREE_BPM = 5.0  # the deep HR and POS's on the same crops agree within this
-WITNESS_DISAGREE_FACTOR = 0.7  # a segment whose witness disagrees keeps this share of its SQI
-WITNESS_AGREE_FACTOR = 1.6  # and one whose witness agrees is raised by this factor (capped at 1)
-MIN_PASS_FRACTION = 0.2  # of a clip's windows must pass (and at least MIN_PASSING_WINDOWS) for a clip HR
-MIN_PASSING_WINDOWS = 3
+LIGHT_MATCH_HZ = 0.1  # a line of the background's light this close to the pulse's rate is the same line
+LIGHT_MIN_S = 4.0  # the background's spectrum needs this much of it
 
 IBI_RANGE_S = (60.0 / 200.0, 60.0 / 35.0)
 IBI_MAX_DEVIATION = 0.2  # an IBI more than this share away from the median of its neighbours is an artefact
@@ -72,6 +63,19 @@ def _flicker(log_brightness: np.ndarray, fs: float) -> float:
     return float(spectrum[band].max()) if band.any() else 0.0
 
 
+def light_spectrum(background: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """(bpm, share of the band's power) of the light beside the face, within the HR band; None when the face
+    filled the frame or the span is short. No pulse is there: a rate that shows here is the light's."""
+    b = np.asarray(background, dtype=np.float64)
+    if b.ndim != 2 or len(b) < LIGHT_MIN_S * fs or not np.all(np.isfinite(b)):
+        return None
+    x = bvp_filters(np.log(np.maximum(b.mean(axis=1), 1.0)), fs)
+    freqs, power = power_spectrum(x, fs, fine_nfft(len(x), fs))
+    band = (freqs >= HR_BAND_HZ[0]) & (freqs <= HR_BAND_HZ[1])
+    total = float(power[band].sum())
+    return None if total <= 0 else (freqs[band] * 60.0, power[band] / total)
+
+
 @dataclass(frozen=True)
 class SceneMeasures:
     """What the camera saw over one HR segment, measured on the face and not on the detector's box.
@@ -84,22 +88,39 @@ class SceneMeasures:
     motion: float
     light_step: float
     flicker: float = 0.0  # relative amplitude of the strongest brightness line above the HR band
+    light: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)  # light_spectrum
 
     @classmethod
-    def from_track(cls, lost: np.ndarray, speed: np.ndarray, brightness: np.ndarray, fs: float) -> SceneMeasures:
+    def from_track(
+        cls,
+        lost: np.ndarray,
+        speed: np.ndarray,
+        brightness: np.ndarray,
+        fs: float,
+        background: np.ndarray | None = None,
+    ) -> SceneMeasures:
         log_b = np.log(np.maximum(np.asarray(brightness, dtype=np.float64), 1.0))
         span = max(1, int(round(LIGHT_SPAN_S * fs)))
         step = float(np.abs(log_b[span:] - log_b[:-span]).max()) if len(log_b) > span else 0.0
         motion = float(np.percentile(speed, 95)) if len(speed) else 0.0
-        return cls(bool(np.any(lost)), round(motion, 4), round(step, 4), round(_flicker(log_b, fs), 5))
+        light = None if background is None else light_spectrum(background, fs)
+        return cls(bool(np.any(lost)), round(motion, 4), round(step, 4), round(_flicker(log_b, fs), 5), light)
 
-    def reasons(self) -> list[str]:
-        """The measures that fail a segment outright."""
+    def light_share(self, hr_bpm: float) -> float:
+        """The share of the background light's HR-band power within LIGHT_MATCH_HZ of ``hr_bpm`` (0: unknown)."""
+        if self.light is None or not np.isfinite(hr_bpm):
+            return 0.0
+        bpm, share = self.light
+        return float(share[np.abs(bpm - hr_bpm) <= LIGHT_MATCH_HZ * 60.0].sum())
+
+    def reasons(self, gate: Gate, hr_bpm: float) -> list[str]:
+        """The measures that fail a segment read at ``hr_bpm`` outright (light steps and flicker are reported,
+        not judged: the background's light at the pulse's own rate is)."""
+        light = self.light_share(hr_bpm)
         checks = (
             ("face lost", self.face_lost),
-            (f"motion {self.motion:.2f} face widths/s", self.motion > MOTION_MAX),
-            (f"light step {self.light_step:.1%}", LIGHT_STEP_MAX is not None and self.light_step > LIGHT_STEP_MAX),
-            (f"flicker {self.flicker:.2%}", FLICKER_MAX is not None and self.flicker > FLICKER_MAX),
+            (f"motion {self.motion:.2f} face widths/s", self.motion > gate.motion_max),
+            (f"light: the background shows {hr_bpm:.0f} bpm too ({light:.0%})", light > gate.light_share_max),
         )
         return [name for name, failed in checks if failed]
 
@@ -140,7 +161,7 @@ def sqi_scores(
     x: np.ndarray,
     hr: float,
     fs: float,
-    snr_half_width_hz: float = SQI_SNR_HALF_WIDTH_HZ,
+    snr_half_width_hz: float,
     beat_hr: float | None = None,
 ) -> tuple[float, float, dict[str, float]]:
     """(SNR dB, beat HR, the three SQI scores in [0, 1]) of a conditioned segment."""
@@ -159,15 +180,17 @@ def _sqi(scores: dict[str, float]) -> float:
     return float(np.prod(list(scores.values())) ** (1 / 3))
 
 
-def _best_candidate(
-    x: np.ndarray, fs: float, beat_hr: float, peak_candidates: int
-) -> tuple[float, float, dict[str, float]]:
-    """(HR, SNR, scores) of the candidate rate with the highest SQI; the fundamental wins ties."""
+def _best_candidate(x: np.ndarray, fs: float, beat_hr: float, gate: Gate) -> tuple[float, float, dict[str, float]]:
+    """(HR, SNR, scores) of the candidate rate with the highest SQI; the fundamental wins ties.
+
+    A segment whose pulse drifts has two spectral peaks of about the same power: scored at the largest alone,
+    a change too small to see (BVP r 0.9997) moved one window's SQI from 0.76 to 0.06; a gate with
+    ``peak_candidates`` 2 scores each of the two largest (and the octave check's fundamental) and keeps the best."""
     fundamental = fundamental_hr(x, fs, beat_hr)
-    peaks = spectral_peak_hrs(x, fs, peak_candidates) if peak_candidates > 1 else []
+    peaks = spectral_peak_hrs(x, fs, gate.peak_candidates) if gate.peak_candidates > 1 else []
     best: tuple[float, float, dict[str, float]] | None = None
     for hr in [fundamental, *(h for h in peaks if np.isfinite(h) and abs(h - fundamental) > FINE_GRID_BPM)]:
-        snr, _, scores = sqi_scores(x, hr, fs, beat_hr=beat_hr)
+        snr, _, scores = sqi_scores(x, hr, fs, gate.snr_half_width_hz, beat_hr=beat_hr)
         if best is None or _sqi(scores) > _sqi(best[2]):
             best = (hr, snr, scores)
     assert best is not None
@@ -176,32 +199,30 @@ def _best_candidate(
 
 def segment_quality(
     bvp: np.ndarray,
+    gate: Gate,
     fs: float = CONTRACT.fps,
     flag_reasons: list[str] | None = None,
     scene: SceneMeasures | None = None,
     witness_hr_bpm: float | None = None,
-    peak_candidates: int = SQI_PEAK_CANDIDATES,
 ) -> Quality:
-    """SQI in [0, 1] of a BVP segment from its spectrum, its beats and its periodicity.
+    """SQI in [0, 1] of a BVP segment from its spectrum, its beats and its periodicity, judged by ``gate``.
 
-    The scene's failing measures and ``flag_reasons`` fail it outright. A witness HR (POS on the same
-    crops) scales the SQI by WITNESS_AGREE_FACTOR when it agrees within WITNESS_AGREE_BPM (independent
-    evidence of the same pulse), by WITNESS_DISAGREE_FACTOR when it does not; the SQI stays within [0, 1]."""
+    The scene's failing measures and ``flag_reasons`` fail it outright. A witness HR (POS on the same crops)
+    raises or lowers the SQI as the gate says (``Gate.window_sqi``); the SQI stays within [0, 1]."""
     x = bvp_filters(bvp, fs)
     beat_hr = find_beats(x, fs).hr_bpm  # once: the octave check and the SQI both read it
-    hr, snr, scores = _best_candidate(x, fs, beat_hr, peak_candidates)
-    sqi = _sqi(scores)
-    reasons = list(flag_reasons or []) + (scene.reasons() if scene is not None else [])
-    quality = Quality(0.0, hr, snr, beat_hr, 0.0, [], scene, witness_hr_bpm)
-    own = sqi
-    if quality.witness_agrees is not None:
-        sqi = min(1.0, sqi * (WITNESS_AGREE_FACTOR if quality.witness_agrees else WITNESS_DISAGREE_FACTOR))
-    if sqi < SQI_MIN:
+    hr, snr, scores = _best_candidate(x, fs, beat_hr, gate)
+    own = _sqi(scores)
+    witness = witness_hr_bpm if gate.witness else None
+    sqi = gate.window_sqi(own, hr, witness)
+    reasons = list(flag_reasons or []) + (scene.reasons(gate, hr) if scene is not None else [])
+    quality = Quality(round(sqi, 3), hr, snr, beat_hr, scores["not periodic"], reasons, scene, witness)
+    if sqi < gate.sqi_min:
         worst = min(scores.items(), key=lambda p: p[1])[0]
-        if quality.witness_agrees is False and own >= SQI_MIN:
-            worst = f"POS reads {witness_hr_bpm:.0f} bpm"
-        reasons.append(f"sqi {sqi:.2f} < {SQI_MIN:g} ({worst})")
-    return replace(quality, sqi=round(sqi, 3), periodicity=scores["not periodic"], reasons=reasons)
+        if quality.witness_agrees is False and own >= gate.sqi_min:
+            worst = f"POS reads {witness:.0f} bpm"
+        reasons.append(f"sqi {sqi:.2f} < {gate.sqi_min:g} ({worst})")
+    return quality
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -218,21 +239,25 @@ class ClipHr:
     reason: str
     windows_passed: int
     spread_bpm: tuple[float, float] | None = None  # 10th and 90th percentile of the passing windows' HR
+    confidence: float | None = None  # the mean of the passing windows' (None: an uncalibrated gate)
 
 
-def clip_heart_rate(qualities: list[Quality]) -> ClipHr:
+def clip_heart_rate(qualities: list[Quality], gate: Gate) -> ClipHr:
     """Refused when too few windows pass; otherwise the SQI-weighted median of the passing windows' HRs,
     with their spread. A median is well defined when the pulse drifts within the clip (a whole-clip
     spectrum then has several peaks and picks one of them); the HR over time is the per-window list."""
     passed = [q for q in qualities if q.ok]
-    need = max(MIN_PASSING_WINDOWS, int(np.ceil(MIN_PASS_FRACTION * len(qualities))))
+    need = gate.windows_needed(len(qualities))
     if len(passed) < need:
         reason = f"{len(passed)} of {len(qualities)} windows pass the signal-quality check (need {need})"
         return ClipHr(None, "no reliable pulse", reason, len(passed))
     hrs = np.array([q.hr_bpm for q in passed])
     hr = weighted_median(hrs, np.array([max(q.sqi, 1e-3) for q in passed]))
     spread = (round(float(np.percentile(hrs, 10)), 2), round(float(np.percentile(hrs, 90)), 2))
-    return ClipHr(round(hr, 2), "ok", f"{len(passed)} of {len(qualities)} windows pass", len(passed), spread)
+    confidences = [gate.confidence_of(q.sqi) for q in passed]
+    confidence = None if None in confidences else round(float(np.mean(confidences)), 3)  # type: ignore[arg-type]
+    reason = f"{len(passed)} of {len(qualities)} windows pass"
+    return ClipHr(round(hr, 2), "ok", reason, len(passed), spread, confidence)
 
 
 # --- HRV --------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 run the checkpoint's export for that runtime, made once, verified like every export, and cached.
 
 An entry is keyed by what makes its bytes: the source's sha256, the precision, the runtime and its version (a new
-OpenVINO may convert differently), and this package's version. Its files are hashed into a manifest beside them; an
+OpenVINO may convert differently), this package's version and the quality gate the export carries (a model
+calibrated after its export was cached gets a new one). Its files are hashed into a manifest beside them; an
 entry whose files are missing or no longer match it (a disk fault, a killed copy, a hand edit) is rebuilt rather
 than trusted. Two processes that want one entry at once (two cameras on one new checkpoint) take turns on a lock:
 the second finds the first one's verified files.
@@ -19,6 +20,7 @@ from pathlib import Path
 import edge_rppg
 from edge_rppg.atomic import write_text_atomic
 from edge_rppg.exporters import TARGETS, Target, export_model
+from edge_rppg.gate import digest, for_model_file
 from edge_rppg.paths import cache_root, file_sha256
 from edge_rppg.runtimes import get_runtime
 
@@ -33,7 +35,8 @@ def target_for(runtime: str) -> Target:
 def entry_folder(weights: Path, runtime: str, precision: str = "fp32") -> Path:
     """The cache folder of one (source, precision, runtime version) export."""
     version = get_runtime(runtime).version() or "none"
-    key = f"{target_for(runtime).name}-{precision}-{runtime}-{version}-edge-rppg-{edge_rppg.__version__}"
+    gate = digest(for_model_file(weights))
+    key = f"{target_for(runtime).name}-{precision}-{runtime}-{version}-edge-rppg-{edge_rppg.__version__}-gate-{gate}"
     return cache_root() / "exports" / file_sha256(weights)[:16] / key
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import edge_rppg
 from edge_rppg.errors import EdgeRppgError
+from edge_rppg.gate import GATE_KEY, for_checkpoint
 from edge_rppg.reference_set import SHA_KEY, ReferenceSet, as_video_pixels, path_for, read_reference
 from edge_rppg.runtimes import Runtime, RuntimeOptions, get_runtime
 
@@ -47,7 +48,10 @@ class CheckpointSource:
         from edge_rppg.models import family_of
 
         family = family_of(self.model)
+        gate = for_checkpoint(self.path, self.info.sha256)
+        carried = {GATE_KEY: gate.to_json()} if gate.calibrated else {}
         return {
+            **carried,
             **self.model.contract.to_metadata(),
             "producer": f"edge-rppg {edge_rppg.__version__}",
             "arch": family.name,

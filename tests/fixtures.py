@@ -123,3 +123,18 @@ def _torch_absent(python: Path) -> None:
 def without_torch(args: list[str]) -> subprocess.CompletedProcess[str]:
     """``edge-rppg ARGS`` as a device without PyTorch runs it: the slim install's own command."""
     return subprocess.run([str(slim_cli()), *args], capture_output=True, text=True, timeout=600)
+
+
+def write_labelled(root: Path, pulsed: tuple[int, ...], pulseless: tuple[int, ...], seconds: float = 12.0) -> Path:
+    """Clips in the layout ``edge-rppg calibrate --data`` reads: synthetic faces written by OpenCV, each pulsed
+    one with its contact PPG (at the video's 30 fps), each pulseless one the same kind of face with no pulse."""
+    root.mkdir(parents=True, exist_ok=True)
+    n = int(seconds * 30)
+    for seed, pulse in [(s, True) for s in pulsed] + [(s, False) for s in pulseless]:
+        clip = synthetic_clip(seed, n, pulse=pulse)
+        name = f"{'pulsed' if pulse else 'pulseless'}-{seed}"
+        write_video(root / f"{name}.avi", clip.frames(SIZE), 30.0)
+        (root / f"{name}.json").write_text(json.dumps({"pulsed": pulse, "ppg_fs": 30.0}))
+        if pulse:
+            np.save(root / f"{name}.ppg.npy", clip.ppg)
+    return root

@@ -81,17 +81,21 @@ def test_realistic_pulse_is_read_within_two_bpm(clips: Clips, tmp_path: Path) ->
 
 @pytest.mark.parametrize(("zoom", "reduction"), [(None, 1), (2.4, 2)])
 def test_pos_reads_a_pulse_with_no_model(tmp_path: Path, zoom: float | None, reduction: int) -> None:
-    """predict --method pos end to end on a written video: a real portrait whose whole frame pulses
-    (POS reads the crop's mean colour, so a pulse on every pixel is what it can read without a skin mask).
-    Its face at 640x480 is read whole; a close-up's is decoded, tracked and cropped at half size."""
+    """predict --method pos end to end on a written video: a real portrait whose face pulses (an ellipse over the
+    face: a pulse on every pixel would be the light's, and the background witness refuses it). Its face at 640x480
+    is read whole; a close-up's is decoded, tracked and cropped at half size."""
     from edge_rppg.data.video import write_video
     from tests.test_tracking import portrait_frames
 
     t = np.arange(600) / 30.0
     pulse = np.sin(2 * np.pi * 1.3 * t) + 0.3 * np.sin(2 * np.pi * 2.6 * t + 0.5)  # 78 bpm
-    absorb = 1 - 0.004 * pulse[:, None] * np.array([0.33, 0.77, 0.53])
+    scale = zoom or 1.2  # the portrait's face: 98 px centred at (223, 113), placed as portrait_frames places it
+    centre = (320.0, 240.0) if zoom else (60 + 223 * scale, -40 + 113 * scale)
+    yy, xx = np.mgrid[0:480, 0:640]
+    face = ((xx - centre[0]) / (0.45 * 98 * scale)) ** 2 + ((yy - centre[1]) / (0.6 * 98 * scale)) ** 2 <= 1
+    absorb = 0.006 * face[..., None] * np.array([0.33, 0.77, 0.53])  # per unit of pulse, on the face only
     portrait = portrait_frames(600, zoom=zoom)
-    frames = (np.clip(f * a, 0, 255).astype(np.uint8) for f, a in zip(portrait, absorb, strict=True))
+    frames = (np.clip(f * (1 - a * absorb), 0, 255).astype(np.uint8) for f, a in zip(portrait, pulse, strict=True))
     video = tmp_path / "pulse.avi"
     write_video(video, frames, 30.0, quality=90)
     summary = _predict_json(video, tmp_path, "--method", "pos")
@@ -100,9 +104,17 @@ def test_pos_reads_a_pulse_with_no_model(tmp_path: Path, zoom: float | None, red
     assert abs(summary["hr_bpm"] - 78.0) <= 1.0
 
 
-def test_realistic_pulseless_video_is_refused(clips: Clips, tmp_path: Path) -> None:
+# POS, under the gate fitted for it on the calibration half, reads this clip at 90.7 bpm (issue 35, open): kept
+# strict, so that the day it refuses the test says so.
+POS_GAP = pytest.mark.xfail(strict=True, reason="POS's calibrated gate accepts this pulseless clip (issue 35)")
+
+
+@pytest.mark.parametrize("method", ["model", pytest.param("pos", marks=POS_GAP), "chrom", "green"])
+def test_realistic_pulseless_video_is_refused(clips: Clips, tmp_path: Path, method: str) -> None:
+    """A moving face photograph with no pulse: every method refuses it, each under its own calibrated gate."""
     path, _ = clips["none"]
-    summary = _predict_json(path, tmp_path)
+    summary = _predict_json(path, tmp_path, "--method", method)
+    assert summary["quality_gate"]["calibrated"], summary["quality_gate"]
     assert summary["hr_bpm"] is None and summary["hr_status"] == "no reliable pulse"
 
 

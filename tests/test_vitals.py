@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from edge_rppg.agreement import SHOWN_GATE as GATE
 from edge_rppg.hr import Beats, find_beats
-from edge_rppg.vitals import SQI_MIN, Quality, clip_heart_rate, hrv_from_beats, respiration, segment_quality
+from edge_rppg.vitals import Quality, clip_heart_rate, hrv_from_beats, respiration, segment_quality
+
+SQI_MIN = GATE.sqi_min
 
 FS = 30.0
 
@@ -79,19 +84,19 @@ def test_respiration_needs_30_s() -> None:
 def test_sqi_passes_a_pulse_and_fails_noise() -> None:
     rr, _ = _known_ibis(14, 0)
     pulse, _ = ppg_from_ibis(rr, 0, noise=0.1)
-    good = segment_quality(pulse[:300], FS)
-    bad = segment_quality(np.random.default_rng(0).standard_normal(300), FS)
+    good = segment_quality(pulse[:300], GATE, FS)
+    bad = segment_quality(np.random.default_rng(0).standard_normal(300), GATE, FS)
     assert good.ok and good.sqi >= SQI_MIN and good.hr_bpm == pytest.approx(60 / 0.85, abs=3)
     assert not bad.ok and bad.sqi < SQI_MIN and bad.reasons
-    assert segment_quality(pulse[:300], FS, ["face lost"]).reasons == ["face lost"]
+    assert segment_quality(pulse[:300], GATE, FS, ["face lost"]).reasons == ["face lost"]
 
 
 def test_clip_hr_is_refused_when_too_few_windows_pass() -> None:
     ok = Quality(0.9, 72.0, 5.0, 72.0, 0.9)
     bad = Quality(0.1, 120.0, -5.0, 80.0, 0.0, ["sqi 0.10 < 0.5 (low snr)"])
-    refused = clip_heart_rate([ok, bad, bad, bad, bad, bad, bad])
+    refused = clip_heart_rate([ok, bad, bad, bad, bad, bad, bad], GATE)
     assert refused.hr_bpm is None and refused.status == "no reliable pulse" and "1 of 7" in refused.reason
-    accepted = clip_heart_rate([ok, ok, ok, bad, bad])
+    accepted = clip_heart_rate([ok, ok, ok, bad, bad], GATE)
     assert accepted.hr_bpm == 72.0 and accepted.status == "ok"
 
 
@@ -100,13 +105,13 @@ def _passing(hr: float) -> Quality:
 
 
 def test_one_passing_window_is_not_enough_for_a_clip_hr() -> None:
-    clip = clip_heart_rate([_passing(72.0)])
+    clip = clip_heart_rate([_passing(72.0)], GATE)
     assert clip.hr_bpm is None and "need 3" in clip.reason
 
 
 def test_a_drifting_pulse_gets_the_median_of_its_windows_and_their_spread() -> None:
     hrs = np.linspace(92, 116, 25)  # the pulse drifts through the clip: the windows follow it
-    clip = clip_heart_rate([_passing(h) for h in hrs])
+    clip = clip_heart_rate([_passing(h) for h in hrs], GATE)
     assert clip.hr_bpm == pytest.approx(104.0, abs=0.6)
     assert clip.spread_bpm is not None and clip.spread_bpm[0] < 96 and clip.spread_bpm[1] > 112
 
@@ -134,8 +139,8 @@ def test_a_pulse_that_changes_rate_is_scored_at_the_peak_its_beats_show() -> Non
     x, times = ppg_from_ibis(rr, 0, noise=0.05)
     t = np.arange(300) / FS
     x = x[:300] * (1 + 0.1 * (t > times[6]))
-    q = segment_quality(x, FS)
+    q = segment_quality(x, GATE, FS)
     assert q.ok and q.sqi >= SQI_MIN, q
     assert q.hr_bpm == pytest.approx(q.beat_hr_bpm, abs=3) and q.hr_bpm > 90
-    largest_only = segment_quality(x, FS, peak_candidates=1)  # what classic methods keep
+    largest_only = segment_quality(x, replace(GATE, peak_candidates=1), FS)  # what classic methods keep
     assert not largest_only.ok and largest_only.hr_bpm < 80

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from edge_rppg.cli import bench, evaluate, export, models, predict, train
+from edge_rppg.cli import bench, calibrate, evaluate, export, models, predict, train
 from edge_rppg.cli.common import user_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="FactorizePhys rPPG from training to the edge.")
@@ -32,6 +32,7 @@ COMMANDS: tuple[tuple[typer.Typer, str, Callable[..., Any]], ...] = (
     (app, "train", train.train),
     (app, "eval", evaluate.evaluate),
     (app, "predict", predict.predict),
+    (app, "calibrate", calibrate.calibrate),
 )
 for group, name, command in COMMANDS:
     group.command(name=name)(user_errors(command))

@@ -222,10 +222,12 @@ def _print_result(result: PredictResult, profile: bool) -> None:
         if result.hr_bpm is not None
         else "[bold yellow]no reliable pulse[/bold yellow]"
     )
+    sure = "" if result.hr_confidence is None else f"confidence {result.hr_confidence:.2f}; "
     console.print(
-        f"{hr} ({result.hr_reason}) over {result.frames} frames ({result.fps:g} fps); {result.speed_fps:.0f} frames/s "
-        f"({result.speed_fps / result.fps:.1f}x real time) on {result.runtime}"
+        f"{hr} ({sure}{result.hr_reason}) over {result.frames} frames ({result.fps:g} fps); "
+        f"{result.speed_fps:.0f} frames/s ({result.speed_fps / result.fps:.1f}x real time) on {result.runtime}"
     )
+    console.print(f"quality gate: {escape(result.quality_gate['label'])}", highlight=False)
     if result.hrv:
         v = result.hrv
         console.print(

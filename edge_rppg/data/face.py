@@ -308,19 +308,48 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / (a[2] * a[3] + b[2] * b[3] - inter))
 
 
+BACKGROUND_GAP = 0.25  # face widths between the box and the reference strips beside it (ears, hair's edge)
+BACKGROUND_WIDTH = 0.5  # each strip's width, in face widths
+
+
+def background_rgb(rgb: np.ndarray, box: Box) -> np.ndarray:
+    """Mean RGB of the strips left and right of the face box at its height, off the skin: what the light does to
+    the scene. A pulse is not there; mains flicker and a light switched on are (NaN when the face fills the frame)."""
+    x, y, w, h = box
+    gap, width = round(BACKGROUND_GAP * w), max(round(BACKGROUND_WIDTH * w), 1)
+    rows = rgb[max(y, 0) : y + h]
+    left = rows[:, max(x - gap - width, 0) : max(x - gap, 0)]
+    right = rows[:, x + w + gap : x + w + gap + width]
+    pixels = [p.reshape(-1, 3) for p in (left, right) if p.size]
+    if not pixels:
+        return np.full(3, np.nan, dtype=np.float32)
+    mean: np.ndarray = np.concatenate(pixels).mean(axis=0, dtype=np.float64)
+    return mean.astype(np.float32)
+
+
 def crop_resize(rgb: np.ndarray, box: Box, size: tuple[int, int]) -> np.ndarray:
     """Crop and resize with area interpolation (the field's choice for downscaling)."""
     x, y, w, h = box
     return cv2.resize(rgb[y : y + h, x : x + w], size, interpolation=cv2.INTER_AREA)
 
 
+def _rfb() -> FaceDetector:
+    from edge_rppg.data.rfb_detector import RfbFaceDetector  # ONNX Runtime: only when asked for
+
+    return RfbFaceDetector()
+
+
 DETECTORS: dict[str, Callable[[], FaceDetector]] = {
     "haar": HaarFaceDetector,
     "haar-clahe": EqualizedHaarFaceDetector,
     "haar+clahe": FallbackHaarFaceDetector,
+    "rfb320": _rfb,  # weights in the package (MIT): runs where OpenCV has no Haar cascade (OpenCV 5)
 }
 
 
+# Haar where OpenCV has it (the 4.x line; every gate shipped so far was fitted on its crops), else the detector
+# whose weights ship here: OpenCV 5 has no CascadeClassifier.
+DEFAULT_DETECTOR = "haar" if hasattr(cv2, "CascadeClassifier") else "rfb320"
 TRACKING = ("flow", "hold")  # follow the face between detections, or hold the last box (the field's habit)
 
 
@@ -331,7 +360,7 @@ class CropSettings:
     Part of the preprocessing cache key: changing any of these re-crops cached datasets.
     """
 
-    detector: str = "haar"
+    detector: str = DEFAULT_DETECTOR
     detect_interval: int = 30
     box_scale: float = 1.5
     # Blend of the previous box into each new detection: without it a moving face's box jumps at every
@@ -351,6 +380,7 @@ class CropStep:
     position: float  # in input frames (fractional when resampled)
     face_lost: bool
     motion: float = 0.0  # the face's speed (optical flow), face widths per second
+    background: np.ndarray | None = None  # mean RGB beside the face (off the skin): the scene's light alone
 
 
 @dataclass
@@ -379,6 +409,7 @@ class FaceCropper:
             crop_size=s.size,
         )
         self.resampler = FpsResampler(self.fps_in)
+        self.background_resampler = FpsResampler(self.fps_in)  # the same instants as the crops'
         self.frames_without_face = 0
 
     @property
@@ -392,7 +423,7 @@ class FaceCropper:
             frame = ArrayFrame(frame)
         if self.pre_cropped:
             crop = cv2.resize(frame.at(1), size, interpolation=cv2.INTER_AREA)
-            lost = False
+            lost, background = False, np.full(3, np.nan, dtype=np.float32)  # a crop shows no scene around it
         else:
             box, _ = self.tracker.update(frame)
             if box is None:
@@ -400,10 +431,13 @@ class FaceCropper:
                 return []
             k = self.tracker.reduction
             image = frame.at(k)
-            crop = crop_resize(image, reduce_box(box, k, image.shape[1], image.shape[0]), size)
-            lost = self.tracker.face_lost
+            reduced = reduce_box(box, k, image.shape[1], image.shape[0])
+            crop = crop_resize(image, reduced, size)
+            lost, background = self.tracker.face_lost, background_rgb(image, reduced)
         speed = self.tracker.motion * self.fps_in
-        return [CropStep(frame, pos, lost, speed) for pos, frame in self.resampler.push(crop)]
+        crops = self.resampler.push(crop)
+        backgrounds = self.background_resampler.push(background)
+        return [CropStep(c, pos, lost, speed, b) for (pos, c), (_, b) in zip(crops, backgrounds, strict=True)]
 
 
 def reads_coded(source: Path | int, settings: CropSettings) -> bool:
