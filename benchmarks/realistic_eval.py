@@ -29,17 +29,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import realistic_corpus as corpus
 
+from edge_rppg.calibration import ppg_truth
 from edge_rppg.classic import METHODS, ROIS
-from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import CropSettings
 from edge_rppg.data.frames import REDUCTIONS
-from edge_rppg.filters import bvp_filters
 from edge_rppg.gate import Gate, for_checkpoint, for_method
-from edge_rppg.hr import fundamental_hr
 from edge_rppg.pipeline import PredictOptions, check_run, run_pipeline, source_fps
 from edge_rppg.predict import classic_runtime, gate_of, read_vitals
 
-MIN_TRUTH_SPAN_S = 4.0  # a segment shorter than this has no spectral truth
 HRV_TOLERANCE = 0.15  # the issue's bar: SDNN and RMSSD within 15 % of neurokit2 on the contact PPG
 
 
@@ -83,13 +80,7 @@ def segment_truth_fft_hr(ppg: np.ndarray, end_s: float, span_s: float = 10.0) ->
     Not the beat count: with a varying pulse (SDNN 50-120 ms in these recordings) the spectral peak of
     a 10-s span and its mean beat rate differ by up to ~6 bpm, so a perfect BVP judged against the beat
     count would show that difference as error."""
-    fs = CONTRACT.fps  # the rate predict reads every HR at (the detrending's smoothness is in samples)
-    start = max(0.0, end_s - span_s)
-    if end_s - start < MIN_TRUTH_SPAN_S:
-        return float("nan")
-    t = start + np.arange(int((end_s - start) * fs)) / fs
-    x = np.interp(t, np.arange(len(ppg)) / corpus.PPG_FS, ppg)
-    return fundamental_hr(bvp_filters(x, fs), fs)
+    return ppg_truth(ppg, corpus.PPG_FS, span_s)(end_s)  # the product's own truth, as calibrate reads it
 
 
 def evaluate_video(

@@ -141,7 +141,7 @@ class _Worker:
 
     def __init__(self, spec: BatchSpec) -> None:
         from edge_rppg.pipeline import PredictOptions
-        from edge_rppg.predict import classic_runtime, resolve_runtime
+        from edge_rppg.predict import classic_runtime, gate_of, resolve_runtime
 
         self.spec = spec
         self.options = spec.options or PredictOptions()
@@ -150,12 +150,13 @@ class _Worker:
             if spec.method == "model"
             else classic_runtime(spec.method, self.options)
         )
+        self.gate = gate_of(self.runtime)  # once: finding it reads the model file's metadata or hashes it
 
     def run(self, video: str) -> Outcome:
         from edge_rppg.predict import predict_video
 
         try:
-            result = predict_video(Path(video), self.runtime, self.options)
+            result = predict_video(Path(video), self.runtime, self.options, gate=self.gate)
         except EdgeRppgError as exc:
             return Outcome(video, None, str(exc))
         except Exception as exc:  # a bug on one video must not end a thousand-video run; its row says what

@@ -64,12 +64,12 @@ class ClipFeatures:
         return float(np.median(known)) if known.size else float("nan")
 
 
-def ppg_truth(ppg: np.ndarray, ppg_fs: float) -> Callable[[float], float]:
+def ppg_truth(ppg: np.ndarray, ppg_fs: float, span_s: float = HR_SEGMENT_S) -> Callable[[float], float]:
     """The contact PPG's HR over the HR segment ending at a time (s): the same spectral estimator as the video's,
     on the PPG resampled to the model's rate (the field's convention: label and prediction processed alike)."""
 
     def at(end_s: float) -> float:
-        start = max(0.0, end_s - HR_SEGMENT_S)
+        start = max(0.0, end_s - span_s)
         if end_s - start < MIN_TRUTH_SPAN_S or end_s > len(ppg) / ppg_fs:
             return float("nan")
         t = start + np.arange(int((end_s - start) * CONTRACT.fps)) / CONTRACT.fps
