@@ -16,10 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge_rppg.batch import BatchSpec, collect_videos, plan_workers, result_path, run_batch
 from edge_rppg.data.synthetic import synthetic_clip
 from edge_rppg.data.video import write_video
 from edge_rppg.exporters.cache import cached_export
+from edge_rppg.predict.batch import BatchSpec, collect_videos, plan_workers, result_path, run_batch
 from edge_rppg.weights import resolve
 
 

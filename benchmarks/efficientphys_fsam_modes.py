@@ -15,8 +15,8 @@ from pathlib import Path
 
 from edge_rppg.data.synthetic import write_synthetic_ubfc
 from edge_rppg.evaluate import evaluate_dataset
-from edge_rppg.hr import HrMethod
 from edge_rppg.models.checkpoints import load_checkpoint, save_checkpoint
+from edge_rppg.signals.hr import HrMethod
 from edge_rppg.train.config import TrainConfig
 from edge_rppg.train.loop import train
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from edge_rppg.data.synthetic import write_synthetic_ubfc
 from edge_rppg.evaluate import evaluate_dataset
-from edge_rppg.hr import HrMethod
-from edge_rppg.predict import predict_video, resolve_runtime
+from edge_rppg.predict.video import predict_video, resolve_runtime
+from edge_rppg.signals.hr import HrMethod
 
 TRAINED = Path(__file__).resolve().parents[1] / "tests" / "assets" / "synthetic_fsam.pt"
 

@@ -31,8 +31,8 @@ from edge_rppg.data.frames import iter_video_frames
 from edge_rppg.errors import ExportError
 from edge_rppg.exporters import export_model
 from edge_rppg.exporters.cache import cached_export
-from edge_rppg.pipeline import PredictOptions, Track, source_fps
-from edge_rppg.predict import predict_video, runtime_options
+from edge_rppg.predict.pipeline import PredictOptions, Track, source_fps
+from edge_rppg.predict.video import predict_video, runtime_options
 from edge_rppg.runtimes import RuntimeOptions, open_runtime
 from edge_rppg.weights import resolve
 

@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 import realistic_corpus as corpus
 
 from edge_rppg.calibration import ppg_truth
-from edge_rppg.classic import METHODS, ROIS
 from edge_rppg.data.face import CropSettings
 from edge_rppg.data.frames import REDUCTIONS
 from edge_rppg.gate import Gate, for_checkpoint, for_method
-from edge_rppg.pipeline import PredictOptions, check_run, run_pipeline, source_fps
-from edge_rppg.predict import classic_runtime, gate_of, read_vitals
+from edge_rppg.predict.pipeline import PredictOptions, check_run, run_pipeline, source_fps
+from edge_rppg.predict.video import classic_runtime, gate_of, read_vitals
+from edge_rppg.signals.classic import METHODS, ROIS
 
 HRV_TOLERANCE = 0.15  # the bar: SDNN and RMSSD within 15 % of neurokit2 on the contact PPG
 
@@ -126,7 +126,7 @@ def _save_run(path: Path, run: Any, runs: dict[str, list], fps: float) -> None:
 
 
 def _load_run(path: Path, methods: list[str]) -> tuple[Any, dict[str, list], float]:
-    from edge_rppg.pipeline import Run, Track
+    from edge_rppg.predict.pipeline import Run, Track
 
     z = np.load(_run_file(path))
     frames, without, with_face, fps, elapsed = z["counts"]
@@ -195,7 +195,7 @@ def regate(root: Path, split: str, methods: list[str], weights: Path | None) -> 
 def _records(
     root: Path, split: str, weights: Path | None, methods: list[str], force: bool, options: PredictOptions
 ) -> list[dict]:
-    from edge_rppg.predict import resolve_runtime
+    from edge_rppg.predict.video import resolve_runtime
     from edge_rppg.weights import resolve
 
     cache = root / RESULTS

@@ -33,11 +33,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 import realistic_corpus as corpus
 import realistic_eval
 
-from edge_rppg.classic import chrom, green, pos
 from edge_rppg.contract import CONTRACT
-from edge_rppg.filters import bvp_filters
-from edge_rppg.hr import fundamental_hr
-from edge_rppg.metrics import snr_db
+from edge_rppg.signals.classic import chrom, green, pos
+from edge_rppg.signals.filters import bvp_filters
+from edge_rppg.signals.hr import fundamental_hr
+from edge_rppg.signals.metrics import snr_db
 
 ORACLE_TOLERANCE_BPM = 3.0
 ORACLE_MIN_SHARE = 0.8

@@ -8,7 +8,7 @@ import numpy as np
 
 from edge_rppg.contract import CONTRACT
 from edge_rppg.gate import Gate
-from edge_rppg.hr import window_hr
+from edge_rppg.signals.hr import window_hr
 
 # Fewer judged windows than this and a shown-only tolerance cannot say whether the pulse was kept.
 MIN_JUDGED_WINDOWS = 4
@@ -102,7 +102,7 @@ SHOWN_GATE = Gate(
 
 def passes_quality(bvp: np.ndarray, fs: float = CONTRACT.fps) -> np.ndarray:
     """Per window: does its BVP pass SHOWN_GATE's signal-quality check?"""
-    from edge_rppg.vitals import segment_quality  # SciPy: not at the CLI's start-up, which reads TOLERANCES
+    from edge_rppg.signals.vitals import segment_quality  # SciPy: not at the CLI's start-up, which reads TOLERANCES
 
     return np.array([segment_quality(b, SHOWN_GATE, fs).ok for b in np.atleast_2d(bvp)], dtype=bool)
 

@@ -27,12 +27,12 @@ from edge_rppg.check import cpu_flags, cpu_name, nvidia_gpus
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.windows import with_channels
 from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
-from edge_rppg.hr import hr_resolution_bpm, window_hr
 from edge_rppg.models import count_macs, family_of
 from edge_rppg.optional import cuda_device_name, torch_installed
 from edge_rppg.reference_set import SHA_KEY, ReferenceSet, path_for, read_reference
 from edge_rppg.runtimes import RUNTIMES, Runtime, RuntimeOptions, get_runtime
 from edge_rppg.runtimes.metadata import model_metadata
+from edge_rppg.signals.hr import hr_resolution_bpm, window_hr
 from edge_rppg.verdict import FAIL, judge, judged_precision
 from edge_rppg.verdict import REFERENCE as REFERENCE_VERDICT
 

@@ -14,8 +14,8 @@ import numpy as np
 from edge_rppg.atomic import save_figure
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.preprocess import Chunk, chunk_window
-from edge_rppg.hr import HrMethod
-from edge_rppg.metrics import DatasetMetrics, dataset_metrics, evaluate_signal
+from edge_rppg.signals.hr import HrMethod
+from edge_rppg.signals.metrics import DatasetMetrics, dataset_metrics, evaluate_signal
 
 if TYPE_CHECKING:
     from edge_rppg.runtimes import Runtime
@@ -139,7 +139,7 @@ def _eval_runtime(model_path: Path | None, runtime: str | None, method: str, thr
     from edge_rppg.runtimes import RuntimeOptions, open_runtime
 
     if method != "model":
-        from edge_rppg.classic import ClassicRuntime
+        from edge_rppg.signals.classic import ClassicRuntime
 
         return ClassicRuntime(method)
     assert model_path is not None

@@ -17,7 +17,7 @@ import numpy as np
 
 from edge_rppg.agreement import TOLERANCES, Agreement, compare
 from edge_rppg.errors import EdgeRppgError
-from edge_rppg.hr import window_hr
+from edge_rppg.signals.hr import window_hr
 
 SUFFIX = ".ref.npz"
 SHA_KEY = "reference_sha256"  # the model metadata field that names its reference set

@@ -22,10 +22,10 @@ from pathlib import Path
 from edge_rppg.data.synthetic import GENERATOR_VERSION, write_synthetic_ubfc
 from edge_rppg.evaluate import evaluate_dataset
 from edge_rppg.exporters import export_model
-from edge_rppg.hr import HrMethod
 from edge_rppg.models.checkpoints import load_checkpoint, save_checkpoint
 from edge_rppg.reference_set import path_for
 from edge_rppg.run_dir import best_checkpoint
+from edge_rppg.signals.hr import HrMethod
 from edge_rppg.weights import DEFAULT_MODEL
 
 HELD_OUT_SEED = 101

@@ -17,12 +17,12 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from edge_rppg.batch import SUMMARY_CSV, BatchSpec, collect_videos, result_path, run_batch
 from edge_rppg.cli import app
 from edge_rppg.data.synthetic import synthetic_clip
 from edge_rppg.data.video import write_video
-from edge_rppg.predict import predict_video, resolve_runtime
-from edge_rppg.predict_files import beats_csv_path
+from edge_rppg.predict.batch import SUMMARY_CSV, BatchSpec, collect_videos, result_path, run_batch
+from edge_rppg.predict.video import predict_video, resolve_runtime
+from edge_rppg.predict.writers import beats_csv_path
 
 ASSET = Path(__file__).parent / "assets" / "synthetic_fsam.pt"
 RUN_FIELDS_THAT_VARY = ("speed_fps", "profile_ms")  # wall-clock figures: everything else must be identical
@@ -204,7 +204,7 @@ def test_eval_on_ray_builds_the_same_cache_and_metrics_as_local(
 
 
 def test_every_engine_name_has_a_batch_engine() -> None:
-    from edge_rppg.batch import ENGINES
     from edge_rppg.pools import ENGINES as NAMES
+    from edge_rppg.predict.batch import ENGINES
 
     assert tuple(ENGINES) == NAMES

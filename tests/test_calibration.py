@@ -26,8 +26,8 @@ from edge_rppg.gate import (
     sidecar_path,
 )
 from edge_rppg.paths import file_sha256
-from edge_rppg.pipeline import PredictOptions, check_run, run_pipeline, source_fps
-from edge_rppg.predict import classic_runtime, gate_of, predict_video, read_vitals, resolve_runtime
+from edge_rppg.predict.pipeline import PredictOptions, check_run, run_pipeline, source_fps
+from edge_rppg.predict.video import classic_runtime, gate_of, predict_video, read_vitals, resolve_runtime
 from edge_rppg.weights import DEFAULT_MODEL as BUNDLED_CHECKPOINT
 from tests.fixtures import write_labelled
 
@@ -227,7 +227,7 @@ def test_the_background_witness_sees_the_light_and_not_the_pulse(tmp_path: Path)
         scenes[path.stem] = run.track.scene(len(run.track.lost) - 300, len(run.track.lost))
     assert scenes["flicker"].light_share(96.0) > 0.5
     assert scenes["steady"].light_share(96.0) < 0.2
-    from edge_rppg.vitals import segment_quality
+    from edge_rppg.signals.vitals import segment_quality
     from tests.test_vitals import ppg_from_ibis
 
     pulse, _ = ppg_from_ibis(np.full(14, 60 / 96.0), 0, noise=0.05)

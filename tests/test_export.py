@@ -139,9 +139,9 @@ def test_int8_tolerance_rejects_a_2_bpm_error_the_7_bpm_grid_could_not_see() -> 
     """A damaged model: the reference BVP time-stretched so its pulse runs 2 bpm faster."""
     from edge_rppg.agreement import compare
     from edge_rppg.data.synthetic import synthetic_windows
-    from edge_rppg.filters import bvp_filters
-    from edge_rppg.hr import fft_hr, window_hr
     from edge_rppg.runtimes.torch_runtime import TorchRuntime
+    from edge_rppg.signals.filters import bvp_filters
+    from edge_rppg.signals.hr import fft_hr, window_hr
 
     reference = TorchRuntime(TRAINED).run(synthetic_windows(4, seed=3)[0])
     hr = window_hr(reference)
@@ -160,7 +160,7 @@ def _pulse_and_noise_windows() -> tuple[np.ndarray, np.ndarray]:
     quality check refuses (about one such window in six passes it by chance, at 5.3 s)."""
     from edge_rppg.agreement import passes_quality
     from edge_rppg.data.synthetic import ppg_waveform
-    from edge_rppg.filters import bvp_filters
+    from edge_rppg.signals.filters import bvp_filters
 
     rng = np.random.default_rng(0)
     n = CONTRACT.window

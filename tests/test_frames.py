@@ -14,8 +14,8 @@ from edge_rppg.data.face import CropSettings, FaceCropper, choose_reduction, rea
 from edge_rppg.data.frames import ArrayFrame, JpegFrame, iter_video_frames
 from edge_rppg.data.synthetic import synthetic_clip
 from edge_rppg.data.video import iter_frames, write_video
-from edge_rppg.pipeline import PredictOptions
-from edge_rppg.predict import predict_video, resolve_runtime
+from edge_rppg.predict.pipeline import PredictOptions
+from edge_rppg.predict.video import predict_video, resolve_runtime
 from tests.fixtures import write_pulse_video
 
 ASSET = Path(__file__).parent / "assets" / "synthetic_fsam.pt"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_rppg.filters import bvp_filters
-from edge_rppg.hr import (
+from edge_rppg.signals.filters import bvp_filters
+from edge_rppg.signals.hr import (
     HrMethod,
     fft_hr,
     find_beats,

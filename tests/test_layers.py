@@ -10,19 +10,19 @@ import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 # Facts everything else reads; each may import only from this set.
-BOTTOM = {"contract", "errors", "filters", "optional", "paths", "atomic", "run_dir"}
+BOTTOM = {"contract", "errors", "signals.filters", "optional", "paths", "atomic", "run_dir"}
 # (importer prefix, what it must never import): the DSP core and the models stay below the product.
 FORBIDDEN = [
-    ("edge_rppg.filters", "edge_rppg.hr"),
-    ("edge_rppg.hr", "edge_rppg.metrics"),
-    ("edge_rppg.hr", "edge_rppg.vitals"),
+    ("edge_rppg.signals.filters", "edge_rppg.signals.hr"),
+    ("edge_rppg.signals.hr", "edge_rppg.signals.metrics"),
+    ("edge_rppg.signals.hr", "edge_rppg.signals.vitals"),
     ("edge_rppg.models", "edge_rppg.train"),
     ("edge_rppg.models", "edge_rppg.cli"),
     ("edge_rppg.runtimes", "edge_rppg.exporters"),
     # predict's seams: the pipeline knows nothing of vitals, vitals nothing of files, GUI or CLI.
-    ("edge_rppg.pipeline", "edge_rppg.predict"),
-    ("edge_rppg.predict", "edge_rppg.live"),
-    ("edge_rppg.predict", "edge_rppg.cli"),
+    ("edge_rppg.predict.pipeline", "edge_rppg.predict.video"),
+    ("edge_rppg.predict.video", "edge_rppg.predict.live"),
+    ("edge_rppg.predict.video", "edge_rppg.cli"),
     ("edge_rppg.exporters", "edge_rppg.predict"),
 ]
 
@@ -86,7 +86,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_is_read_from_the_source() -> None:
     graph = _graph()
-    assert "edge_rppg.hr" in graph["edge_rppg.metrics"]  # a known edge: the check sees real imports
+    assert "edge_rppg.signals.hr" in graph["edge_rppg.signals.metrics"]  # a known edge: the check sees real imports
     assert "edge_rppg.optional" in graph["edge_rppg.runtimes.tensorrt_runtime"]
 
 

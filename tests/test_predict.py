@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import edge_rppg.predict as predict_mod
+import edge_rppg.predict.video as predict_mod
 from edge_rppg.cli import app
 from edge_rppg.data.synthetic import synthetic_clip
 from edge_rppg.data.video import write_video
-from edge_rppg.hr import fine_fft_hr
-from edge_rppg.pipeline import PredictOptions
-from edge_rppg.predict import predict_video, resolve_runtime
-from edge_rppg.streaming import FpsResampler, WindowScheduler, overlap_add
+from edge_rppg.predict.pipeline import PredictOptions
+from edge_rppg.predict.streaming import FpsResampler, WindowScheduler, overlap_add
+from edge_rppg.predict.video import predict_video, resolve_runtime
+from edge_rppg.signals.hr import fine_fft_hr
 from tests.fixtures import write_pulse_video
 
 ASSET = Path(__file__).parent / "assets" / "synthetic_fsam.pt"  # trained by `edge-rppg train` on the synthetic set

@@ -92,7 +92,7 @@ def test_every_runtime_checks_its_input_and_closes(
 
 def test_predict_runs_openvino_unpinned_and_onnxruntime_without_spinning(openvino_fp32: Path, onnx_fp32: Path) -> None:
     # predict's crop thread shares the cores with inference: a pinned or spinning worker holds a core it needs.
-    from edge_rppg.predict import resolve_runtime
+    from edge_rppg.predict.video import resolve_runtime
 
     with resolve_runtime(None, openvino_fp32, "openvino", None) as ov_rt:
         assert ov_rt.describe()["pinned"] is False

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_rppg.filters import bvp_filters, detrend
-from edge_rppg.hr import HrMethod, heart_rate
-from edge_rppg.metrics import dataset_metrics, evaluate_signal, macc, snr_db
+from edge_rppg.signals.filters import bvp_filters, detrend
+from edge_rppg.signals.hr import HrMethod, heart_rate
+from edge_rppg.signals.metrics import dataset_metrics, evaluate_signal, macc, snr_db
 
 FS = 30.0
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from edge_rppg.agreement import SHOWN_GATE as GATE
-from edge_rppg.hr import Beats, find_beats
-from edge_rppg.vitals import Quality, clip_heart_rate, hrv_from_beats, respiration, segment_quality
+from edge_rppg.signals.hr import Beats, find_beats
+from edge_rppg.signals.vitals import Quality, clip_heart_rate, hrv_from_beats, respiration, segment_quality
 
 SQI_MIN = GATE.sqi_min
 

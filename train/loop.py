@@ -32,10 +32,10 @@ from edge_rppg.data.preprocess import Chunk, chunk_window, preprocess_videos
 from edge_rppg.data.readers import read_dataset, split_by_subject
 from edge_rppg.errors import CheckpointError, DatasetError, TrainingError
 from edge_rppg.evaluate import evaluate_videos, predict_videos
-from edge_rppg.hr import HrMethod
 from edge_rppg.models import FSAMConfig, get_family
 from edge_rppg.models.checkpoints import save_checkpoint
 from edge_rppg.paths import cache_root
+from edge_rppg.signals.hr import HrMethod
 from edge_rppg.train import distributed
 from edge_rppg.train.config import TrainConfig
 from edge_rppg.train.loss import LOSSES

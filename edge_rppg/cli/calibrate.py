@@ -90,7 +90,7 @@ def _sha(path: Path) -> str:
 
 
 def _open(method: str, source: Path | None, runtime: str | None, threads: int | None) -> Runtime:
-    from edge_rppg.predict import classic_runtime, pick_runtime, resolve_runtime
+    from edge_rppg.predict.video import classic_runtime, pick_runtime, resolve_runtime
 
     if source is None:
         return classic_runtime(method)

@@ -21,7 +21,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from edge_rppg.bench import DEVICES, REFERENCES
-from edge_rppg.classic import METHODS
 from edge_rppg.data.readers import READERS, UNLABELLED
 from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
 from edge_rppg.exporters import PRECISIONS, TARGETS
@@ -30,6 +29,7 @@ from edge_rppg.optional import install_hint, missing_package
 from edge_rppg.pools import ENGINES
 from edge_rppg.runtimes import AUTO, RUNTIMES
 from edge_rppg.runtimes.base import PRECISION_HINTS
+from edge_rppg.signals.classic import METHODS
 from edge_rppg.train.config import PRESETS
 
 # Wide tables (bench) must not fold into one-character columns when output goes to a file or CI log.
@@ -62,7 +62,7 @@ ArchName = _choices("ArchName", FAMILIES)
 FsamModeName = _choices("FsamModeName", dict.fromkeys(m for f in FAMILIES.values() for m in f.fsam_modes))
 PresetName = _choices("PresetName", PRESETS)
 EngineName = _choices("EngineName", ENGINES)
-# "model": the deep model (--weights/--model); the others run with no model at all (edge_rppg/classic.py).
+# "model": the deep model (--weights/--model); the others run with no model at all (edge_rppg/signals/classic.py).
 MethodName = _choices("MethodName", ["model", *METHODS])
 Fallback = _choices("Fallback", ["fp32"])
 NoFace = _choices("NoFace", ["skip", "fail"])

@@ -25,7 +25,7 @@ from edge_rppg.cli.common import (
     value,
     weights_or_model,
 )
-from edge_rppg.hr import HrMethod
+from edge_rppg.signals.hr import HrMethod
 
 
 def evaluate(

@@ -31,8 +31,8 @@ from edge_rppg.cli.common import (
 from edge_rppg.errors import EdgeRppgError
 
 if TYPE_CHECKING:
-    from edge_rppg.batch import BatchSpec
-    from edge_rppg.predict import PredictResult
+    from edge_rppg.predict.batch import BatchSpec
+    from edge_rppg.predict.video import PredictResult
     from edge_rppg.runtimes import Runtime
 
 
@@ -77,9 +77,9 @@ def predict(
     ] = False,
 ) -> None:
     """Heart rate from your own video, a folder of videos, or a webcam, on any runtime, faster than real time."""
-    from edge_rppg.live import live_callbacks
-    from edge_rppg.predict import PredictOptions, predict_video
-    from edge_rppg.predict_files import write_outputs
+    from edge_rppg.predict.live import live_callbacks
+    from edge_rppg.predict.video import PredictOptions, predict_video
+    from edge_rppg.predict.writers import write_outputs
 
     if out is not None or list_file is not None:
         if out is None or webcam is not None or any(p is not None for p in (json_path, csv_path, plot)):
@@ -128,10 +128,10 @@ def _runtime(
     if method != "model":
         if weights is not None or model is not None:
             raise typer.BadParameter(f"--method {method} runs without a model; leave out --weights/--model")
-        from edge_rppg.predict import classic_runtime
+        from edge_rppg.predict.video import classic_runtime
 
         return classic_runtime(method)
-    from edge_rppg.predict import resolve_runtime
+    from edge_rppg.predict.video import resolve_runtime
 
     weights, model = weights_or_model(weights, model, runtime)
     return resolve_runtime(weights, model, _chosen(model, runtime), threads)
@@ -139,7 +139,7 @@ def _runtime(
 
 def _chosen(model: Path | None, runtime: str | None) -> str | None:
     """The runtime that will run (``auto`` resolved), said in one line when auto chose it."""
-    from edge_rppg.predict import pick_runtime
+    from edge_rppg.predict.video import pick_runtime
 
     runtime, note = pick_runtime(model, runtime)
     if note:
@@ -151,8 +151,8 @@ def _batch_spec(
     method: str, weights: Path | None, model: Path | None, runtime: str | None, threads: int | None, options: Any
 ) -> BatchSpec:
     """What every worker loads: a checkpoint on another runtime than torch is exported here, once."""
-    from edge_rppg.batch import BatchSpec
-    from edge_rppg.predict import model_to_run
+    from edge_rppg.predict.batch import BatchSpec
+    from edge_rppg.predict.video import model_to_run
 
     if method != "model":
         return BatchSpec(weights=None, model=None, runtime=None, threads=threads or 0, options=options, method=method)
@@ -171,7 +171,7 @@ def _predict_many(
     workers: int | None,
     force: bool,
 ) -> None:
-    from edge_rppg.batch import collect_videos, plan_workers, run_batch
+    from edge_rppg.predict.batch import collect_videos, plan_workers, run_batch
 
     outputs_writable(out=out / "results.csv")
     videos = collect_videos(None if video is None else str(video), list_file)

@@ -15,7 +15,7 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.frames import REDUCTIONS, ArrayFrame, Frame
 from edge_rppg.data.video import VIDEO_SUFFIXES, iter_frames
 from edge_rppg.errors import VideoError
-from edge_rppg.streaming import FpsResampler
+from edge_rppg.predict.streaming import FpsResampler
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
 DETECT_WIDTHS = (320, 640)  # the detector's passes: a second, larger one only where the first finds no face

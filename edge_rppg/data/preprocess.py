@@ -24,9 +24,9 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import CropSettings, FaceCropper
 from edge_rppg.data.readers import VideoItem
 from edge_rppg.errors import DatasetError, VideoError
-from edge_rppg.filters import zscore
 from edge_rppg.paths import cache_root as default_cache_root
 from edge_rppg.pools import parallel_map
+from edge_rppg.signals.filters import zscore
 
 CACHE_VERSION = 2
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.filters import HR_BAND_HZ, bvp_filters
-from edge_rppg.hr import HrMethod, fine_nfft, heart_rate, power_spectrum
+from edge_rppg.signals.filters import HR_BAND_HZ, bvp_filters
+from edge_rppg.signals.hr import HrMethod, fine_nfft, heart_rate, power_spectrum
 
 SNR_HALF_WIDTH_HZ = 0.1
 

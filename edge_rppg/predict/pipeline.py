@@ -18,17 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from edge_rppg.classic import METHODS, WHOLE_CROP, Roi, mean_rgb, run_method
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper, reads_coded
 from edge_rppg.data.frames import iter_video_frames
 from edge_rppg.data.video import probe
 from edge_rppg.errors import EdgeRppgError, VideoError
-from edge_rppg.filters import bvp_filters
-from edge_rppg.hr import fundamental_hr
+from edge_rppg.predict.streaming import WindowScheduler
 from edge_rppg.runtimes import Runtime
-from edge_rppg.streaming import WindowScheduler
-from edge_rppg.vitals import SceneMeasures
+from edge_rppg.signals.classic import METHODS, WHOLE_CROP, Roi, mean_rgb, run_method
+from edge_rppg.signals.filters import bvp_filters
+from edge_rppg.signals.hr import fundamental_hr
+from edge_rppg.signals.vitals import SceneMeasures
 
 WITNESS = "pos"  # the classic method whose HR on the same crops cross-checks each segment
 _DONE = object()

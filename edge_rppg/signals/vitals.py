@@ -12,9 +12,9 @@ import numpy as np
 import scipy.signal
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.filters import HR_BAND_HZ, bvp_filters
 from edge_rppg.gate import WITNESS_AGREE_BPM, Gate
-from edge_rppg.hr import (
+from edge_rppg.signals.filters import HR_BAND_HZ, bvp_filters
+from edge_rppg.signals.hr import (
     FINE_GRID_BPM,
     Beats,
     find_beats,
@@ -24,7 +24,7 @@ from edge_rppg.hr import (
     power_spectrum,
     spectral_peak_hrs,
 )
-from edge_rppg.metrics import snr_db
+from edge_rppg.signals.metrics import snr_db
 
 # SQI: three label-free measures, each mapped to [0, 1], combined by geometric mean, then scaled by the POS
 # witness. Which SQI passes, and how many windows a clip needs, is the model's own gate (edge_rppg.gate).

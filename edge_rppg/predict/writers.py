@@ -11,7 +11,7 @@ import numpy as np
 
 from edge_rppg.atomic import save_figure, write_text_atomic
 from edge_rppg.contract import CONTRACT
-from edge_rppg.predict import PredictResult, WindowEstimate
+from edge_rppg.predict.video import PredictResult, WindowEstimate
 
 
 def _fmt_hr(hr: float | None) -> str:

@@ -1,8 +1,8 @@
 """``edge-rppg predict``: heart rate, HRV and breathing from a user's video or webcam, on any runtime.
 
-The pipeline (``edge_rppg.pipeline``) gives each window's BVP and the per-frame track; here they become
+The pipeline (``edge_rppg.predict.pipeline``) gives each window's BVP and the per-frame track; here they become
 vitals: a quality verdict per 10-s segment, the clip HR (or a refusal), beats, HRV and breathing. The files
-are written by ``edge_rppg.predict_files``, live feedback by ``edge_rppg.live``.
+are written by ``edge_rppg.predict.writers``, live feedback by ``edge_rppg.predict.live``.
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from edge_rppg.classic import ClassicRuntime
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box
 from edge_rppg.errors import EdgeRppgError
-from edge_rppg.filters import zscore
 from edge_rppg.gate import Gate, for_method, for_model_file
-from edge_rppg.hr import find_beats
-from edge_rppg.pipeline import (
+from edge_rppg.predict.pipeline import (
     OnFrame,
     PredictOptions,
     Results,
@@ -32,9 +29,12 @@ from edge_rppg.pipeline import (
     run_pipeline,
     source_fps,
 )
+from edge_rppg.predict.streaming import overlap_add
 from edge_rppg.runtimes import AUTO, Runtime, RuntimeOptions, auto_runtime, open_runtime
-from edge_rppg.streaming import overlap_add
-from edge_rppg.vitals import (
+from edge_rppg.signals.classic import ClassicRuntime
+from edge_rppg.signals.filters import zscore
+from edge_rppg.signals.hr import find_beats
+from edge_rppg.signals.vitals import (
     Hrv,
     Quality,
     Respiration,

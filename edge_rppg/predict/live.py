@@ -11,7 +11,7 @@ import numpy as np
 from edge_rppg.data.face import Box
 
 if TYPE_CHECKING:
-    from edge_rppg.predict import WindowEstimate
+    from edge_rppg.predict.video import WindowEstimate
 
 
 def live_printer(est: WindowEstimate, _bvp: np.ndarray, _box: Box | None) -> None:

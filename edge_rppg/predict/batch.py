@@ -31,7 +31,7 @@ from edge_rppg.optional import require
 from edge_rppg.paths import file_sha256
 
 if TYPE_CHECKING:
-    from edge_rppg.pipeline import PredictOptions
+    from edge_rppg.predict.pipeline import PredictOptions
 
 SUMMARY_CSV = "results.csv"
 SUMMARY_PARQUET = "results.parquet"
@@ -140,8 +140,8 @@ class _Worker:
     """The model, loaded once; every video through predict's own path."""
 
     def __init__(self, spec: BatchSpec) -> None:
-        from edge_rppg.pipeline import PredictOptions
-        from edge_rppg.predict import classic_runtime, gate_of, resolve_runtime
+        from edge_rppg.predict.pipeline import PredictOptions
+        from edge_rppg.predict.video import classic_runtime, gate_of, resolve_runtime
 
         self.spec = spec
         self.options = spec.options or PredictOptions()
@@ -153,7 +153,7 @@ class _Worker:
         self.gate = gate_of(self.runtime)  # once: finding it reads the model file's metadata or hashes it
 
     def run(self, video: str) -> Outcome:
-        from edge_rppg.predict import predict_video
+        from edge_rppg.predict.video import predict_video
 
         try:
             result = predict_video(Path(video), self.runtime, self.options, gate=self.gate)
@@ -162,7 +162,7 @@ class _Worker:
         except Exception as exc:  # a bug on one video must not end a thousand-video run; its row says what
             return Outcome(video, None, f"{video}: internal error: {type(exc).__name__}: {str(exc)[:300]}")
         if self.spec.series_dir is not None:
-            from edge_rppg.predict_files import write_outputs
+            from edge_rppg.predict.writers import write_outputs
 
             write_outputs(result, None, result_path(self.spec.series_dir, Path(video)).with_suffix(".csv"), None)
         return Outcome(video, result.summary(), None, result.frames)

@@ -21,7 +21,7 @@ from enum import Enum
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.filters import HR_BAND_HZ, bvp_filters
+from edge_rppg.signals.filters import HR_BAND_HZ, bvp_filters
 
 # SciPy is imported inside the functions that use it: the CLI reads this module's tables at start-up, and
 # importing scipy.signal there would cost a second before `edge-rppg --help` prints anything.

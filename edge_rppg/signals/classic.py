@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.filters import detrend
 from edge_rppg.runtimes.base import BaseRuntime
+from edge_rppg.signals.filters import detrend
 
 # SciPy is imported inside the functions that use it: the CLI reads this module's tables at start-up, and
 # importing scipy.signal there would cost a second before `edge-rppg --help` prints anything.
