@@ -134,7 +134,17 @@ def _load_run(path: Path, methods: list[str]) -> tuple[Any, dict[str, list], flo
     starts = [int(s) for s in z["starts"]]
     runs = {m: list(zip(starts, z[f"bvp_{m}"], strict=True)) for m in methods}
     timing = {"decode": 0.0, "crop": 0.0, "infer": 0.0}
-    run = Run(runs[methods[0]], track, int(frames), int(without), True, int(with_face), timing, float(elapsed), None)
+    run = Run(
+        results=runs[methods[0]],
+        track=track,
+        frames=int(frames),
+        frames_without_face=int(without),
+        face_found=True,
+        frames_with_face=int(with_face),
+        timing=timing,
+        elapsed=float(elapsed),
+        error=None,
+    )
     return run, runs, float(fps)
 
 

@@ -19,6 +19,20 @@ class VideoError(EdgeRppgError):
     """A video cannot be read, is too short, or shows no face."""
 
 
+class InputEndedEarly(VideoError):
+    """A file's frames ended before the count its header declares: what came before is read and said to be short."""
+
+
+class StageFailed(EdgeRppgError):
+    """A stage of predict's pipeline (decode, crop, inference, writing) failed or did not end in time."""
+
+    @classmethod
+    def of(cls, source: object, stage: str, exc: BaseException) -> StageFailed:
+        """One line naming the file, the stage and the first line of what went wrong there."""
+        first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        return cls(f"{source}: {stage} failed ({first})")
+
+
 class ExportError(EdgeRppgError):
     """An export could not be made, or disagrees with the PyTorch reference."""
 

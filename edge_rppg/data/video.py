@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_rppg.errors import VideoError
+from edge_rppg.errors import InputEndedEarly, VideoError
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg")
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v")  # what a folder of videos is read for
@@ -123,7 +123,7 @@ def check_complete(cap: cv2.VideoCapture, read: int, source: Path | str) -> None
     a frame or two (encoder priming), or by a percent where the count is estimated from the duration."""
     declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     if declared > 0 and declared - read > max(2, declared // 100):
-        raise VideoError(
+        raise InputEndedEarly(
             f"{source}: ended after {read} of the {declared} frames its header declares (cut short, or still being "
             "written)"
         )

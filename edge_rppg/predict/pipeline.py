@@ -8,6 +8,7 @@ the per-frame ``Track`` that the quality measures and the POS witness read; ``pr
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -22,7 +23,7 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper, reads_coded
 from edge_rppg.data.frames import iter_video_frames
 from edge_rppg.data.video import probe
-from edge_rppg.errors import EdgeRppgError, VideoError
+from edge_rppg.errors import EdgeRppgError, InputEndedEarly, StageFailed, VideoError
 from edge_rppg.predict.streaming import WindowScheduler
 from edge_rppg.runtimes import Runtime
 from edge_rppg.signals.classic import METHODS, WHOLE_CROP, Roi, mean_rgb, run_method
@@ -34,8 +35,15 @@ WITNESS = "pos"  # the classic method whose HR on the same crops cross-checks ea
 _DONE = object()
 # How often a stage waiting on a full queue looks whether the run was stopped.
 QUEUE_POLL_S = 0.1
-# The longest a stopped decoder takes to end: one frame's decode, a file's read, with room to spare under load.
-STAGE_JOIN_S = 10.0
+# How long a stopped or failed run waits for each thread: the decoder ends within one frame's decode and the
+# inference thread within one window (the queued ones are dropped), both far under this on any device we run on.
+STOP_JOIN_S = 2.0
+# How long a finishing run waits per window still to run: a window takes 5-400 ms from a desktop CPU to a
+# Jetson-class one, so only a runtime that hangs exceeds it.
+WINDOW_JOIN_S = 30.0
+# Windows queued for inference: enough that inference never waits on the crop thread between windows, few enough
+# that a stop waits on little (each is 160 crops).
+WINDOWS_QUEUED = 4
 Results = list[tuple[int, np.ndarray]]  # each window's BVP by its start frame, in completion order
 OnResults = Callable[[Results, "Track", "Box | None"], None]
 OnFrame = Callable[[np.ndarray, "Box | None"], bool]
@@ -99,20 +107,22 @@ def _decode(
 ) -> None:
     """Frames into ``out``, each already made at the reduction the tracker last asked for, so that decoding
     stays on this thread (a detection's full frame, or a frame queued before a new reduction, is made on
-    the crop thread when it asks)."""
+    the crop thread when it asks). Then ``_DONE``, after the error the input ended on if it did: a file cut
+    short (``InputEndedEarly``, what came before is read), or a failure the run ends with."""
     t = time.perf_counter()
+    read = 0
     try:
         for frame in iter_video_frames(source, coded):
             frame.at(reduction())
             timing["decode"] += time.perf_counter() - t
             if not _offer(out, frame, stop):
                 return
+            read += 1
             t = time.perf_counter()
-    except EdgeRppgError as exc:
+    except EdgeRppgError as exc:  # the reader's own line: it names the file and what is wrong
         _offer(out, exc, stop)
-    except Exception as exc:  # an OpenCV or FFmpeg error mid-file: reported, never taken for the video's end
-        first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-        _offer(out, VideoError(f"{source}: decoding failed ({first})"), stop)
+    except Exception as exc:  # an OpenCV or FFmpeg error mid-file: the run fails, never a shorter video
+        _offer(out, StageFailed.of(source, f"decoding after {read} frames", exc), stop)
     finally:
         _offer(out, _DONE, stop)
 
@@ -170,7 +180,7 @@ def _put(q: queue.Queue[Any], item: object, failure: list[Exception]) -> None:
 
 
 class _Stages:
-    """The decoding and inference threads and their queues; ``finish`` always joins them."""
+    """The decoding and inference threads and their queues; ``finish`` always ends them, within a bound."""
 
     def __init__(
         self, source: Path | int, reduction: Callable[[], int], coded: bool, runtime: Runtime, queue_frames: int
@@ -178,39 +188,59 @@ class _Stages:
         # Seconds per stage, in pipeline order; detect and track are the tracker's share of the crop thread's time.
         self.timing = {"decode": 0.0, "detect": 0.0, "track": 0.0, "crop": 0.0, "infer": 0.0}
         self.frames: queue.Queue[Any] = queue.Queue(maxsize=queue_frames)
-        self.windows: queue.Queue[Any] = queue.Queue(maxsize=4)
+        self.windows: queue.Queue[Any] = queue.Queue(maxsize=WINDOWS_QUEUED)
         self.stop = threading.Event()
         self.abandon = threading.Event()
         self.results: Results = []
         self.failure: list[Exception] = []
+        self.source = source
         self.runtime = runtime
-        self._decoder = threading.Thread(
-            target=_decode, args=(source, reduction, coded, self.frames, self.stop, self.timing), daemon=True
+        self.threads = (
+            threading.Thread(
+                target=_decode,
+                args=(source, reduction, coded, self.frames, self.stop, self.timing),
+                name="edge-rppg-decode",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=_infer,
+                args=(runtime, self.windows, self.results, self.timing, self.failure, self.abandon),
+                name="edge-rppg-inference",
+                daemon=True,
+            ),
         )
-        self._worker = threading.Thread(
-            target=_infer,
-            args=(runtime, self.windows, self.results, self.timing, self.failure, self.abandon),
-            daemon=True,
-        )
-        self._decoder.start()
-        self._worker.start()
+        for thread in self.threads:
+            thread.start()
 
-    def finish(self, abandon: bool = False) -> None:
-        """Stop and join both threads: none outlives its run (a thread left inside OpenCV or a runtime when the
-        interpreter exits can abort the process after a correct error). ``abandon``: the queued windows are
-        dropped, not run."""
+    def finish(self, abandon: bool = False) -> list[str]:
+        """Stop both threads and join each within its bound (a thread left inside OpenCV or a runtime when the
+        interpreter exits can abort the process after a correct error): the names of those still running.
+        ``abandon``: the queued windows are dropped, not run, and the run ends within ``STOP_JOIN_S``."""
         if abandon:
             self.abandon.set()
         self.stop.set()
-        self.windows.put(_DONE)  # the worker drains the queue, so there is room
-        self._worker.join()  # ends within one inference
-        self._decoder.join(timeout=STAGE_JOIN_S)  # ends within one frame: its queue no longer blocks it
+        bound = STOP_JOIN_S if abandon else WINDOW_JOIN_S * (self.windows.qsize() + 1)
+        deadline = time.monotonic() + bound
+        with contextlib.suppress(queue.Full):  # full only if inference hangs: the join below says so
+            self.windows.put(_DONE, timeout=bound)
+        decoder, worker = self.threads
+        worker.join(max(0.0, deadline - time.monotonic()))
+        decoder.join(STOP_JOIN_S)
+        return [t.name for t in self.threads if t.is_alive()]
 
-    def raise_failure(self, source: Path | int) -> None:
+    def raise_failure(self) -> None:
         if self.failure:
             name = getattr(self.runtime, "name", "the runtime")
-            first = str(self.failure[0]).splitlines()[0][:300]
-            raise EdgeRppgError(f"{source}: inference failed on {name}: {first}")
+            raise StageFailed.of(self.source, f"inference on {name}", self.failure[0])
+
+    def guarded(self, stage: str, step: Callable[..., Any], *args: Any) -> Any:
+        """``step(*args)`` on the crop thread, any error in it one line naming ``stage`` and the file."""
+        try:
+            return step(*args)
+        except EdgeRppgError:
+            raise
+        except Exception as exc:
+            raise StageFailed.of(self.source, stage, exc) from exc
 
 
 def source_fps(source: Path | int, override: float | None) -> float:
@@ -222,7 +252,7 @@ def source_fps(source: Path | int, override: float | None) -> float:
     return override or CONTRACT.fps
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Run:
     """What the pipeline produced: windows' BVP by start frame, the track, counts and timings."""
 
@@ -234,7 +264,7 @@ class Run:
     frames_with_face: int
     timing: dict[str, float]
     elapsed: float
-    error: EdgeRppgError | None
+    error: InputEndedEarly | None  # the file was cut short: the run covers what came before
     reduction: int = 1  # the frames were tracked and cropped at 1/reduction of their size (the last choice)
 
 
@@ -259,22 +289,24 @@ def run_pipeline(
     except BaseException:  # Ctrl-C or an error: nothing more is wanted from the queued windows
         stages.finish(abandon=True)
         raise
-    stages.finish()
-    stages.raise_failure(source)
+    stuck = stages.finish()
+    stages.raise_failure()
+    if stuck:
+        raise StageFailed(f"{source}: {', '.join(stuck)} did not end within its bound (a runtime that hangs)")
     for stage, seconds in cropper.tracker.seconds.items():
         stages.timing[stage] = seconds
         stages.timing["crop"] -= seconds
     return Run(
-        stages.results,
-        track,
-        frames,
-        cropper.frames_without_face,
-        cropper.box is not None,
-        scheduler.count,
-        stages.timing,
-        time.perf_counter() - wall,
-        error,
-        cropper.tracker.reduction,
+        results=stages.results,
+        track=track,
+        frames=frames,
+        frames_without_face=cropper.frames_without_face,
+        face_found=cropper.box is not None,
+        frames_with_face=scheduler.count,
+        timing=stages.timing,
+        elapsed=time.perf_counter() - wall,
+        error=error,
+        reduction=cropper.tracker.reduction,
     )
 
 
@@ -285,24 +317,27 @@ def _crop_loop(
     track: Track,
     on_results: OnResults | None,
     on_frame: OnFrame | None,
-) -> tuple[int, EdgeRppgError | None]:
-    """Frames until the input ends, fails or is stopped: (frames read, the input's error if it ended on one)."""
+) -> tuple[int, InputEndedEarly | None]:
+    """Frames until the input ends, is cut short or is stopped: (frames read, the shortfall if it was cut short).
+    Any other error, here or from the decoder, is raised naming its stage."""
     frames, reported = 0, 0
     while True:
         item = stages.frames.get()
         if item is _DONE:
             return frames, None
-        if isinstance(item, EdgeRppgError):
+        if isinstance(item, InputEndedEarly):
             return frames, item
+        if isinstance(item, BaseException):
+            raise item
         frames += 1
         t0 = time.perf_counter()
-        steps = cropper.push(item)
+        steps = stages.guarded("cropping", cropper.push, item)
         stages.timing["crop"] += time.perf_counter() - t0
-        if on_frame is not None and not on_frame(item.at(1), cropper.box):
+        if on_frame is not None and not stages.guarded("the live view", on_frame, item.at(1), cropper.box):
             return frames, None
         for step in steps:
             t0 = time.perf_counter()
-            track.add(step)  # the quality measures and the witness's means: part of the crop stage's cost
+            stages.guarded("cropping", track.add, step)  # the quality measures and the witness's means
             stages.timing["crop"] += time.perf_counter() - t0
             due = scheduler.push(step.crop)
             if due is not None:
@@ -311,7 +346,7 @@ def _crop_loop(
             return frames, None
         if on_results is not None and len(stages.results) > reported:
             reported = len(stages.results)
-            on_results(stages.results, track, cropper.box)
+            stages.guarded("the live view", on_results, stages.results, track, cropper.box)
 
 
 def check_run(run: Run, name: str) -> None:

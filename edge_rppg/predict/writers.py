@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edge_rppg.atomic import save_figure, write_text_atomic
 from edge_rppg.contract import CONTRACT
+from edge_rppg.errors import EdgeRppgError, StageFailed
 from edge_rppg.predict.video import PredictResult, WindowEstimate
 
 
@@ -55,14 +58,27 @@ def beats_csv_path(csv_path: Path) -> Path:
 
 
 def write_outputs(result: PredictResult, json_path: Path | None, csv_path: Path | None, plot_path: Path | None) -> None:
-    """JSON summary; CSV time series plus a beats table beside it (``<name>.beats.csv``); plot. All atomic."""
+    """JSON summary; CSV time series plus a beats table beside it (``<name>.beats.csv``); plot. All atomic; a
+    failure is one line naming the file and the writing stage."""
+    texts: list[tuple[Path, Callable[[], str]]] = []
     if json_path:
-        write_text_atomic(json_path, json.dumps(result.summary(), indent=2) + "\n")
+        texts.append((json_path, lambda: json.dumps(result.summary(), indent=2) + "\n"))
     if csv_path:
-        write_text_atomic(csv_path, _series_csv(result))
-        write_text_atomic(beats_csv_path(csv_path), _beats_csv(result))
+        texts += [(csv_path, lambda: _series_csv(result)), (beats_csv_path(csv_path), lambda: _beats_csv(result))]
+    made = [(path, _writing(path, make)) for path, make in texts]  # all made before any is written
+    for path, text in made:
+        _writing(path, write_text_atomic, path, text)
     if plot_path:
-        _plot(result, plot_path)
+        _writing(plot_path, _plot, result, plot_path)
+
+
+def _writing(path: Path, step: Callable[..., Any], *args: object) -> Any:
+    try:
+        return step(*args)
+    except EdgeRppgError:  # a full disk, an output that is the input: already one line
+        raise
+    except Exception as exc:
+        raise StageFailed.of(path, "writing", exc) from exc
 
 
 def _plot(result: PredictResult, path: Path) -> None:
