@@ -60,7 +60,7 @@ def main() -> None:
         ("ray, 2 actors", "ray", 2),
     ):
         n, threads = plan_workers(len(videos), workers, cores)
-        spec = BatchSpec(weights=None, model=model, runtime=args.runtime, threads=threads)
+        spec = BatchSpec(model=model, runtime=args.runtime, threads=threads)
         out = root / label.replace(" ", "").replace(",", "-")
         start = time.perf_counter()
         report = run_batch(videos, spec, out, engine, workers=n)

@@ -43,7 +43,7 @@ DEVICES = ("cpu", "cuda")
 BENCH_SEED = 99
 
 
-class Outcome(str, Enum):
+class RowStatus(str, Enum):
     """What became of one runtime in a bench run."""
 
     OK = "ok"
@@ -67,7 +67,7 @@ class BenchResult:
     runtime: str
     precision: str = "-"
     model: str
-    status: Outcome = Outcome.OK
+    status: RowStatus = RowStatus.OK
     reason: str | None = None  # why it was skipped or failed
     device: str = "-"
     latency_ms: Latency | None = None
@@ -220,7 +220,7 @@ def _open_one(
         inputs = with_channels(windows, runtime.channels)
         out = np.concatenate([runtime.run(w[None]) for w in inputs])
     except RuntimeUnavailable as exc:
-        return replace(row, status=Outcome.SKIPPED, reason=str(exc))
+        return replace(row, status=RowStatus.SKIPPED, reason=str(exc))
     except EdgeRppgError as exc:  # the user's model is unreadable or does not fit the contract
         return _failed(row, str(exc))
     except Exception as exc:  # a runtime crashing on a model is a result to report, not a reason to stop
@@ -238,7 +238,7 @@ def _open_one(
 
 
 def _failed(row: BenchResult, reason: str) -> BenchResult:
-    return replace(row, status=Outcome.FAILED, reason=reason, verdict=FAIL, violations=[reason])
+    return replace(row, status=RowStatus.FAILED, reason=reason, verdict=FAIL, violations=[reason])
 
 
 def _open_all(
@@ -254,7 +254,7 @@ def _open_all(
         if p.failed is not None:
             entries.append(_failed(row, p.failed))
         else:
-            entries.append(replace(row, status=Outcome.SKIPPED, reason=p.skipped))
+            entries.append(replace(row, status=RowStatus.SKIPPED, reason=p.skipped))
     return entries
 
 
@@ -270,7 +270,7 @@ def _score(o: _Opened, reference_out: np.ndarray | None, label_hr: np.ndarray | 
 
 def _judged(row: BenchResult, reference_mae: float | None) -> BenchResult:
     """The row with its verdict: the reference's own row is the yardstick, a skipped row has none."""
-    if row.status is Outcome.SKIPPED or row.verdict is not None:
+    if row.status is RowStatus.SKIPPED or row.verdict is not None:
         return row
     if row.runtime == REFERENCE:
         return replace(row, verdict=REFERENCE_VERDICT)
@@ -430,7 +430,7 @@ def run_bench(
     entries = _open_all(bench_plan.plan(names, models, live if deploy else None, built), deploy, windows, options)
     gflop = 2 * count_macs(deploy) / 1e9 if deploy is not None else stored.gflop if stored else None
     results = _measure(entries, labels, stored, timing, gflop)
-    ref_result = next((r for r in results if r.runtime == REFERENCE and r.status is Outcome.OK), None)
+    ref_result = next((r for r in results if r.runtime == REFERENCE and r.status is RowStatus.OK), None)
     return BenchReport(
         hr_resolution_bpm=round(hr_resolution_bpm(), 4),
         reference=REFERENCE if stored is None else STORED,

@@ -14,6 +14,7 @@ import numpy as np
 from edge_rppg.atomic import save_figure
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.preprocess import Chunk, chunk_window
+from edge_rppg.methods import DEFAULT_METHOD, METHOD_TABLE
 from edge_rppg.signals.hr import HrMethod
 from edge_rppg.signals.metrics import DatasetMetrics, dataset_metrics, evaluate_signal
 
@@ -110,7 +111,7 @@ def evaluate_dataset(
     hr_method: HrMethod | str = HrMethod.FFT,
     on_no_face: str = "skip",
     log: Callable[[str], None] = print,
-    method: str = "model",
+    method: str = DEFAULT_METHOD,
     engine: str = "local",
     ray_address: str | None = None,
 ) -> EvalReport:
@@ -136,14 +137,9 @@ def evaluate_dataset(
 
 def _eval_runtime(model_path: Path | None, runtime: str | None, method: str, threads: int | None) -> Runtime:
     """The model on its runtime, or a classic method."""
-    from edge_rppg.runtimes import RuntimeOptions, open_runtime
+    from edge_rppg.runtimes import RuntimeOptions
 
-    if method != "model":
-        from edge_rppg.signals.classic import ClassicRuntime
-
-        return ClassicRuntime(method)
-    assert model_path is not None
-    return open_runtime(model_path, runtime, RuntimeOptions(threads=threads))
+    return METHOD_TABLE[method].open(model_path, runtime, RuntimeOptions(threads=threads))
 
 
 def _video_bvp(

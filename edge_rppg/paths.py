@@ -32,3 +32,11 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def model_sha256(path: Path) -> str:
+    """A model's identity: its file, and an OpenVINO IR's weights beside it."""
+    digest = file_sha256(path)
+    if path.suffix == ".xml" and path.with_suffix(".bin").exists():
+        digest = hashlib.sha256((digest + file_sha256(path.with_suffix(".bin"))).encode()).hexdigest()
+    return digest

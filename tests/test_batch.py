@@ -48,7 +48,7 @@ def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _spec(onnx_model: Path) -> BatchSpec:
-    return BatchSpec(weights=None, model=onnx_model, runtime="onnxruntime", threads=1)
+    return BatchSpec(model=onnx_model, runtime="onnxruntime", threads=1)
 
 
 def _records(out: Path, videos: list[Path]) -> dict[str, dict]:
@@ -205,6 +205,6 @@ def test_eval_on_ray_builds_the_same_cache_and_metrics_as_local(
 
 def test_every_engine_name_has_a_batch_engine() -> None:
     from edge_rppg.pools import ENGINES as NAMES
-    from edge_rppg.predict.batch import ENGINES
+    from edge_rppg.predict.batch import BATCH_ENGINES
 
-    assert tuple(ENGINES) == NAMES
+    assert tuple(BATCH_ENGINES) == NAMES

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from edge_rppg.bench import Outcome
+from edge_rppg.bench import RowStatus
 from edge_rppg.bench_plan import runtimes_to_build
 from edge_rppg.cli.common import (
     STDOUT,
@@ -156,7 +156,7 @@ def _bench_table(report: Any) -> Table:
     for column, *_ in BENCH_COLUMNS:
         table.add_column(column, no_wrap=True)
     for r in report.results:
-        if r.status is Outcome.OK:
+        if r.status is RowStatus.OK:
             table.add_row(*(_bench_cell(r, field, fmt, bound) for _, field, fmt, bound in BENCH_COLUMNS))
     return table
 
@@ -164,7 +164,7 @@ def _bench_table(report: Any) -> Table:
 def _print_bench(report: Any) -> None:
     console.print(_bench_table(report))
     for r in report.results:
-        if r.status is not Outcome.OK:
+        if r.status is not RowStatus.OK:
             console.print(f"[yellow]{_label(r)}[/yellow]: {r.status.value}: {r.reason}", highlight=False)
         elif r.violations:
             why = f"fails the {r.tolerance['precision']} tolerance: {'; '.join(r.violations)}"
@@ -203,7 +203,7 @@ def _fail_on_failed(report: Any) -> None:
     first = failed[0]
     why = (
         f"failed: {first.reason}"
-        if first.status is Outcome.FAILED
+        if first.status is RowStatus.FAILED
         else f"fails the {first.tolerance['precision']} tolerance: {'; '.join(first.violations)}"
     )
     more = f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else ""

@@ -19,6 +19,7 @@ from edge_rppg.cli.common import (
     value,
 )
 from edge_rppg.errors import EdgeRppgError
+from edge_rppg.methods import DEFAULT_METHOD, METHOD_TABLE
 
 if TYPE_CHECKING:
     from edge_rppg.data.labelled import LabelledClip
@@ -37,7 +38,7 @@ def calibrate(
     weights: WeightsOption = None,
     method: Annotated[
         MethodName, typer.Option(help="Calibrate a classic method instead of a model (needs --out).")
-    ] = MethodName("model"),
+    ] = MethodName(DEFAULT_METHOD),
     runtime: Annotated[AutoRuntimeName, typer.Option(help="Runtime that runs the model while calibrating.")] = (
         AutoRuntimeName("auto")
     ),
@@ -53,7 +54,7 @@ def calibrate(
     from edge_rppg.data.labelled import read_labelled
     from edge_rppg.gate import METHOD_PREFIX, UNCALIBRATED, UNCALIBRATED_METHOD
 
-    is_method = method.value != "model"
+    is_method = not METHOD_TABLE[method.value].needs_model
     source = None if is_method else checkpoint(weights)
     target = _target(source, out, force, is_method)
     outputs_writable([data, source], out=target)

@@ -24,12 +24,12 @@ from edge_rppg.bench import DEVICES, REFERENCES
 from edge_rppg.data.readers import READERS, UNLABELLED
 from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
 from edge_rppg.exporters import PRECISIONS, TARGETS
+from edge_rppg.methods import METHOD_TABLE
 from edge_rppg.models.registry import FAMILIES
 from edge_rppg.optional import install_hint, missing_package
 from edge_rppg.pools import ENGINES
 from edge_rppg.runtimes import AUTO, RUNTIMES
 from edge_rppg.runtimes.base import PRECISION_HINTS
-from edge_rppg.signals.classic import METHODS
 from edge_rppg.train.config import PRESETS
 
 # Wide tables (bench) must not fold into one-character columns when output goes to a file or CI log.
@@ -62,8 +62,8 @@ ArchName = _choices("ArchName", FAMILIES)
 FsamModeName = _choices("FsamModeName", dict.fromkeys(m for f in FAMILIES.values() for m in f.fsam_modes))
 PresetName = _choices("PresetName", PRESETS)
 EngineName = _choices("EngineName", ENGINES)
-# "model": the deep model (--weights/--model); the others run with no model at all (edge_rppg/signals/classic.py).
-MethodName = _choices("MethodName", ["model", *METHODS])
+# The deep model (--weights/--model), or a classic method with no model at all (edge_rppg/methods.py).
+MethodName = _choices("MethodName", METHOD_TABLE)
 Fallback = _choices("Fallback", ["fp32"])
 NoFace = _choices("NoFace", ["skip", "fail"])
 Loss = _choices("Loss", ["pearson", "pearson-reference"])
@@ -199,7 +199,6 @@ ModelOption = Annotated[Path | None, typer.Option(help="An exported model (.onnx
 JsonOption = Annotated[
     Path | None, typer.Option("--json", help="Write the result as JSON to this file ('-': print it, and nothing else).")
 ]
-DataOption = Annotated[Path | None, typer.Option(help="Dataset folder.")]
 
 
 def weights_or_model(weights: Path | None, model: Path | None, runtime: str | None) -> tuple[Path | None, Path | None]:

@@ -25,6 +25,7 @@ from edge_rppg.cli.common import (
     value,
     weights_or_model,
 )
+from edge_rppg.methods import DEFAULT_METHOD, METHOD_TABLE
 from edge_rppg.signals.hr import HrMethod
 
 
@@ -38,7 +39,7 @@ def evaluate(
     method: Annotated[
         list[MethodName],
         typer.Option(help="rPPG method: model (--weights/--model) or a classic one; repeat for a side-by-side table."),
-    ] = [MethodName("model")],
+    ] = [MethodName(DEFAULT_METHOD)],
     hr_method: Annotated[
         HrMethod,
         typer.Option(
@@ -62,12 +63,13 @@ def evaluate(
         raise typer.BadParameter(f"--split {split[0]:g} {split[1]:g}: give 0 <= FROM < TO <= 1 (an empty split)")
     outputs_writable([weights, model], json=json_path, plot=plot)
     names = list(dict.fromkeys(m.value for m in method))
-    source = next(p for p in weights_or_model(weights, model, value(runtime)) if p) if "model" in names else None
+    needs_model = any(METHOD_TABLE[name].needs_model for name in names)
+    source = next(p for p in weights_or_model(weights, model, value(runtime)) if p) if needs_model else None
     reports = {
         name: evaluate_dataset(
             data,
             dataset.value,
-            source if name == "model" else None,
+            source if METHOD_TABLE[name].needs_model else None,
             value(runtime),
             split,
             hr_method,

@@ -29,6 +29,7 @@ from edge_rppg.cli.common import (
     weights_or_model,
 )
 from edge_rppg.errors import EdgeRppgError
+from edge_rppg.methods import DEFAULT_METHOD, METHOD_TABLE
 
 if TYPE_CHECKING:
     from edge_rppg.predict.batch import BatchSpec
@@ -45,7 +46,7 @@ def predict(
     model: ModelOption = None,
     method: Annotated[
         MethodName, typer.Option(help="rPPG method: model (the default) or a classic one, which needs no model.")
-    ] = MethodName("model"),
+    ] = MethodName(DEFAULT_METHOD),
     runtime: Annotated[
         AutoRuntimeName,
         EngineName,
@@ -124,17 +125,26 @@ def _say_fps_override(video: Path, fps: float) -> None:
 def _runtime(
     method: str, weights: Path | None, model: Path | None, runtime: str | None, threads: int | None
 ) -> Runtime:
-    """A classic method (no model at all), or the model on its runtime."""
-    if method != "model":
+    """The method's runtime: the model's file on its runtime, or a classic method on the crops."""
+    from edge_rppg.predict.video import runtime_options
+
+    path, runtime = _model_file(method, weights, model, runtime)
+    return METHOD_TABLE[method].open(path, runtime, runtime_options(threads))
+
+
+def _model_file(
+    method: str, weights: Path | None, model: Path | None, runtime: str | None
+) -> tuple[Path | None, str | None]:
+    """The file the method runs and its runtime (``auto`` resolved, a checkpoint exported once for it), or none for
+    a classic method, which a model given by mistake is refused for."""
+    from edge_rppg.predict.video import model_to_run
+
+    if not METHOD_TABLE[method].needs_model:
         if weights is not None or model is not None:
             raise typer.BadParameter(f"--method {method} runs without a model; leave out --weights/--model")
-        from edge_rppg.predict.video import classic_runtime
-
-        return classic_runtime(method)
-    from edge_rppg.predict.video import resolve_runtime
-
+        return None, None
     weights, model = weights_or_model(weights, model, runtime)
-    return resolve_runtime(weights, model, _chosen(model, runtime), threads)
+    return model_to_run(weights, model, _chosen(model, runtime))
 
 
 def _chosen(model: Path | None, runtime: str | None) -> str | None:
@@ -152,13 +162,9 @@ def _batch_spec(
 ) -> BatchSpec:
     """What every worker loads: a checkpoint on another runtime than torch is exported here, once."""
     from edge_rppg.predict.batch import BatchSpec
-    from edge_rppg.predict.video import model_to_run
 
-    if method != "model":
-        return BatchSpec(weights=None, model=None, runtime=None, threads=threads or 0, options=options, method=method)
-    weights, model = weights_or_model(weights, model, runtime)
-    path, runtime = model_to_run(weights, model, _chosen(model, runtime))
-    return BatchSpec(weights=None, model=path, runtime=runtime, threads=threads or 0, options=options)
+    path, runtime = _model_file(method, weights, model, runtime)
+    return BatchSpec(method=method, model=path, runtime=runtime, threads=threads or 0, options=options)
 
 
 def _predict_many(

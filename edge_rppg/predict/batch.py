@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from edge_rppg.atomic import write_text_atomic
 from edge_rppg.data.video import VIDEO_SUFFIXES
 from edge_rppg.errors import EdgeRppgError
+from edge_rppg.methods import DEFAULT_METHOD, METHOD_TABLE
 from edge_rppg.optional import require
-from edge_rppg.paths import file_sha256
 
 if TYPE_CHECKING:
     from edge_rppg.predict.pipeline import PredictOptions
@@ -43,26 +43,21 @@ ACTOR_RESTARTS = 2  # the same for a Ray actor; its task is retried on the resta
 class BatchSpec:
     """What a worker needs to load the model once and run every video the same way."""
 
-    weights: Path | None  # a checkpoint run on torch
-    model: Path | None  # or an exported model (for a checkpoint on another runtime: its cached export)
-    runtime: str | None
+    method: str = DEFAULT_METHOD  # a row of METHOD_TABLE: the model, or a classic method with no model at all
+    model: Path | None = None  # the file the model row runs: a checkpoint on torch, or an exported model
+    runtime: str | None = None
     threads: int  # per worker
     options: PredictOptions | None = None  # None: predict's defaults
-    method: str = "model"  # or a classic method: no model at all
     series_dir: Path | None = None  # also each video's BVP/HR series CSV and beats CSV, beside its JSON here
 
     @property
     def model_id(self) -> str:
         """What a result was made with, for resuming: the model's sha256, or the classic method's name."""
-        if self.method != "model":
-            return f"method:{self.method}"
-        source = self.model if self.model is not None else self.weights
-        assert source is not None
-        return model_sha256(source)
+        return METHOD_TABLE[self.method].identity(self.model)
 
 
 @dataclass(frozen=True)
-class Outcome:
+class VideoOutcome:
     video: str
     summary: dict[str, Any] | None  # predict --json's summary; None when the video failed
     error: str | None
@@ -91,14 +86,6 @@ def collect_videos(source: str | None, list_file: Path | None) -> list[Path]:
     return [p.resolve() for p in found]
 
 
-def model_sha256(path: Path) -> str:
-    """The model's identity for resuming: its file, and an OpenVINO IR's weights beside it."""
-    digest = file_sha256(path)
-    if path.suffix == ".xml" and path.with_suffix(".bin").exists():
-        digest = hashlib.sha256((digest + file_sha256(path.with_suffix(".bin"))).encode()).hexdigest()
-    return digest
-
-
 def input_key(video: Path) -> dict[str, Any]:
     try:
         st = video.stat()
@@ -121,7 +108,7 @@ def is_done(out: Path, video: Path, model_id: str) -> bool:
     return bool(rec.get("input") == input_key(video) and rec.get("model_sha256") == model_id and not rec.get("error"))
 
 
-def write_record(out: Path, outcome: Outcome, model_id: str, runtime: str | None) -> None:
+def write_record(out: Path, outcome: VideoOutcome, model_id: str, runtime: str | None) -> None:
     video = Path(outcome.video)
     record = {
         "input": input_key(video),
@@ -141,31 +128,28 @@ class _Worker:
 
     def __init__(self, spec: BatchSpec) -> None:
         from edge_rppg.predict.pipeline import PredictOptions
-        from edge_rppg.predict.video import classic_runtime, gate_of, resolve_runtime
+        from edge_rppg.predict.video import gate_of, runtime_options
 
         self.spec = spec
         self.options = spec.options or PredictOptions()
-        self.runtime = (
-            resolve_runtime(spec.weights, spec.model, spec.runtime, spec.threads)
-            if spec.method == "model"
-            else classic_runtime(spec.method, self.options)
-        )
+        method = METHOD_TABLE[spec.method]
+        self.runtime = method.open(spec.model, spec.runtime, runtime_options(spec.threads), self.options.classic_roi)
         self.gate = gate_of(self.runtime)  # once: finding it reads the model file's metadata or hashes it
 
-    def run(self, video: str) -> Outcome:
+    def run(self, video: str) -> VideoOutcome:
         from edge_rppg.predict.video import predict_video
 
         try:
             result = predict_video(Path(video), self.runtime, self.options, gate=self.gate)
         except EdgeRppgError as exc:
-            return Outcome(video, None, str(exc))
+            return VideoOutcome(video, None, str(exc))
         except Exception as exc:  # a bug on one video must not end a thousand-video run; its row says what
-            return Outcome(video, None, f"{video}: internal error: {type(exc).__name__}: {str(exc)[:300]}")
+            return VideoOutcome(video, None, f"{video}: internal error: {type(exc).__name__}: {str(exc)[:300]}")
         if self.spec.series_dir is not None:
             from edge_rppg.predict.writers import write_outputs
 
             write_outputs(result, None, result_path(self.spec.series_dir, Path(video)).with_suffix(".csv"), None)
-        return Outcome(video, result.summary(), None, result.frames)
+        return VideoOutcome(video, result.summary(), None, result.frames)
 
 
 _worker: _Worker | None = None
@@ -176,7 +160,7 @@ def _init_process(spec: BatchSpec) -> None:
     _worker = _Worker(spec)
 
 
-def _run_in_process(video: str) -> Outcome:
+def _run_in_process(video: str) -> VideoOutcome:
     assert _worker is not None
     return _worker.run(video)
 
@@ -185,7 +169,7 @@ def _run_in_process(video: str) -> Outcome:
 
 
 class Engine(Protocol):
-    def run(self, spec: BatchSpec, videos: list[Path], workers: int) -> Iterator[Outcome]:
+    def run(self, spec: BatchSpec, videos: list[Path], workers: int) -> Iterator[VideoOutcome]:
         """Each video's outcome, in completion order."""
         ...
 
@@ -193,7 +177,7 @@ class Engine(Protocol):
 class LocalEngine:
     """A process pool on this machine; a worker that dies is replaced and its videos are run again."""
 
-    def run(self, spec: BatchSpec, videos: list[Path], workers: int) -> Iterator[Outcome]:
+    def run(self, spec: BatchSpec, videos: list[Path], workers: int) -> Iterator[VideoOutcome]:
         from concurrent.futures import as_completed
         from concurrent.futures.process import BrokenProcessPool
 
@@ -213,7 +197,7 @@ class LocalEngine:
                     if attempt == POOL_RESTARTS:
                         break
         for video in remaining:
-            yield Outcome(video, None, f"{video}: the worker running it died {POOL_RESTARTS + 1} times")
+            yield VideoOutcome(video, None, f"{video}: the worker running it died {POOL_RESTARTS + 1} times")
 
 
 class RayEngine:
@@ -222,7 +206,7 @@ class RayEngine:
     def __init__(self, address: str | None = None) -> None:
         self.address = address
 
-    def run(self, spec: BatchSpec, videos: list[Path], workers: int) -> Iterator[Outcome]:
+    def run(self, spec: BatchSpec, videos: list[Path], workers: int) -> Iterator[VideoOutcome]:
         ray = require("ray", "--engine ray")
         started = not ray.is_initialized()
         if started:
@@ -237,7 +221,7 @@ class RayEngine:
                 ray.shutdown()
 
 
-def _ray_outcomes(ray: Any, actors: list[Any], videos: list[str]) -> Iterator[Outcome]:
+def _ray_outcomes(ray: Any, actors: list[Any], videos: list[str]) -> Iterator[VideoOutcome]:
     """One video per idle actor until all are done; a task whose retries are spent is that video's error."""
     queue, idle = list(videos), list(actors)
     pending: dict[Any, tuple[str, Any]] = {}
@@ -252,11 +236,11 @@ def _ray_outcomes(ray: Any, actors: list[Any], videos: list[str]) -> Iterator[Ou
             yield ray.get(ref)
         except ray.exceptions.RayError as exc:
             first = str(exc).strip().splitlines()[0][:200]
-            yield Outcome(video, None, f"{video}: the Ray worker running it failed: {first}")
+            yield VideoOutcome(video, None, f"{video}: the Ray worker running it failed: {first}")
 
 
 # One engine per name of pools.ENGINES (tests/test_batch.py checks they match).
-ENGINES: dict[str, Callable[[str | None], Engine]] = {
+BATCH_ENGINES: dict[str, Callable[[str | None], Engine]] = {
     "local": lambda _address: LocalEngine(),
     "ray": lambda address: RayEngine(address),
 }
@@ -276,7 +260,7 @@ class BatchReport:
     frames: int
 
 
-Progress = Callable[[Outcome, int, int], None]  # the outcome, done so far, to do
+Progress = Callable[[VideoOutcome, int, int], None]  # the outcome, done so far, to do
 
 
 def run_batch(
@@ -291,14 +275,14 @@ def run_batch(
     progress: Progress | None = None,
 ) -> BatchReport:
     """Predict every video not already done into ``out``; then the summary table of all of them."""
-    if engine not in ENGINES:
-        raise EdgeRppgError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    if engine not in BATCH_ENGINES:
+        raise EdgeRppgError(f"unknown engine {engine!r}; choose from {', '.join(BATCH_ENGINES)}")
     model_id = spec.model_id
     out.mkdir(parents=True, exist_ok=True)
     todo = [v for v in videos if force or not is_done(out, v, model_id)]
     start, frames = time.perf_counter(), 0
     if todo:
-        runner = ENGINES[engine](ray_address)
+        runner = BATCH_ENGINES[engine](ray_address)
         n_workers = plan_workers(len(todo), workers)[0]
         for k, outcome in enumerate(runner.run(spec, todo, n_workers), 1):
             write_record(out, outcome, model_id, spec.runtime)

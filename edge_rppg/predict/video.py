@@ -17,8 +17,8 @@ import numpy as np
 
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box
-from edge_rppg.errors import EdgeRppgError
 from edge_rppg.gate import Gate, for_method, for_model_file
+from edge_rppg.methods import MODEL_ROW
 from edge_rppg.predict.pipeline import (
     OnFrame,
     PredictOptions,
@@ -30,7 +30,7 @@ from edge_rppg.predict.pipeline import (
     source_fps,
 )
 from edge_rppg.predict.streaming import overlap_add
-from edge_rppg.runtimes import AUTO, Runtime, RuntimeOptions, auto_runtime, open_runtime
+from edge_rppg.runtimes import AUTO, Runtime, RuntimeOptions, auto_runtime
 from edge_rppg.signals.classic import ClassicRuntime
 from edge_rppg.signals.filters import zscore
 from edge_rppg.signals.hr import find_beats
@@ -143,13 +143,7 @@ def resolve_runtime(weights: Path | None, model: Path | None, runtime: str | Non
     """An exported model on its runtime; or a checkpoint on torch, or exported once (cached) for another runtime.
     ``runtime`` may be ``auto`` (pick_runtime)."""
     path, runtime = model_to_run(weights, model, runtime)
-    rt = open_runtime(path, runtime, runtime_options(threads))
-    if rt.channels != 3:
-        source = model if model is not None else weights
-        raise EdgeRppgError(
-            f"{source}: this model takes {rt.channels} input channels; predict reads RGB video (3 channels)"
-        )
-    return rt
+    return MODEL_ROW.open(path, runtime, runtime_options(threads))
 
 
 def gate_of(runtime: Runtime) -> Gate:
