@@ -1,7 +1,7 @@
 """Videos per minute for batch predict: 1 and 2 local workers, and Ray, in one run; and the per-stage costs
 (decode, detect+crop, infer per frame) that say where the bottleneck is.
 
-    python benchmarks/batch_throughput.py [--videos 6] [--seconds 20] [--runtime openvino]
+    python -m benchmarks.batch_throughput [--videos 6] [--seconds 20] [--runtime openvino]
 
 Each configuration runs the same videos into a fresh results folder with the same model (exported once,
 before the clock starts); ratios within this run are the figures, not the absolute numbers.

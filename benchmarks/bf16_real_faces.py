@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.int8_sensitivity import corpus_windows, p50_ms
+from benchmarks.int8_sensitivity import corpus_windows
 from edge_rppg.agreement import TOLERANCES, compare, passes_quality
 from edge_rppg.exporters.onnx_export import export_fp32
 from edge_rppg.exporters.openvino_export import export_ir
 from edge_rppg.models.checkpoints import load_deploy_model
 from edge_rppg.runtimes import RuntimeOptions, get_runtime
 from edge_rppg.runtimes.torch_runtime import TorchRuntime
+from edge_rppg.timing import p50_ms
 from edge_rppg.weights import resolve
 
 
@@ -58,13 +60,17 @@ def main() -> None:
             path = resolve(weights)[0]
             model = load_deploy_model(path)[0]
             with TorchRuntime.from_model(model) as torch_rt:
-                reference, torch_ms = torch_rt.run(windows), p50_ms(torch_rt, windows[:1])
+                reference, torch_ms = torch_rt.run(windows), p50_ms(lambda: torch_rt.run(windows[:1]))
             xml = export_ir(export_fp32(model, Path(tmp) / f"{path.stem}.onnx", {}), Path(tmp) / f"{path.stem}.xml", {},
                             "fp32", None)  # fmt: skip
             for hint in ("f32", "bf16"):
                 with get_runtime("openvino").open(xml, RuntimeOptions(precision_hint=hint)) as rt:
                     assert rt.describe()["inference_precision"] == hint, rt.describe()
-                    print(_row(path.name, hint, p50_ms(rt, windows[:1]), torch_ms, reference, rt.run(windows)))
+                    print(
+                        _row(
+                            path.name, hint, p50_ms(partial(rt.run, windows[:1])), torch_ms, reference, rt.run(windows)
+                        )
+                    )
 
 
 if __name__ == "__main__":

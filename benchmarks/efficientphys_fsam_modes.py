@@ -3,7 +3,7 @@ the reference's steady state (identity NMF after the first call), trained alike 
 synthetic subjects. The segment-trained model is also scored in the steady state, to see whether its
 NMF can be dropped for deployment.
 
-    python benchmarks/efficientphys_fsam_modes.py [--subjects 12] [--seconds 20] [--epochs 6] [--out runs/ep-modes]
+    python -m benchmarks.efficientphys_fsam_modes [--subjects 12] [--seconds 20] [--epochs 6] [--out runs/ep-modes]
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def main() -> None:
         scores[f"trained {mode}, run {mode}"] = _score(result.best, held_out)
         if mode == "segment":
             model, info = load_checkpoint(result.best)
-            steady = type(model)(replace(model.config, fsam_mode="steady"))
+            steady = type(model)(replace(model.config, fsam_mode="steady"))  # type: ignore[arg-type]
             steady.load_state_dict(model.state_dict())
             path = args.out / "segment-as-steady.pt"
             save_checkpoint(path, steady, trained_on=info.trained_on)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks.int8_sensitivity import corpus_windows, p50_ms
+from benchmarks.int8_sensitivity import corpus_windows
 from edge_rppg.agreement import TOLERANCES, compare
 from edge_rppg.exporters.onnx_export import export_fp32
 from edge_rppg.exporters.openvino_export import INT8, export_ir
@@ -35,6 +35,7 @@ from edge_rppg.models.checkpoints import load_deploy_model
 from edge_rppg.models.efficientphys import EfficientPhys
 from edge_rppg.runtimes import RuntimeOptions, get_runtime
 from edge_rppg.runtimes.torch_runtime import TorchRuntime
+from edge_rppg.timing import p50_ms
 from edge_rppg.weights import resolve
 
 
@@ -49,10 +50,13 @@ def _shift_frames(y: torch.Tensor, segment: int, step: int) -> torch.Tensor:
 def shifted_conv(conv: torch.nn.Conv2d, x: torch.Tensor, segment: int, fold_div: int) -> torch.Tensor:
     """``conv(temporal_shift(x))`` as the shift of the convolutions of each channel fold (bias added once)."""
     fold = x.shape[1] // fold_div
-    w, args = conv.weight, {"stride": conv.stride, "padding": conv.padding, "dilation": conv.dilation}
-    ahead = F.conv2d(x[:, :fold], w[:, :fold], None, **args)
-    behind = F.conv2d(x[:, fold : 2 * fold], w[:, fold : 2 * fold], None, **args)
-    rest = F.conv2d(x[:, 2 * fold :], w[:, 2 * fold :], conv.bias, **args)
+    w, padding = conv.weight, conv.padding
+    assert not isinstance(padding, str), "a numeric padding, as EfficientPhys's convolutions have"
+
+    def part(lo: int, hi: int | None, bias: torch.Tensor | None) -> torch.Tensor:
+        return F.conv2d(x[:, lo:hi], w[:, lo:hi], bias, conv.stride, padding, conv.dilation)
+
+    ahead, behind, rest = part(0, fold, None), part(fold, 2 * fold, None), part(2 * fold, None, conv.bias)
     return _shift_frames(ahead, segment, +1) + _shift_frames(behind, segment, -1) + rest
 
 
@@ -125,7 +129,7 @@ def main() -> None:
         float(np.abs(TorchRuntime.from_model(m).run(judged) - reference).max() / np.ptp(reference))
         for m in models.values()
     )
-    t_torch = p50_ms(torch_rt, judged[:1])
+    t_torch = p50_ms(lambda: torch_rt.run(judged[:1]))
     print(
         f"calibration windows {len(calib)}, judged (held-out) windows {len(judged)}; PyTorch eager {t_torch:.1f} ms; "
         f"the graphs' PyTorch outputs differ by at most {same:.1e} of the range"
@@ -142,7 +146,7 @@ def main() -> None:
             export_ir(onnx, xml, {}, precision, calib if precision == "int8" else None, INT8)
             with get_runtime("openvino").open(xml, RuntimeOptions(threads=args.threads)) as rt:
                 out = np.concatenate([rt.run(w[None]) for w in judged])
-                rows[precision] = (p50_ms(rt, judged[:1]), out, xml)
+                rows[precision] = (p50_ms(lambda: rt.run(judged[:1])), out, xml)
         for precision, (ms, out, xml) in rows.items():
             a, j = compare(reference, out), TOLERANCES["int8"].agreement(reference, out)  # all windows; as judged
             convs = "".join("8" if p in ("u8", "i8") else "f" for p in plugin_precisions(xml, args.threads))

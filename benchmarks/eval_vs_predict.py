@@ -4,7 +4,7 @@ Writes hard synthetic subjects (head motion, rotation/scale) in the UBFC-rPPG la
 with `eval`'s path (chunks, whole-video FFT HR) and with `predict` (windows, SQI-weighted median), both
 on the same checkpoint, and prints the HRs side by side with the truth.
 
-    python benchmarks/eval_vs_predict.py [--weights W] [--subjects 4] [--seconds 20]
+    python -m benchmarks.eval_vs_predict [--weights W] [--subjects 4] [--seconds 20]
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 realistic corpus's videos (every one shows a face): share of frames where no face is found, and milliseconds per
 detection on this CPU.
 
-    python benchmarks/face_detectors.py [--subjects 40] [--frames 12]
-    python benchmarks/face_detectors.py --corpus /tmp/corpus [--frames 10]
+    python -m benchmarks.face_detectors [--subjects 40] [--frames 12]
+    python -m benchmarks.face_detectors --corpus /tmp/corpus [--frames 10]
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ every OpenVINO row: the median of OpenVINO's own ``benchmark_app`` on the same f
 settings bench uses (batch 1, the same threads, one stream, the precision the runtime computes in),
 so that a gap between the two is ours to explain, not the plugin's.
 
-    python benchmarks/families.py [--factorizephys W] [--efficientphys W] [--windows 8] [--out runs/families]
+    python -m benchmarks.families [--factorizephys W] [--efficientphys W] [--windows 8] [--out runs/families]
 
 Defaults: the bundled default model, and the authors' UBFC EfficientPhys_FSAM if it was pulled
 (``edge-rppg weights pull efficientphys-fsam-ubfc``), else a seeded untrained EfficientPhys: latency does
@@ -89,7 +89,7 @@ def main() -> None:
                 print(f"{family} {target} {precision}: {exc}")
         report = run_bench(["all"], models, weights, n_windows=args.windows, timing=Timing(10, 3, 3))
         for r in report.results:
-            if r.latency_ms and r.agreement:
+            if r.latency_ms and r.agreement and r.gflops_per_s is not None and report.matmul_gflops_per_s:
                 peer = None
                 if r.runtime == "openvino":
                     peer = benchmark_app_median_ms(r.model, r.precision, report.threads)
@@ -116,9 +116,9 @@ def main() -> None:
     # benchmark_app: OpenVINO's own median on the same file, same run
     head = "family        runtime          prec  GFLOP/win  p50 ms  benchmark_app  x torch  GFLOP/s  of matmul"
     print(head + "  BVP r   dHR")
-    for f, rt, p, ms, x, g, frac, r, dhr, gw, peer in rows:
+    for f, rt, p, ms, x, g, frac, pearson, dhr, gw, peer in rows:
         ba = f"{peer:13.1f}" if peer is not None else f"{'-':>13s}"
-        row = f"{f:13s} {rt:16s} {p:5s} {gw:9.2f} {ms:7.1f} {ba} {x:8.2f} {g:8.1f} {frac:10.1%} {r:.5f} {dhr:.3f}"
+        row = f"{f:13s} {rt:16s} {p:5s} {gw:9.2f} {ms:7.1f} {ba} {x:8.2f} {g:8.1f} {frac:10.1%} {pearson:.5f} {dhr:.3f}"
         print(row)
 
 

@@ -4,26 +4,22 @@ each witness buys; or, with ``--fit``, the classic methods' gates fitted on the 
 Reads the runs that ``realistic_eval.py`` cached (no decoding, no inference) and judges them with the product's
 own code: ``edge_rppg.calibration.features``, ``score`` and ``decide``, under the gate predict would use.
 
-    python benchmarks/gate_report.py CORPUS --split held-out --results results-x [--weights W] [--methods model,pos]
-    python benchmarks/gate_report.py CORPUS --split calibration --results results-x --fit pos,chrom,green --out DIR
+    python -m benchmarks.gate_report CORPUS --split held-out --results results-x [--weights W] [--methods model,pos]
+    python -m benchmarks.gate_report CORPUS --split calibration --results results-x --fit pos,chrom,green --out DIR
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-import realistic_corpus as corpus
-import realistic_eval
-
+from benchmarks import realistic_corpus as corpus
+from benchmarks import realistic_eval
 from edge_rppg.calibration import (
-    CONFIDENCE_WITHIN_BPM,
     ClipFeatures,
     decide,
     expected_calibration_error,
@@ -32,11 +28,11 @@ from edge_rppg.calibration import (
     ppg_truth,
     score,
 )
-from edge_rppg.gate import UNCALIBRATED_METHOD, Gate, for_checkpoint, for_method
+from edge_rppg.gate import CONFIDENCE_WITHIN_BPM, UNCALIBRATED_METHOD, Gate, for_checkpoint, for_method
 from edge_rppg.paths import file_sha256
 from edge_rppg.weights import resolve
 
-ABLATIONS = {
+ABLATIONS: dict[str, dict[str, Any]] = {
     "no background witness": {"light_share_max": 1.01},
     "no POS witness": {"witness_disagree_factor": 1.0, "witness_agree_factor": 1.0},
     "no motion limit": {"motion_max": 1e9},

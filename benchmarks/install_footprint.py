@@ -1,6 +1,6 @@
 """The full and the slim install side by side: what a device pays for each.
 
-    python benchmarks/install_footprint.py --venv .venv --venv .venv-slim [--seconds 60] [--repeats 3]
+    python -m benchmarks.install_footprint --venv .venv --venv .venv-slim [--seconds 60] [--repeats 3]
 
 For each venv: its size on disk, whether PyTorch imports, ``edge-rppg --help`` wall and CPU time, and
 ``edge-rppg predict VIDEO`` with no options (the bundled model, ``--runtime auto``): wall time, peak RSS and

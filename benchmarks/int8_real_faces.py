@@ -5,15 +5,15 @@ MJPEG 60-90), written to disk in the UBFC-rPPG layout and read back through the 
 training. Calibration videos and guard videos are different subjects. Prints one table; ratios are
 measured in this one run (latency: OpenVINO f32/int8 vs PyTorch eager, batch 1, all cores).
 
-    python benchmarks/int8_real_faces.py [--weights W] [--subjects 9] [--seconds 12]
+    python -m benchmarks.int8_real_faces [--weights W] [--subjects 9] [--seconds 12]
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from edge_rppg.exporters.openvino_export import INT8, Int8Settings, export_ir, i
 from edge_rppg.models.checkpoints import load_deploy_model
 from edge_rppg.runtimes import RuntimeOptions, get_runtime
 from edge_rppg.runtimes.torch_runtime import TorchRuntime
+from edge_rppg.timing import p50_ms
 
 TRAINED = Path(__file__).resolve().parents[1] / "tests" / "assets" / "synthetic_fsam.pt"
 
@@ -57,17 +58,6 @@ VARIANTS: tuple[tuple[str, str, Int8Settings], ...] = (
 )
 
 
-def p50_ms(run, window: np.ndarray, n: int = 40) -> float:  # type: ignore[no-untyped-def]
-    for _ in range(3):
-        run(window)
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        run(window)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1e3)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", type=Path, default=TRAINED)
@@ -94,7 +84,7 @@ def main() -> None:
         for name, source, settings in VARIANTS
     ]
     w1 = held[:1]
-    t_torch = p50_ms(torch_rt.run, w1)
+    t_torch = p50_ms(lambda: torch_rt.run(w1), 40)
     print(
         f"{'variant':45s} {'r (worst)':>10s} {'err/range':>10s} {'dHR max':>8s} {'dHR med':>8s} {'ms':>7s} "
         f"{'x torch':>8s}  fp32 convs"
@@ -106,12 +96,13 @@ def main() -> None:
         rt = get_runtime("openvino").open(xml, RuntimeOptions())
         out = np.concatenate([rt.run(w[None]) for w in held])
         a = compare(reference, out)
-        ms = p50_ms(rt.run, w1)
-        cov = int8_coverage(xml) if calib is not None else {"fp32_convolutions": []}
+        ms = p50_ms(partial(rt.run, w1), 40)
+        fp32_convs = int8_coverage(xml)["fp32_convolutions"] if calib is not None else []
+        assert isinstance(fp32_convs, list)
         print(
             f"{name:45s} {a.bvp_pearson:10.5f} {a.max_err_of_range:10.2e} {a.hr_abs_diff_bpm:8.2f} "
             f"{a.hr_abs_diff_median_bpm:8.2f} "
-            f"{ms:7.1f} {t_torch / ms:8.2f}  {len(cov['fp32_convolutions'])}"
+            f"{ms:7.1f} {t_torch / ms:8.2f}  {len(fp32_convs)}"
         )
 
 

@@ -21,6 +21,7 @@ import json
 import tempfile
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from edge_rppg.exporters.openvino_export import (
 from edge_rppg.models.checkpoints import load_deploy_model
 from edge_rppg.runtimes import RuntimeOptions, get_runtime
 from edge_rppg.runtimes.torch_runtime import TorchRuntime
+from edge_rppg.timing import p50_ms
 from edge_rppg.weights import resolve
 
 
@@ -59,17 +61,6 @@ def corpus_windows(
     return _stack(_chunks(folder, "videos"), count)[0]
 
 
-def p50_ms(runtime: Any, window: np.ndarray, n: int = 30) -> float:
-    for _ in range(3):
-        runtime.run(window)
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        runtime.run(window)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1e3)
-
-
 class Judge:
     """Builds one INT8 variant of the FP32 ONNX and scores it on the guard windows: all of them, and as the INT8
     guard judges them (``TOLERANCES["int8"]``: the windows that either BVP shows a pulse on)."""
@@ -81,7 +72,7 @@ class Judge:
 
     def __call__(
         self, settings: Int8Settings | None, accuracy: AccuracyTarget | None = None
-    ) -> tuple[Agreement, Agreement | None, float]:
+    ) -> tuple[Agreement, Agreement, float]:
         self.count += 1
         xml = self.work / f"variant{self.count}.xml"
         precision = "fp32" if settings is None else "int8"
@@ -89,11 +80,10 @@ class Judge:
         self.last = xml
         rt = get_runtime("openvino").open(xml, RuntimeOptions())
         out = np.concatenate([rt.run(w[None]) for w in self.guard])
-        return (
-            compare(self.reference, out),
-            TOLERANCES["int8"].agreement(self.reference, out),
-            p50_ms(rt, self.guard[:1]),
-        )
+        judged = TOLERANCES["int8"].agreement(self.reference, out)
+        if judged is None:
+            raise SystemExit("no guard window passes the quality gate: the guard set cannot judge INT8")
+        return compare(self.reference, out), judged, p50_ms(partial(rt.run, self.guard[:1]))
 
 
 def _agreement(a: Agreement) -> str:
@@ -163,7 +153,7 @@ def main() -> None:
         guard = np.concatenate([guard, no_pulse])
     model, _ = load_deploy_model(resolve(args.weights)[0])
     with TorchRuntime.from_model(model) as torch_rt:
-        reference, torch_ms = torch_rt.run(guard), p50_ms(torch_rt, guard[:1])
+        reference, torch_ms = torch_rt.run(guard), p50_ms(lambda: torch_rt.run(guard[:1]))
     onnx = work / "fp32.onnx"
     export_fp32(model, onnx, {})
     judge = Judge(onnx, calibration, guard, reference, work)

@@ -1,6 +1,6 @@
 """predict's speed per runtime, with each stage's cost and the bound that inference alone sets, in one run.
 
-    python benchmarks/predict_speed.py [--seconds 60] [--video FILE] [--runtimes torch onnxruntime openvino int8]
+    python -m benchmarks.predict_speed [--seconds 60] [--video FILE] [--runtimes torch onnxruntime openvino int8]
 
 The video is a 640x480 MJPEG synthetic face (or ``--video``). For each runtime the bundled default model runs
 once alone on one window (p50 of ``--repeats``), which bounds predict at ``stride / fps / p50`` x real time
@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from batch_throughput import make_videos
 
+from benchmarks.batch_throughput import make_videos
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import CropSettings, FaceCropper, reads_coded
 from edge_rppg.data.frames import iter_video_frames
@@ -34,6 +34,7 @@ from edge_rppg.exporters.cache import cached_export
 from edge_rppg.predict.pipeline import PredictOptions, Track, source_fps
 from edge_rppg.predict.video import predict_video, runtime_options
 from edge_rppg.runtimes import RuntimeOptions, open_runtime
+from edge_rppg.timing import p50_ms
 from edge_rppg.weights import resolve
 
 
@@ -56,13 +57,7 @@ def model_for(name: str, weights: Path, root: Path) -> tuple[Path, str] | None:
 def alone_ms(path: Path, runtime: str, repeats: int) -> float:
     with open_runtime(path, runtime, RuntimeOptions()) as rt:
         x = (255 * np.random.default_rng(0).random(CONTRACT.input_shape(1))).astype(np.float32)
-        rt.run(x)
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            rt.run(x)
-            times.append(time.perf_counter() - t)
-    return 1e3 * float(np.median(times))
+        return p50_ms(lambda: rt.run(x), repeats, warmup=1)
 
 
 def front_ms_per_frame(video: Path, options: PredictOptions) -> float:

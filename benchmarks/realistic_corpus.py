@@ -12,7 +12,7 @@ Two halves, split by face and by waveform, so that nothing tuned on one says any
 - ``calibration``: the astronaut face, the first half of heartpy's long recording (data3);
 - ``held-out``: Grace Hopper's face, the second half of data3.
 
-    python benchmarks/realistic_corpus.py OUT_DIR [--split calibration|held-out|both] [--videos 32] [--seconds 30]
+    python -m benchmarks.realistic_corpus OUT_DIR [--split calibration|held-out|both] [--videos 32] [--seconds 30]
 
 Each video comes with ``NAME.json`` (what was rendered, ``pulsed`` and ``ppg_fs`` among it) and ``NAME.ppg.npy``
 (the contact PPG of the clip at 240 Hz, the same time axis as the video; zeros-free even for pulseless videos,
@@ -35,11 +35,20 @@ import scipy.signal
 PBV = np.array([0.33, 0.77, 0.53], dtype=np.float32)  # blood's absorption in R, G, B (de Haan & van Leest)
 PPG_FS = 240.0  # the truth PPG is stored at this rate (neurokit2's HRV reference runs on it)
 SKIN_TONES = ((1.0, 1.0, 1.0), (0.86, 0.8, 0.76), (0.68, 0.58, 0.52), (0.5, 0.4, 0.36), (0.38, 0.3, 0.27))
+
+
+@dataclass(frozen=True)
+class Split:
+    face: str
+    waveforms: tuple[tuple[str, float, float], ...]  # (heartpy recording, from, to as fractions of its length)
+    seed: int
+
+
 SPLITS = {
-    "calibration": {"face": "astronaut", "waveforms": (("data3", 0.0, 0.5),), "seed": 1000},
+    "calibration": Split("astronaut", (("data3", 0.0, 0.5),), 1000),
     # Not heartpy's data2: neurokit2 reads SDNN of 150-800 ms on its 30-s spans (artefact, not a heart),
     # so it cannot be the truth that predict is judged against.
-    "held-out": {"face": "hopper", "waveforms": (("data3", 0.5, 1.0),), "seed": 2000},
+    "held-out": Split("hopper", (("data3", 0.5, 1.0),), 2000),
 }
 MOTIONS = ("still", "sway", "turns")
 LIGHTS = ("steady", "drift", "step", "flicker")
@@ -142,20 +151,20 @@ def contact_ppg(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def sample_spec(split: str, k: int, seconds: float) -> VideoSpec:
     cfg = SPLITS[split]
-    rng = np.random.default_rng(cfg["seed"] + k)
+    rng = np.random.default_rng(cfg.seed + k)
     fps = float(rng.choice([15, 25, 30, 30, 30, 60]))
     sizes = [(640, 480), (1280, 720)] + ([(1920, 1080)] if fps <= 30 else [])
     weights = np.array([0.5, 0.35, 0.15][: len(sizes)])
     width, height = sizes[int(rng.choice(len(sizes), p=weights / weights.sum()))]
     codec = str(rng.choice(["ffv1", "mjpeg", "mjpeg", "h264", "h264"]))
     quality = {"ffv1": 0, "mjpeg": int(rng.choice([50, 70, 90])), "h264": int(rng.choice([20, 26, 32]))}[codec]
-    waveform, _lo, _hi = cfg["waveforms"][int(rng.integers(len(cfg["waveforms"])))]
+    waveform, _lo, _hi = cfg.waveforms[int(rng.integers(len(cfg.waveforms)))]
     motion = MOTIONS[k % len(MOTIONS)]
     light = LIGHTS[(k // len(MOTIONS)) % len(LIGHTS)]
     return VideoSpec(
         name=f"{split}-{k:03d}",
         split=split,
-        face=str(cfg["face"]),
+        face=cfg.face,
         flip=bool(rng.integers(2)),
         skin_tone=SKIN_TONES[int(rng.integers(len(SKIN_TONES)))],
         pulsed=k % 3 != 2,  # one video in three has no pulse
@@ -214,7 +223,7 @@ def clip_ppg(spec: VideoSpec) -> tuple[np.ndarray, float]:
     neurokit2 finds at most CLEAN_MAX_ODD_IBIS of odd intervals in one."""
     times, values = contact_ppg(spec.waveform)
     need = spec.seconds / spec.time_scale + 1.0
-    cfg = next(w for w in SPLITS[spec.split]["waveforms"] if w[0] == spec.waveform)
+    cfg = next(w for w in SPLITS[spec.split].waveforms if w[0] == spec.waveform)
     lo, hi = cfg[1] * times[-1], max(cfg[2] * times[-1] - need, cfg[1] * times[-1])
     rng = np.random.default_rng(_seed(spec.name) + 7)
     b, a = scipy.signal.butter(2, [0.5 / (PPG_FS / 2), 8.0 / (PPG_FS / 2)], btype="bandpass")
@@ -305,7 +314,7 @@ def scene_trajectories(spec: VideoSpec, n: int) -> dict[str, np.ndarray]:
         "sy": 1 + (0.04 if spec.motion == "turns" else 0.0) * _slow(rng, t, (3.0, 8.0)),  # a nod shortens it
     }
     light = np.ones(n)
-    side = np.zeros(n)
+    side: np.ndarray = np.zeros(n)
     if spec.light == "drift":
         light += spec.light_amp * np.sin(2 * np.pi * t / rng.uniform(15, 40) + rng.uniform(0, 2 * np.pi))
     elif spec.light == "step":  # a lamp to one side switched on, over a tenth of a second
@@ -320,7 +329,7 @@ def scene_trajectories(spec: VideoSpec, n: int) -> dict[str, np.ndarray]:
 def head_pose(scene: Scene, traj: dict[str, np.ndarray], i: int) -> np.ndarray:
     """The affine map (2 x 3) that moves the still scene to frame ``i``'s head pose."""
     cx, cy = scene.centre
-    m = cv2.getRotationMatrix2D((cx, cy), float(traj["rot"][i]), 1.0)
+    m = np.asarray(cv2.getRotationMatrix2D((cx, cy), float(traj["rot"][i]), 1.0), dtype=np.float64)
     m[:, :2] = m[:, :2] @ np.diag([traj["sx"][i], traj["sy"][i]])
     m[:, 2] = (cx, cy) - m[:, :2] @ np.array([cx, cy])
     m[:, 2] += np.array([traj["dx"][i], traj["dy"][i]]) * scene.face_px
@@ -353,7 +362,8 @@ def render_frames(spec: VideoSpec, ppg: np.ndarray):  # type: ignore[no-untyped-
         if spec.auto_exposure:  # the camera pulls the mean back toward its target with a ~1-s lag
             level = float(img[::16, ::16].mean()) * float(gain.mean()) * exposure
             exposure += (target / max(level, 1.0) - 1.0) * exposure / spec.fps
-        img = cv2.multiply(img, (*tuple(float(g) for g in gain * exposure), 0.0))
+        # A Scalar per channel, which OpenCV's stubs do not list as an operand.
+        img = cv2.multiply(img, (*tuple(float(g) for g in gain * exposure), 0.0))  # type: ignore[call-overload]
         noise = cv2.resize(rng.standard_normal((half[1], half[0], 3), dtype=np.float32), size)
         yield cv2.add(cv2.multiply(noise, sigma), img, dtype=cv2.CV_8U)
 

@@ -5,9 +5,9 @@ methods alike (the same crops, the product's own post-processing for each), and 
 the clip's contact PPG: neurokit2's PPG peaks (a peer, not our beat detector) give the HR of every
 10-s segment and the clip's SDNN and RMSSD.
 
-    python benchmarks/realistic_eval.py CORPUS --split held-out [--weights W] [--methods model,pos,chrom,green]
-    python benchmarks/realistic_eval.py CORPUS --split held-out --score-json DIR   # JSONs of another build
-    python benchmarks/realistic_eval.py CORPUS --split calibration --force --classic-roi face-centre
+    python -m benchmarks.realistic_eval CORPUS --split held-out [--weights W] [--methods model,pos,chrom,green]
+    python -m benchmarks.realistic_eval CORPUS --split held-out --score-json DIR   # JSONs of another build
+    python -m benchmarks.realistic_eval CORPUS --split calibration --force --classic-roi face-centre
 
 Per-window records are cached in CORPUS/results/ (``--force`` recomputes), so that the calibration of
 the gates (benchmarks/gate_report.py) re-read them without decoding anything again.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import sys
 from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
@@ -26,9 +25,7 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-import realistic_corpus as corpus
-
+from benchmarks import realistic_corpus as corpus
 from edge_rppg.calibration import ppg_truth
 from edge_rppg.data.face import CropSettings
 from edge_rppg.data.frames import REDUCTIONS
@@ -36,6 +33,8 @@ from edge_rppg.gate import Gate, for_checkpoint, for_method
 from edge_rppg.predict.pipeline import PredictOptions, check_run, run_pipeline, source_fps
 from edge_rppg.predict.video import classic_runtime, gate_of, read_vitals
 from edge_rppg.signals.classic import METHODS, ROIS
+
+Runs = list[tuple[int, np.ndarray]]  # each window's BVP by its start frame, as the pipeline gives them
 
 HRV_TOLERANCE = 0.15  # the issue's bar: SDNN and RMSSD within 15 % of neurokit2 on the contact PPG
 
@@ -51,7 +50,8 @@ class Tee:
     def run(self, frames: np.ndarray) -> np.ndarray:
         for m, rt in self.classic.items():
             self.outputs[m].append(rt.run(frames)[0])
-        return self.runtime.run(frames)
+        out: np.ndarray = self.runtime.run(frames)
+        return out
 
 
 def truth(ppg: np.ndarray) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def segment_truth_fft_hr(ppg: np.ndarray, end_s: float, span_s: float = 10.0) ->
 
 def evaluate_video(
     spec: corpus.VideoSpec, path: Path, ppg: np.ndarray, runtime: Any, methods: list[str], options: PredictOptions
-) -> dict:
+) -> dict[str, Any]:
     tee = Tee(runtime, [m for m in methods if m != "model"], options)
     fps = source_fps(path, None)
     run = run_pipeline(path, tee, fps, options)  # type: ignore[arg-type]
@@ -113,24 +113,25 @@ def _run_file(path: Path) -> Path:
     return path.parent / RESULTS / f"{path.stem}.run.npz"
 
 
-def _save_run(path: Path, run: Any, runs: dict[str, list], fps: float) -> None:
+def _save_run(path: Path, run: Any, runs: dict[str, Runs], fps: float) -> None:
     """What read_vitals needs, per method: the windows' BVP and the track; --regate re-reads it."""
     arrays = {f"bvp_{m}": np.stack([b for _, b in r]) for m, r in runs.items()}
     starts = np.array([s for s, _ in run.results])
     tr = run.track
     track = {k: np.array(getattr(tr, k)) for k in TRACK_FIELDS}
     counts = np.array([run.frames, run.frames_without_face, run.frames_with_face, fps, run.elapsed])
-    np.savez_compressed(
-        _run_file(path), starts=starts, counts=counts, **arrays, **{f"track_{k}": v for k, v in track.items()}
-    )
+    payload: dict[str, Any] = {"starts": starts, "counts": counts, **arrays}
+    payload |= {f"track_{k}": v for k, v in track.items()}
+    np.savez_compressed(_run_file(path), **payload)
 
 
-def _load_run(path: Path, methods: list[str]) -> tuple[Any, dict[str, list], float]:
+def _load_run(path: Path, methods: list[str]) -> tuple[Any, dict[str, Runs], float]:
     from edge_rppg.predict.pipeline import Run, Track
 
     z = np.load(_run_file(path))
     frames, without, with_face, fps, elapsed = z["counts"]
-    track = Track(**{k: list(z[f"track_{k}"]) for k in TRACK_FIELDS})
+    fields: dict[str, Any] = {k: list(z[f"track_{k}"]) for k in TRACK_FIELDS}
+    track = Track(**fields)
     starts = [int(s) for s in z["starts"]]
     runs = {m: list(zip(starts, z[f"bvp_{m}"], strict=True)) for m in methods}
     timing = {"decode": 0.0, "crop": 0.0, "infer": 0.0}
@@ -152,12 +153,12 @@ def _summarise(
     spec: Any,
     path: Path,
     run: Any,
-    runs: dict[str, list],
+    runs: dict[str, Runs],
     fps: float,
     ppg: np.ndarray,
     offset: float,
     gates: dict[str, Gate],
-) -> dict:
+) -> dict[str, Any]:
     """Each method through the product's own post-processing (read_vitals), scored against the truth."""
     t = truth(ppg)
     beats = np.array(t["beats_s"])
@@ -184,7 +185,7 @@ def _summarise(
     return out
 
 
-def regate(root: Path, split: str, methods: list[str], weights: Path | None) -> list[dict]:
+def regate(root: Path, split: str, methods: list[str], weights: Path | None) -> list[dict[str, Any]]:
     """The cached runs through today's read_vitals and gates: no decoding, no inference."""
     from edge_rppg.paths import file_sha256
     from edge_rppg.weights import resolve
@@ -204,7 +205,7 @@ def regate(root: Path, split: str, methods: list[str], weights: Path | None) -> 
 
 def _records(
     root: Path, split: str, weights: Path | None, methods: list[str], force: bool, options: PredictOptions
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     from edge_rppg.predict.video import resolve_runtime
     from edge_rppg.weights import resolve
 
@@ -232,7 +233,7 @@ def _rel(a: float | None, b: float) -> float:
     return float("nan") if a is None or not np.isfinite(b) or b == 0 else abs(a - b) / b
 
 
-def score(records: list[dict], method: str) -> dict[str, Any]:
+def score(records: list[dict[str, Any]], method: str) -> dict[str, Any]:
     """Coverage and MAE on pulsed videos, acceptance on pulseless ones, HRV within tolerance."""
     pulsed = [r for r in records if r["spec"]["pulsed"]]
     pulseless = [r for r in records if not r["spec"]["pulsed"]]
@@ -266,9 +267,9 @@ def _line(label: str, s: dict[str, Any]) -> str:
     )
 
 
-def _measurable(root: Path, records: list[dict]) -> dict[str, list[dict]]:
+def _measurable(root: Path, records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Pulsed records split by the oracle of realistic_oracle.py (empty when it has not been run)."""
-    groups: dict[str, list[dict]] = defaultdict(list)
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         f = root / RESULTS / f"{r['spec']['name']}.oracle.json"
         if r["spec"]["pulsed"] and f.exists():
@@ -276,7 +277,7 @@ def _measurable(root: Path, records: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
-def report(records: list[dict], methods: list[str], root: Path | None = None) -> None:
+def report(records: list[dict[str, Any]], methods: list[str], root: Path | None = None) -> None:
     for m in methods:
         print(_line(m, score(records, m)))
     if root is not None:
@@ -285,7 +286,7 @@ def report(records: list[dict], methods: list[str], root: Path | None = None) ->
             print(f"pulsed videos the oracle calls {label} (+ the pulseless ones):")
             print("  " + "\n  ".join(_line(m, score(rs + pulseless, m)) for m in methods))
     for key in ("fps", "resolution", "codec", "motion", "light", "face", "skin"):
-        groups: dict[str, list[dict]] = defaultdict(list)
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in records:
             groups[r["conditions"][key]].append(r)
         print(f"by {key}:")

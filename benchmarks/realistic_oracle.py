@@ -13,7 +13,7 @@ The rule is fixed here, a priori, from the oracle alone; no predict output is re
 the product is tuned on it. Results go to CORPUS/results/NAME.oracle.json (the masked RGB trace beside it,
 so that a change of rule re-scores without decoding).
 
-    python benchmarks/realistic_oracle.py CORPUS [--split held-out] [--workers 2]
+    python -m benchmarks.realistic_oracle CORPUS [--split held-out] [--workers 2]
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-import realistic_corpus as corpus
-import realistic_eval
-
+from benchmarks import realistic_corpus as corpus
+from benchmarks import realistic_eval
 from edge_rppg.contract import CONTRACT
 from edge_rppg.signals.classic import chrom, green, pos
 from edge_rppg.signals.filters import bvp_filters

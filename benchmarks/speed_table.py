@@ -3,7 +3,7 @@ runtime, precision), the figures beside the machine they came from. Latency is o
 so each row gives the p50 and the speed-up over PyTorch eager measured in that same run.
 
     edge-rppg bench --runtime all --precision fp32 --precision int8 --json runs/bench-$(hostname).json
-    python benchmarks/speed_table.py benchmarks/results/bench-*.json
+    python -m benchmarks.speed_table benchmarks/results/bench-*.json
 
 The JSONs behind the README's table are kept in ``benchmarks/results/``, one per machine measured.
 """

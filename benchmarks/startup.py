@@ -1,6 +1,6 @@
 """How long the CLI takes to start: ``edge-rppg --help`` and every command's ``--help`` in fresh processes.
 
-    python benchmarks/startup.py [--repeats 5]
+    python -m benchmarks.startup [--repeats 5]
 
 Prints the median wall and CPU time of each, and which heavy modules the start-up imported (there should be
 none: tests/test_cli.py fails if torch, ONNX Runtime, OpenVINO, TensorRT or SciPy is imported to start).

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import platform
 import resource
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from edge_rppg.reference_set import SHA_KEY, ReferenceSet, path_for, read_refere
 from edge_rppg.runtimes import RUNTIMES, Runtime, RuntimeOptions, get_runtime
 from edge_rppg.runtimes.metadata import model_metadata
 from edge_rppg.signals.hr import hr_resolution_bpm, window_hr
+from edge_rppg.timing import timed_ms
 from edge_rppg.verdict import FAIL, judge, judged_precision
 from edge_rppg.verdict import REFERENCE as REFERENCE_VERDICT
 
@@ -116,14 +117,8 @@ def matmul_gflops(threads: int, n: int = 1024, repeats: int = 5) -> float:
     torch.set_num_threads(threads)
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.mm(a, b)
-    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
-
-
-def _timed(fn: Any) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    best_ms = min(timed_ms(lambda: torch.mm(a, b), repeats))
+    return 2 * n**3 / (best_ms / 1e3) / 1e9
 
 
 def _size_mb(path: Path) -> float:
@@ -284,16 +279,15 @@ def _latencies(opened: list[_Opened], timing: Timing) -> list[Latency]:
     runtimes are synchronised before each timestamp."""
     samples: list[list[float]] = [[] for _ in opened]
     for o in opened:
-        for k in range(timing.warmup):
-            o.runtime.run(o.inputs[k % len(o.inputs)][None])
+        timed_ms(partial(o.runtime.run, o.inputs[:1]), 0, timing.warmup)
     for _ in range(timing.rounds):
         for i, o in enumerate(opened):
             for k in range(timing.iterations):
                 w = o.inputs[k % len(o.inputs)][None]
-                samples[i].append(_timed(lambda rt=o.runtime, x=w: rt.run(x)))
+                samples[i] += timed_ms(partial(o.runtime.run, w))
     out = []
     for s in samples:
-        ms = np.array(s) * 1e3
+        ms = np.array(s)
         p50, p90, p99 = (round(float(np.percentile(ms, q)), 3) for q in (50, 90, 99))
         out.append(Latency(p50=p50, p90=p90, p99=p99))
     return out

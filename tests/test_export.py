@@ -524,13 +524,9 @@ def test_export_int8_from_onnx_without_torch_is_guarded_against_the_fp32_onnx(tm
 def test_int8_real_faces_benchmark_rows_each_measure_something_different() -> None:
     """Its rows once collapsed into three identical settings when the defaults moved: every (calibration,
     settings) pair differs, and the last row is the product's INT8 reached from round 1's by the rows above."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
     from dataclasses import replace
 
-    from int8_real_faces import QUANTILE, VARIANTS
-
+    from benchmarks.int8_real_faces import QUANTILE, VARIANTS
     from edge_rppg.exporters.openvino_export import INT8
 
     pairs = [(source, settings) for _, source, settings in VARIANTS]

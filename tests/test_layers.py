@@ -127,3 +127,23 @@ def test_no_function_is_longer_than_fifty_lines() -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _body_lines(node) > MAX_BODY_LINES
     ]
     assert long == []
+
+
+def test_benchmarks_is_one_package_imported_one_way() -> None:
+    """No module of benchmarks/ or tests/ edits sys.path: the benchmarks import as ``benchmarks.NAME``, and time
+    through ``edge_rppg.timing`` (no second copy of a p50 timer)."""
+    files = [*(ROOT / "benchmarks").glob("*.py"), *(ROOT / "tests").glob("*.py")]
+    assert (ROOT / "benchmarks" / "__init__.py").exists()
+    edits = [
+        f"{f.name}:{node.lineno}"
+        for f in files
+        for node in ast.walk(ast.parse(f.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "path" and getattr(node.value, "id", "") == "sys"
+    ]
+    timers = [
+        f"{f.name}:{node.name}"
+        for f in (ROOT / "benchmarks").glob("*.py")
+        for node in ast.walk(ast.parse(f.read_text()))
+        if isinstance(node, ast.FunctionDef) and "p50" in node.name
+    ]
+    assert edits == [] and timers == []

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,8 @@ for needed in ("heartpy", "neurokit2", "skimage"):
     if importlib.util.find_spec(needed) is None:
         pytest.skip(f"{needed} is not installed (the dev extra renders the realistic corpus)", allow_module_level=True)
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-import realistic_corpus as corpus  # noqa: E402
-import realistic_eval  # noqa: E402
+from benchmarks import realistic_corpus as corpus  # noqa: E402  (after the skip: it needs the dev extra)
+from benchmarks import realistic_eval  # noqa: E402
 
 SECONDS = 24.0
 Clips = dict[str, tuple[Path, float]]
