@@ -26,12 +26,12 @@ import numpy as np
 
 from benchmarks.batch_throughput import make_videos
 from edge_rppg.contract import CONTRACT
-from edge_rppg.data.face import CropSettings, FaceCropper, reads_coded
-from edge_rppg.data.frames import iter_video_frames
+from edge_rppg.data.face import CropSettings, FaceCropper
+from edge_rppg.data.source import open_source
 from edge_rppg.errors import ExportError
 from edge_rppg.exporters import export_model
 from edge_rppg.exporters.cache import cached_export
-from edge_rppg.predict.pipeline import PredictOptions, Track, source_fps
+from edge_rppg.predict.pipeline import PredictOptions, Track
 from edge_rppg.predict.video import predict_video, runtime_options
 from edge_rppg.runtimes import RuntimeOptions, open_runtime
 from edge_rppg.timing import p50_ms
@@ -62,12 +62,14 @@ def alone_ms(path: Path, runtime: str, repeats: int) -> float:
 
 def front_ms_per_frame(video: Path, options: PredictOptions) -> float:
     """Decode, detect, track, crop and the quality measures alone, on one core, per input frame."""
-    cropper, track, frames = FaceCropper(options.crop, source_fps(video, None)), Track(roi=options.classic_roi), 0
+    track, frames = Track(roi=options.classic_roi), 0
     start = time.perf_counter()
-    for frame in iter_video_frames(video, reads_coded(video, options.crop)):
-        frames += 1
-        for step in cropper.push(frame):
-            track.add(step)
+    with open_source(video, options.crop) as source:
+        cropper = FaceCropper(options.crop, source.fps)
+        for frame in source.frames():
+            frames += 1
+            for step in cropper.push(frame):
+                track.add(step)
     return 1e3 * (time.perf_counter() - start) / frames
 
 

@@ -29,8 +29,9 @@ from benchmarks import realistic_corpus as corpus
 from edge_rppg.calibration import ppg_truth
 from edge_rppg.data.face import CropSettings
 from edge_rppg.data.frames import REDUCTIONS
+from edge_rppg.data.source import open_source
 from edge_rppg.gate import Gate, for_checkpoint, for_method
-from edge_rppg.predict.pipeline import PredictOptions, check_run, run_pipeline, source_fps
+from edge_rppg.predict.pipeline import PredictOptions, check_run, run_pipeline
 from edge_rppg.predict.video import classic_runtime, gate_of, read_vitals
 from edge_rppg.signals.classic import METHODS, ROIS
 
@@ -87,9 +88,10 @@ def evaluate_video(
     spec: corpus.VideoSpec, path: Path, ppg: np.ndarray, runtime: Any, methods: list[str], options: PredictOptions
 ) -> dict[str, Any]:
     tee = Tee(runtime, [m for m in methods if m != "model"], options)
-    fps = source_fps(path, None)
-    run = run_pipeline(path, tee, fps, options)  # type: ignore[arg-type]
-    check_run(run, str(path))
+    with open_source(path, options.crop, options.fps) as source:
+        run = run_pipeline(source, tee, options)  # type: ignore[arg-type]
+    check_run(run, source.name)
+    fps = source.fps
     gates = _gates(methods, gate_of(runtime))
     offset = run.frames_without_face / fps  # the model's timeline starts at the first face
     runs = {

@@ -19,8 +19,9 @@ import numpy as np
 import edge_rppg
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.labelled import LabelledClip
+from edge_rppg.data.source import open_source
 from edge_rppg.gate import CONFIDENCE_WITHIN_BPM, UNCALIBRATED, WITNESS_AGREE_BPM, Gate
-from edge_rppg.predict.pipeline import PredictOptions, Run, check_run, run_pipeline, source_fps
+from edge_rppg.predict.pipeline import PredictOptions, Run, check_run, run_pipeline
 from edge_rppg.predict.video import HR_SEGMENT_S, reassemble, segment_at
 from edge_rppg.runtimes import Runtime
 from edge_rppg.signals.filters import bvp_filters
@@ -242,9 +243,11 @@ def fit(clips: list[ClipFeatures], base: Gate, data: str, model: str) -> Gate:
 
 def clip_features(clip: LabelledClip, runtime: Runtime, base: Gate) -> ClipFeatures:
     """Run one labelled clip through predict's pipeline and read its segments for every rule."""
-    fps = source_fps(clip.video, None)
-    run = run_pipeline(clip.video, runtime, fps, PredictOptions())
-    check_run(run, str(clip.video))
+    options = PredictOptions()
+    with open_source(clip.video, options.crop) as source:
+        run = run_pipeline(source, runtime, options)
+    check_run(run, source.name)
+    fps = source.fps
     truth = ppg_truth(clip.ppg, clip.ppg_fs) if clip.ppg is not None and clip.ppg_fs else None
     return features(run, fps, clip.name, base.witness, truth, base.peak_candidates)
 

@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 
 from edge_rppg.calibration import clip_features, decide, expected_calibration_error, fit, score
 from edge_rppg.cli import app
+from edge_rppg.data.face import CropSettings
 from edge_rppg.data.labelled import read_labelled
+from edge_rppg.data.source import open_source
 from edge_rppg.gate import (
     GATE_KEY,
     UNCALIBRATED,
@@ -26,7 +28,7 @@ from edge_rppg.gate import (
     sidecar_path,
 )
 from edge_rppg.paths import file_sha256
-from edge_rppg.predict.pipeline import PredictOptions, check_run, run_pipeline, source_fps
+from edge_rppg.predict.pipeline import PredictOptions, check_run, run_pipeline
 from edge_rppg.predict.video import classic_runtime, gate_of, predict_video, read_vitals, resolve_runtime
 from edge_rppg.weights import DEFAULT_MODEL as BUNDLED_CHECKPOINT
 from tests.fixtures import write_labelled
@@ -86,9 +88,10 @@ def test_decide_is_what_predict_does(labelled: Path, fsam_checkpoint: Path) -> N
     """The fit judges rules on features; predict judges by read_vitals: the same answer per clip and window."""
     runtime = resolve_runtime(fsam_checkpoint, None, "torch", 2)
     for clip in read_labelled(labelled)[:3]:
-        fps = source_fps(clip.video, None)
-        run = run_pipeline(clip.video, runtime, fps, PredictOptions())
-        check_run(run, str(clip.video))
+        with open_source(clip.video, CropSettings()) as source:
+            run = run_pipeline(source, runtime, PredictOptions())
+        check_run(run, source.name)
+        fps = source.fps
         from edge_rppg.calibration import features, ppg_truth
 
         truth = ppg_truth(clip.ppg, clip.ppg_fs) if clip.ppg is not None else None
@@ -223,7 +226,8 @@ def test_the_background_witness_sees_the_light_and_not_the_pulse(tmp_path: Path)
     _write_flickering(steady, pulse=True, light_bpm=None)
     scenes = {}
     for path in (flicker, steady):
-        run = run_pipeline(path, classic_runtime("pos"), 30.0, PredictOptions())
+        with open_source(path, CropSettings(), 30.0) as source:
+            run = run_pipeline(source, classic_runtime("pos"), PredictOptions())
         scenes[path.stem] = run.track.scene(len(run.track.lost) - 300, len(run.track.lost))
     assert scenes["flicker"].light_share(96.0) > 0.5
     assert scenes["steady"].light_share(96.0) < 0.2

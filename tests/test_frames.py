@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_rppg.data.face import CropSettings, FaceCropper, choose_reduction, reads_coded, reduce_box
-from edge_rppg.data.frames import ArrayFrame, JpegFrame, iter_video_frames
+from edge_rppg.data.face import CropSettings, FaceCropper, choose_reduction, reduce_box
+from edge_rppg.data.frames import ArrayFrame, JpegFrame
+from edge_rppg.data.source import open_source
 from edge_rppg.data.synthetic import synthetic_clip
 from edge_rppg.data.video import iter_frames, write_video
 from edge_rppg.predict.pipeline import PredictOptions
@@ -33,9 +34,10 @@ def test_a_motion_jpeg_frame_decodes_reduced_as_an_area_resize_of_its_full_decod
     vga_mjpeg: tuple[Path, float],
 ) -> None:
     path, _ = vga_mjpeg
-    frames = iter_video_frames(path, coded=True)
-    for _ in range(5):
-        frame = next(frames)
+    with open_source(path, CropSettings()) as source:
+        frames = source.frames()
+        for _ in range(5):
+            frame = next(frames)
     assert isinstance(frame, JpegFrame)
     full, half, quarter = frame.at(1), frame.at(2), frame.at(4)
     assert (full.shape, half.shape, quarter.shape) == ((480, 640, 3), (240, 320, 3), (120, 160, 3))
@@ -49,7 +51,9 @@ def test_a_motion_jpeg_frame_decodes_reduced_as_an_area_resize_of_its_full_decod
 def test_frames_of_other_codecs_are_decoded_whole_and_area_resized(tmp_path: Path) -> None:
     path = tmp_path / "face.mp4"  # mp4v: no packet is a JPEG image
     write_video(path, synthetic_clip(seed=1, n_frames=10).frames(VGA), 30.0, codec="mp4v")
-    frame = next(iter_video_frames(path, coded=True))
+    with open_source(path, CropSettings()) as source:
+        frame = next(source.frames())
+        assert not source.coded and source.codec == "FMP4"  # FFmpeg names MPEG-4 Part 2 so
     assert isinstance(frame, ArrayFrame)
     full = next(iter_frames(path))
     assert np.array_equal(frame.at(1), full)
@@ -81,11 +85,15 @@ def test_a_file_stays_coded_only_where_its_face_is_read_reduced(vga_mjpeg: tuple
     """libjpeg decodes a reduced frame 2.5x cheaper than FFmpeg's whole one, but a whole one slower and with
     other chroma: a face read whole keeps FFmpeg's decode."""
     path, _ = vga_mjpeg
-    assert reads_coded(path, CropSettings())
-    assert not reads_coded(path, CropSettings(max_reduction=1))
     small = tmp_path / "small.avi"
     write_pulse_video(small, (320, 240), 5)
-    assert not reads_coded(small, CropSettings())
+    for video, crop, coded in ((path, CropSettings(), True), (path, CropSettings(max_reduction=1), False),
+                               (small, CropSettings(), False)):  # fmt: skip
+        with open_source(video, crop) as source:
+            frames = list(source.frames())
+        assert source.codec == "MJPG" and source.coded is coded
+        assert isinstance(frames[0], ArrayFrame)  # the first, FFmpeg's decode, shows where the face is
+        assert all(isinstance(f, JpegFrame if coded else ArrayFrame) for f in frames[1:])
 
 
 def test_a_box_maps_onto_the_reduced_image_inside_it() -> None:
@@ -101,11 +109,12 @@ def test_the_tracker_crops_a_close_up_at_half_size_and_the_crops_match_the_full_
     path, _ = vga_mjpeg
     reduced, full = FaceCropper(CropSettings(), 30.0), FaceCropper(CropSettings(max_reduction=1), 30.0)
     diffs = []
-    for i, frame in enumerate(iter_video_frames(path, coded=True)):
-        a, b = reduced.push(frame), full.push(frame)
-        diffs += [np.abs(x.crop - y.crop).mean() for x, y in zip(a, b, strict=True)]
-        if i == 90:
-            break
+    with open_source(path, CropSettings()) as source:
+        for i, frame in enumerate(source.frames()):
+            a, b = reduced.push(frame), full.push(frame)
+            diffs += [np.abs(x.crop - y.crop).mean() for x, y in zip(a, b, strict=True)]
+            if i == 90:
+                break
     assert reduced.tracker.reduction == 2 and full.tracker.reduction == 1
     assert np.abs(np.array(reduced.box) - np.array(full.box)).max() <= 2  # full-frame pixels
     assert np.median(diffs) < 2.0  # grey levels, of a crop's 0-255
@@ -128,6 +137,9 @@ def test_a_dataset_reads_a_close_up_as_predict_does(vga_mjpeg: tuple[Path, float
 
     path, _ = vga_mjpeg
     (item,) = read_video_folder(path.parent)
-    assert isinstance(next(item.read(CropSettings())), JpegFrame)
-    whole = next(item.read(CropSettings(max_reduction=1)))  # FFmpeg's decode, as predict reads it then
-    assert isinstance(whole, np.ndarray) and np.array_equal(whole, next(iter_frames(path)))
+    frames = item.read(CropSettings())
+    assert isinstance(next(frames), ArrayFrame) and isinstance(next(frames), JpegFrame)
+    frames = item.read(CropSettings(max_reduction=1))
+    whole = [next(frames), next(frames)]  # FFmpeg's decode, as predict reads it then
+    assert all(isinstance(f, ArrayFrame) for f in whole)
+    assert np.array_equal(whole[1].at(1), next(x for i, x in enumerate(iter_frames(path)) if i == 1))

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import edge_rppg.predict.pipeline as pipeline
 import edge_rppg.predict.writers as writers
 from edge_rppg.cli import app
 from edge_rppg.data.face import FaceCropper
+from edge_rppg.data.source import Source
 from edge_rppg.errors import StageFailed
 from edge_rppg.predict.video import predict_video, resolve_runtime
 from edge_rppg.runtimes import Runtime
@@ -75,20 +75,25 @@ def _failing_after(calls: int, step: Callable[..., Any], injected_at: list[float
     return wrapped
 
 
-def test_a_decode_failing_mid_file_is_an_error_naming_the_stage_not_a_shorter_video(
-    video: Path, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    injected: list[float] = []
-    real = pipeline.iter_video_frames
+def _fail_decoding(monkeypatch: pytest.MonkeyPatch, injected: list[float]) -> None:
+    """The source's frames, real up to FAIL_AT, where the decoder raises as OpenCV would on a corrupt packet."""
+    real = Source.frames
 
-    def frames(source: Path | int, coded: bool = False) -> Iterator[Any]:
-        for i, frame in enumerate(real(source, coded)):
+    def frames(self: Source) -> Iterator[Any]:
+        for i, frame in enumerate(real(self)):
             if i == FAIL_AT:
                 injected.append(time.monotonic())
                 raise Injected("corrupt packet")
             yield frame
 
-    monkeypatch.setattr(pipeline, "iter_video_frames", frames)
+    monkeypatch.setattr(Source, "frames", frames)
+
+
+def test_a_decode_failing_mid_file_is_an_error_naming_the_stage_not_a_shorter_video(
+    video: Path, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    injected: list[float] = []
+    _fail_decoding(monkeypatch, injected)
     error = _ends_in_time(lambda: predict_video(video, runtime), injected)
     assert error == f"{video}: decoding after {FAIL_AT} frames failed (corrupt packet)"
 
@@ -96,15 +101,7 @@ def test_a_decode_failing_mid_file_is_an_error_naming_the_stage_not_a_shorter_vi
 def test_the_cli_says_the_decode_failure_in_one_line_and_writes_nothing(
     video: Path, onnx_fp32: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = pipeline.iter_video_frames
-
-    def frames(source: Path | int, coded: bool = False) -> Iterator[Any]:
-        for i, frame in enumerate(real(source, coded)):
-            if i == FAIL_AT:
-                raise Injected("corrupt packet")
-            yield frame
-
-    monkeypatch.setattr(pipeline, "iter_video_frames", frames)
+    _fail_decoding(monkeypatch, [])
     out = tmp_path / "out.json"
     args = ["predict", str(video), "--model", str(onnx_fp32), "--runtime", "onnxruntime", "--json", str(out)]
     result = CliRunner().invoke(app, args)

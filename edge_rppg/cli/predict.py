@@ -97,16 +97,14 @@ def predict(
     if weights is not None and model is not None:
         raise typer.BadParameter("give one of --weights or --model, not both")
     outputs_writable([video, weights, model], json=json_path, csv=csv_path, plot=plot)
-    if video is not None:
-        from edge_rppg.data.video import check_video_path
+    from edge_rppg.data.source import open_source
 
-        check_video_path(video)
-    if fps is not None and video is not None and video.is_file():
-        _say_fps_override(video, fps)
-    rt = _runtime(method.value, weights, model, value(runtime), threads)
-    on_window, on_frame = live_callbacks() if webcam is not None else (None, None)
-    source: Path | int = video if video is not None else (webcam or 0)
-    result = predict_video(source, rt, PredictOptions(stride=stride, fps=fps), on_window=on_window, on_frame=on_frame)
+    options = PredictOptions(stride=stride, fps=fps)
+    with open_source(video if video is not None else (webcam or 0), options.crop, fps) as source:  # once
+        _say_fps_override(source.name, source.stated_fps, fps)
+        rt = _runtime(method.value, weights, model, value(runtime), threads)
+        on_window, on_frame = live_callbacks() if webcam is not None else (None, None)
+        result = predict_video(source, rt, options, on_window=on_window, on_frame=on_frame)
     write_outputs(result, None if json_path == STDOUT else json_path, csv_path, plot)
     if json_path == STDOUT:
         emit_json(STDOUT, result.summary())
@@ -114,12 +112,9 @@ def predict(
     _print_result(result, profile)
 
 
-def _say_fps_override(video: Path, fps: float) -> None:
-    from edge_rppg.data.video import probe
-
-    own = probe(video).fps
-    if own is not None and abs(own - fps) > 1e-3:
-        say(f"{video}: --fps {fps:g} overrides the file's own {own:g} fps")
+def _say_fps_override(name: str, own: float | None, fps: float | None) -> None:
+    if fps is not None and own is not None and abs(own - fps) > 1e-3:
+        say(f"{name}: --fps {fps:g} overrides the file's own {own:g} fps")
 
 
 def _runtime(

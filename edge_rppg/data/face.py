@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import cv2
@@ -13,8 +12,6 @@ import numpy as np
 
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.frames import REDUCTIONS, ArrayFrame, Frame
-from edge_rppg.data.video import VIDEO_SUFFIXES, iter_frames
-from edge_rppg.errors import VideoError
 from edge_rppg.predict.streaming import FpsResampler
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
@@ -370,7 +367,7 @@ class CropSettings:
     tracking: str = "flow"
     size: int = CONTRACT.height
     # Track and crop on the frame reduced by up to this (1, 2, 4, 8) where the face box keeps two pixels per
-    # crop pixel: a Motion-JPEG frame is then decoded at that size (data/frames.py, ``reads_coded``). 1: full frames.
+    # crop pixel: a Motion-JPEG frame is then decoded at that size (data/source.py). 1: full frames.
     max_reduction: int = 8
 
 
@@ -438,21 +435,3 @@ class FaceCropper:
         crops = self.resampler.push(crop)
         backgrounds = self.background_resampler.push(background)
         return [CropStep(c, pos, lost, speed, b) for (pos, c), (_, b) in zip(crops, backgrounds, strict=True)]
-
-
-def reads_coded(source: Path | int, settings: CropSettings) -> bool:
-    """Whether a file's Motion-JPEG frames should stay coded until the tracker asks for a size: only where the
-    face in its first frame is read reduced. A whole frame keeps FFmpeg's decode: libjpeg's is slower there
-    (1.03 vs 0.91 ms at 640x480 with the RGB conversion) and its chroma differs from FFmpeg's by ~0.6 grey
-    levels, which moved POS's reading of a 0.4 % pulse on a real portrait from 77.8 to 80.4 bpm."""
-    if settings.max_reduction == 1 or not isinstance(source, Path) or source.suffix.lower() not in VIDEO_SUFFIXES:
-        return False
-    try:
-        first = next(iter_frames(source), None)
-    except VideoError:
-        return False  # no such file, or not a video: the reader that follows says so
-    if first is None:
-        return False
-    tracker = FaceCropper(settings).tracker  # the first frame as the run will see it: a detection frame
-    tracker.update(ArrayFrame(first))
-    return tracker.reduction > 1

@@ -10,14 +10,11 @@ FFmpeg and area-resized, as the crop's own resize would have done.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from edge_rppg.data.video import capture, check_complete, iter_frames
 from edge_rppg.errors import VideoError
 
 REDUCTIONS = (1, 2, 4, 8)  # what libjpeg's DCT scaling decodes directly
@@ -30,7 +27,6 @@ _SCALING = {
 }
 # OpenCV 4.11+ has libjpeg write RGB itself: no conversion pass over the image (0.41 vs 0.46 ms at 320x240).
 _RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)
-_JPEG_START = b"\xff\xd8"
 
 
 class Frame(Protocol):
@@ -97,52 +93,3 @@ def _decode_jpeg(data: np.ndarray, reduction: int) -> np.ndarray | None:
         return rgb
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | _SCALING[reduction])
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def iter_video_frames(source: Path | int, coded: bool = False) -> Iterator[Frame]:
-    """``iter_frames`` as :class:`Frame`s; with ``coded``, a Motion-JPEG file's frames stay coded until asked
-    for a size (libjpeg's decode, not FFmpeg's: worth it only where frames are read reduced; ``reads_coded``)."""
-    jpeg = _jpeg_frames(source) if coded and isinstance(source, Path) and source.is_file() else None
-    if jpeg is not None:
-        yield from jpeg
-        return
-    for rgb in iter_frames(source):
-        yield ArrayFrame(rgb)
-
-
-def _jpeg_frames(path: Path) -> Iterator[Frame] | None:
-    """The file's frames as JPEG packets, or None where its packets are not whole JPEG images of the stream's size
-    (H.264, FFV1, raw video; Motion-JPEG without its Huffman tables, which FFmpeg alone decodes)."""
-    cap = capture(path, cv2.CAP_FFMPEG)
-    if not cap.isOpened() or not cap.set(cv2.CAP_PROP_FORMAT, -1):  # -1: the demuxer's packets, undecoded
-        cap.release()
-        return None
-    width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    ok, packet = cap.read()
-    first = np.array(packet, dtype=np.uint8).ravel() if ok and packet is not None else np.zeros(0, np.uint8)
-    if first[:2].tobytes() != _JPEG_START:
-        cap.release()
-        return None
-    frame = JpegFrame(first, width, height, str(path))
-    try:
-        frame.at(1)
-    except VideoError:
-        cap.release()
-        return None
-    return _packets(cap, frame, width, height, str(path))
-
-
-def _packets(cap: cv2.VideoCapture, first: JpegFrame, width: int, height: int, name: str) -> Iterator[Frame]:
-    read = 1
-    try:
-        yield first
-        while True:
-            ok, packet = cap.read()
-            if not ok:
-                check_complete(cap, read, name)
-                return
-            read += 1
-            # A copy: the capture may reuse the packet's buffer for the next read.
-            yield JpegFrame(np.array(packet, dtype=np.uint8).ravel(), width, height, name)
-    finally:
-        cap.release()

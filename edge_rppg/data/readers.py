@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from edge_rppg.data.face import CropSettings, reads_coded
-from edge_rppg.data.frames import Frame, iter_video_frames
+from edge_rppg.data.face import CropSettings
+from edge_rppg.data.frames import Frame
+from edge_rppg.data.source import open_source
 from edge_rppg.data.video import VIDEO_SUFFIXES, image_files, iter_frames, probe
 from edge_rppg.errors import DatasetError
 
@@ -42,10 +43,10 @@ class VideoItem:
     face_cropped: bool = False
 
     def read(self, crop: CropSettings) -> Iterator[Frame | np.ndarray]:
-        """The frames as predict reads the same file with ``crop``: a Motion-JPEG close-up kept coded, decoded
-        at the size the tracker asks for (``reads_coded``), anything else as ``frames`` gives it."""
-        if not self.face_cropped and reads_coded(self.source, crop):
-            return iter_video_frames(self.source, coded=True)
+        """The frames as predict reads the same file with ``crop`` (``open_source``: a Motion-JPEG close-up kept
+        coded, decoded at the size the tracker asks for); a folder of frames or an array as ``frames`` gives them."""
+        if not self.face_cropped and self.source.suffix.lower() in VIDEO_SUFFIXES:
+            return open_source(self.source, crop, self.fps).frames()
         return self.frames()
 
 

@@ -66,7 +66,7 @@ def probe(source: Path) -> VideoProbe:
         cap.release()
     if w == 0 or h == 0:
         raise VideoError(f"{source}: video has no readable frames")
-    if _avi_states_no_rate(source):  # FFmpeg then reports its 25-fps fallback as if the file said so
+    if avi_states_no_rate(source):  # FFmpeg then reports its 25-fps fallback as if the file said so
         fps = 0.0
     return VideoProbe(fps if fps and 1 <= fps <= 1000 else None, count if count > 0 else None, w, h)
 
@@ -75,7 +75,7 @@ def probe(source: Path) -> VideoProbe:
 AVI_HEADER_BYTES = 1 << 16
 
 
-def _avi_states_no_rate(source: Path) -> bool:
+def avi_states_no_rate(source: Path) -> bool:
     """Whether an AVI's video stream header gives a rate of 0 (dwRate or dwScale zero): the rate is then
     unknown, and a file is never read at a rate it does not state."""
     with open(source, "rb") as f:

@@ -14,15 +14,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper, reads_coded
-from edge_rppg.data.frames import iter_video_frames
-from edge_rppg.data.video import probe
+from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper
+from edge_rppg.data.source import Source
 from edge_rppg.errors import EdgeRppgError, InputEndedEarly, StageFailed, VideoError
 from edge_rppg.predict.streaming import WindowScheduler
 from edge_rppg.runtimes import Runtime
@@ -98,9 +96,8 @@ class Track:
 
 
 def _decode(
-    source: Path | int,
+    source: Source,
     reduction: Callable[[], int],
-    coded: bool,
     out: queue.Queue[Any],
     stop: threading.Event,
     timing: dict[str, float],
@@ -112,7 +109,7 @@ def _decode(
     t = time.perf_counter()
     read = 0
     try:
-        for frame in iter_video_frames(source, coded):
+        for frame in source.frames():
             frame.at(reduction())
             timing["decode"] += time.perf_counter() - t
             if not _offer(out, frame, stop):
@@ -122,7 +119,7 @@ def _decode(
     except EdgeRppgError as exc:  # the reader's own line: it names the file and what is wrong
         _offer(out, exc, stop)
     except Exception as exc:  # an OpenCV or FFmpeg error mid-file: the run fails, never a shorter video
-        _offer(out, StageFailed.of(source, f"decoding after {read} frames", exc), stop)
+        _offer(out, StageFailed.of(source.name, f"decoding after {read} frames", exc), stop)
     finally:
         _offer(out, _DONE, stop)
 
@@ -182,9 +179,7 @@ def _put(q: queue.Queue[Any], item: object, failure: list[Exception]) -> None:
 class _Stages:
     """The decoding and inference threads and their queues; ``finish`` always ends them, within a bound."""
 
-    def __init__(
-        self, source: Path | int, reduction: Callable[[], int], coded: bool, runtime: Runtime, queue_frames: int
-    ) -> None:
+    def __init__(self, source: Source, reduction: Callable[[], int], runtime: Runtime, queue_frames: int) -> None:
         # Seconds per stage, in pipeline order; detect and track are the tracker's share of the crop thread's time.
         self.timing = {"decode": 0.0, "detect": 0.0, "track": 0.0, "crop": 0.0, "infer": 0.0}
         self.frames: queue.Queue[Any] = queue.Queue(maxsize=queue_frames)
@@ -193,12 +188,12 @@ class _Stages:
         self.abandon = threading.Event()
         self.results: Results = []
         self.failure: list[Exception] = []
-        self.source = source
+        self.source = source.name
         self.runtime = runtime
         self.threads = (
             threading.Thread(
                 target=_decode,
-                args=(source, reduction, coded, self.frames, self.stop, self.timing),
+                args=(source, reduction, self.frames, self.stop, self.timing),
                 name="edge-rppg-decode",
                 daemon=True,
             ),
@@ -243,15 +238,6 @@ class _Stages:
             raise StageFailed.of(self.source, stage, exc) from exc
 
 
-def source_fps(source: Path | int, override: float | None) -> float:
-    if isinstance(source, Path):
-        fps = override or probe(source).fps
-        if fps is None:
-            raise VideoError(f"{source}: the frame rate is unknown (image folder or a file without fps); pass --fps")
-        return fps
-    return override or CONTRACT.fps
-
-
 @dataclass(kw_only=True)
 class Run:
     """What the pipeline produced: windows' BVP by start frame, the track, counts and timings."""
@@ -269,21 +255,19 @@ class Run:
 
 
 def run_pipeline(
-    source: Path | int,
+    source: Source,
     runtime: Runtime,
-    fps: float,
     options: PredictOptions,
     on_results: OnResults | None = None,
     on_frame: OnFrame | None = None,
 ) -> Run:
     """Decode (thread) -> crop (here) -> infer (thread). ``on_results`` sees the windows so far each time one
     more is done (live mode); ``on_frame`` sees every frame and its box, and may return False to stop."""
-    cropper = FaceCropper(options.crop, fps)
+    cropper = FaceCropper(options.crop, source.fps)
     scheduler = WindowScheduler(options.stride)
     track = Track(roi=options.classic_roi)
     wall = time.perf_counter()
-    coded = reads_coded(source, options.crop)
-    stages = _Stages(source, lambda: cropper.tracker.reduction, coded, runtime, options.queue_frames)
+    stages = _Stages(source, lambda: cropper.tracker.reduction, runtime, options.queue_frames)
     try:
         frames, error = _crop_loop(stages, cropper, scheduler, track, on_results, on_frame)
     except BaseException:  # Ctrl-C or an error: nothing more is wanted from the queued windows
@@ -292,7 +276,7 @@ def run_pipeline(
     stuck = stages.finish()
     stages.raise_failure()
     if stuck:
-        raise StageFailed(f"{source}: {', '.join(stuck)} did not end within its bound (a runtime that hangs)")
+        raise StageFailed(f"{source.name}: {', '.join(stuck)} did not end within its bound (a runtime that hangs)")
     for stage, seconds in cropper.tracker.seconds.items():
         stages.timing[stage] = seconds
         stages.timing["crop"] -= seconds

@@ -17,6 +17,7 @@ import numpy as np
 
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box
+from edge_rppg.data.source import Source, open_source
 from edge_rppg.gate import Gate, for_method, for_model_file
 from edge_rppg.methods import MODEL_ROW
 from edge_rppg.predict.pipeline import (
@@ -27,7 +28,6 @@ from edge_rppg.predict.pipeline import (
     Track,
     check_run,
     run_pipeline,
-    source_fps,
 )
 from edge_rppg.predict.streaming import overlap_add
 from edge_rppg.runtimes import AUTO, Runtime, RuntimeOptions, auto_runtime
@@ -154,7 +154,7 @@ def gate_of(runtime: Runtime) -> Gate:
 
 
 def predict_video(
-    source: Path | int,
+    source: Path | int | Source,
     runtime: Runtime,
     options: PredictOptions = PredictOptions(),
     on_window: OnWindow | None = None,
@@ -164,14 +164,14 @@ def predict_video(
     """Run the whole pipeline over a video file, an image folder, or a webcam index, then read the vitals.
 
     ``on_window`` is called with each new estimate (live mode); ``on_frame`` may return False to stop. ``gate``:
-    the model's own (``gate_of``) unless given.
+    the model's own (``gate_of``) unless given. A path or camera index is opened here, once (``open_source``).
     """
     gate = gate_of(runtime) if gate is None else gate
-    fps = source_fps(source, options.fps)
-    live = None if on_window is None else _live_reporter(options.stride, on_window, gate)
-    run = run_pipeline(source, runtime, fps, options, live, on_frame)
-    check_run(run, str(source))
-    return read_vitals(run, getattr(runtime, "name", "?"), fps, str(source), gate)
+    with source if isinstance(source, Source) else open_source(source, options.crop, options.fps) as opened:
+        live = None if on_window is None else _live_reporter(options.stride, on_window, gate)
+        run = run_pipeline(opened, runtime, options, live, on_frame)
+    check_run(run, opened.name)
+    return read_vitals(run, getattr(runtime, "name", "?"), opened.fps, opened.name, gate)
 
 
 def _live_reporter(stride: int, on_window: OnWindow, gate: Gate) -> Callable[[Results, Track, Box | None], None]:
