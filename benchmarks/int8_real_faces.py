@@ -66,7 +66,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="int8-"))
     data = write_synthetic_ubfc(work / "hard", args.subjects, args.seconds, seed=31, hard=True)
-    calib_real, held = CalibrationSource(data, "ubfc-rppg", windows=64, held_out=64).draw()
+    calib_real, held = CalibrationSource(data=data, dataset="ubfc-rppg", windows=64, held_out=64).draw()
     calib_synth = synthetic_windows(32, seed=7)[0]
     print(
         f"calibration windows: {len(calib_real)} real-looking / {len(calib_synth)} built-in synthetic; "

@@ -14,7 +14,7 @@ from edge_rppg.signals.hr import window_hr
 MIN_JUDGED_WINDOWS = 4
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Agreement:
     max_abs_err: float
     max_err_of_range: float  # max abs error / peak-to-peak of the reference BVP
@@ -28,7 +28,7 @@ class Agreement:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Tolerance:
     max_err_of_range: float | None
     min_pearson: float
@@ -121,7 +121,15 @@ def compare(
     shown = passes_quality(ref, fs) | passes_quality(out, fs)
     if not shown.any():
         nan = float("nan")
-        return Agreement(nan, nan, nan, nan, nan, windows=0, windows_offered=len(ref))
+        return Agreement(
+            max_abs_err=nan,
+            max_err_of_range=nan,
+            bvp_pearson=nan,
+            hr_abs_diff_bpm=nan,
+            hr_abs_diff_median_bpm=nan,
+            windows=0,
+            windows_offered=len(ref),
+        )
     return replace(_agreement(ref[shown], out[shown], fs), windows_offered=len(ref))
 
 

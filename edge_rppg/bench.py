@@ -89,7 +89,7 @@ class BenchResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BenchReport:
     hr_resolution_bpm: float  # grid of every HR below (fft-fine), before its parabolic refinement
     reference: str  # "torch" (live) or "stored" (the reference set that travelled with the models)
@@ -154,7 +154,7 @@ def resolve_weights(weights: Path | None, models: list[Path], reference: str = "
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class StoredReference:
     """The reference set that travelled with the first model (every model must come from its checkpoint)."""
 
@@ -178,7 +178,11 @@ class StoredReference:
                 )
         gflop = metas[0].get("gflop_per_window")
         return cls(
-            refset, path_for(models[0]), metas[0][SHA_KEY], metas[0].get("arch", "?"), float(gflop) if gflop else None
+            refset=refset,
+            file=path_for(models[0]),
+            sha256=metas[0][SHA_KEY],
+            arch=metas[0].get("arch", "?"),
+            gflop=float(gflop) if gflop else None,
         )
 
     def describe(self) -> dict[str, str]:
@@ -194,7 +198,7 @@ def _open(name: str, path: Path, deploy: Model | None, options: RuntimeOptions) 
     return get_runtime(name).open(path, options)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Opened:
     row: BenchResult  # what opening it told: precision, device, size, details
     runtime: Runtime
@@ -229,7 +233,7 @@ def _open_one(
         details=runtime.describe(),
         rss_delta_mb=round(_rss_mb() - before, 1),
     )
-    return _Opened(row, runtime, inputs, out)
+    return _Opened(row=row, runtime=runtime, inputs=inputs, out=out)
 
 
 def _failed(row: BenchResult, reason: str) -> BenchResult:

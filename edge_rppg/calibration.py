@@ -45,7 +45,7 @@ GRID: dict[str, tuple[float, ...]] = {
 REFUSE_ALL = 1.01  # an SQI threshold above the SQI's maximum: the gate of a model no rule could trust
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class ClipFeatures:
     """One clip's segments as every candidate rule reads them (rows of ``hr`` and ``sqi``: GRID's widths)."""
 
@@ -101,12 +101,20 @@ def features(
         lost.append(seg.scene.face_lost)
         end_s = (start + CONTRACT.window) / CONTRACT.fps + offset_s
         truths.append(truth(end_s) if truth is not None else np.nan)
-    per_width = (np.array(hr).T, np.array(sqi).T, np.array(light).T)
-    arrays = (*per_width, np.array(wit), np.array(motion), np.array(lost, dtype=bool))
-    return ClipFeatures(name, truth is not None, *arrays, np.array(truths))
+    return ClipFeatures(
+        name=name,
+        pulsed=truth is not None,
+        hr=np.array(hr).T,
+        sqi=np.array(sqi).T,
+        light=np.array(light).T,
+        witness=np.array(wit),
+        motion=np.array(motion),
+        lost=np.array(lost, dtype=bool),
+        truth=np.array(truths),
+    )
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Decision:
     hr_bpm: float | None  # the clip's answer, None when refused
     passed: np.ndarray  # [segments] which segments pass
@@ -125,8 +133,8 @@ def decide(gate: Gate, clip: ClipFeatures) -> Decision:
         sqi = np.where(seen, np.minimum(1.0, sqi * factor), sqi)
     passed = (sqi >= gate.sqi_min) & ~clip.lost & (clip.motion <= gate.motion_max) & (light <= gate.light_share_max)
     if passed.sum() < gate.windows_needed(len(passed)):
-        return Decision(None, passed, sqi, hr)
-    return Decision(weighted_median(hr[passed], np.maximum(sqi[passed], 1e-3)), passed, sqi, hr)
+        return Decision(hr_bpm=None, passed=passed, sqi=sqi, hr=hr)
+    return Decision(hr_bpm=weighted_median(hr[passed], np.maximum(sqi[passed], 1e-3)), passed=passed, sqi=sqi, hr=hr)
 
 
 def score(gate: Gate, clips: list[ClipFeatures]) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def _version(dist: str) -> str | None:
         return None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Component:
     name: str
     version: str | None
@@ -87,7 +87,7 @@ class Component:
     install: str = ""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CheckReport:
     edge_rppg: str
     python: str
@@ -106,48 +106,59 @@ def _torch() -> Component:
         torch = importlib.import_module("torch")
     except ImportError:
         return Component(
-            "torch",
-            None,
-            False,
-            "not installed: training and exports from checkpoints need it; predict --model, bench against the stored "
-            "reference set and export --from an ONNX work without it",
-            f"pip install torch==2.13.0 (a CPU wheel; first, or pip pulls CUDA) && {install_hint('train')}",
+            name="torch",
+            version=None,
+            ok=False,
+            detail="not installed: training and exports from checkpoints need it; predict --model, bench against the "
+            "stored reference set and export --from an ONNX work without it",
+            install=f"pip install torch==2.13.0 (a CPU wheel; first, or pip pulls CUDA) && {install_hint('train')}",
         )
     cuda = torch.version.cuda
     usable = torch.cuda.is_available()
     detail = f"CUDA {cuda} build, {'GPU usable' if usable else 'no usable GPU'}" if cuda else "CPU build"
-    return Component("torch", torch.__version__, True, detail)
+    return Component(name="torch", version=torch.__version__, ok=True, detail=detail)
 
 
 def _onnxruntime() -> Component:
     try:
         ort = importlib.import_module("onnxruntime")
     except ImportError:
-        return Component("onnxruntime", None, False, "not installed", install_hint(""))
-    return Component("onnxruntime", ort.__version__, True, "providers: " + ", ".join(ort.get_available_providers()))
+        return Component(name="onnxruntime", version=None, ok=False, detail="not installed", install=install_hint(""))
+    return Component(
+        name="onnxruntime",
+        version=ort.__version__,
+        ok=True,
+        detail="providers: " + ", ".join(ort.get_available_providers()),
+    )
 
 
 def _onnx() -> Component:
     version = _version("onnx")
     if version is None:
         return Component(
-            "onnx", None, False, "not installed: FP16 and INT8 (Q/DQ) ONNX exports need it", install_hint("onnx")
+            name="onnx",
+            version=None,
+            ok=False,
+            detail="not installed: FP16 and INT8 (Q/DQ) ONNX exports need it",
+            install=install_hint("onnx"),
         )
-    return Component("onnx", version, True, "FP16 and INT8 (Q/DQ) ONNX exports")
+    return Component(name="onnx", version=version, ok=True, detail="FP16 and INT8 (Q/DQ) ONNX exports")
 
 
 def _openvino() -> Component:
     try:
         ov = importlib.import_module("openvino")
     except ImportError:
-        return Component("openvino", None, False, "not installed", install_hint("openvino"))
+        return Component(
+            name="openvino", version=None, ok=False, detail="not installed", install=install_hint("openvino")
+        )
     from edge_rppg.runtimes.openvino_runtime import cpu_precisions
 
     precisions = cpu_precisions()
     detail = f"devices: {', '.join(ov.Core().available_devices)}; CPU computes in {', '.join(precisions)}"
     if "BF16" not in precisions:
         detail += " (no bf16: export --precision bf16 needs AVX512-BF16 or AMX)"
-    return Component("openvino", ov.__version__, True, detail)
+    return Component(name="openvino", version=ov.__version__, ok=True, detail=detail)
 
 
 TENSORRT_ROLES = {
@@ -166,11 +177,11 @@ def _tensorrt(gpus: list[Gpu]) -> list[Component]:
         detail = needs + ("" if gpus else "; no NVIDIA GPU here: engines cannot run")
         out.append(
             Component(
-                module,
-                version,
-                found,
-                detail if found else "not installed",
-                "" if found else install_hint(extra),
+                name=module,
+                version=version,
+                ok=found,
+                detail=detail if found else "not installed",
+                install="" if found else install_hint(extra),
             )
         )
     return out
@@ -179,9 +190,17 @@ def _tensorrt(gpus: list[Gpu]) -> list[Component]:
 def _ray(address: str | None) -> Component:
     version = _version("ray")
     if version is None:
-        return Component("ray", None, False, "not installed: predict DIR --engine ray needs it", install_hint("ray"))
+        return Component(
+            name="ray",
+            version=None,
+            ok=False,
+            detail="not installed: predict DIR --engine ray needs it",
+            install=install_hint("ray"),
+        )
     if address is None:
-        return Component("ray", version, True, "predict DIR --engine ray; --ray-address to see a cluster")
+        return Component(
+            name="ray", version=version, ok=True, detail="predict DIR --engine ray; --ray-address to see a cluster"
+        )
     import ray
 
     try:
@@ -190,11 +209,16 @@ def _ray(address: str | None) -> Component:
         res = ray.cluster_resources()
     except Exception as exc:  # an unreachable cluster is a finding, not a crash
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        return Component("ray", version, False, f"cannot reach {address}: {first}")
+        return Component(name="ray", version=version, ok=False, detail=f"cannot reach {address}: {first}")
     finally:
         ray.shutdown()
     cpus, gpus = int(res.get("CPU", 0)), int(res.get("GPU", 0))
-    return Component("ray", version, True, f"cluster at {address}: {len(nodes)} nodes, {cpus} CPUs, {gpus} GPUs")
+    return Component(
+        name="ray",
+        version=version,
+        ok=True,
+        detail=f"cluster at {address}: {len(nodes)} nodes, {cpus} CPUs, {gpus} GPUs",
+    )
 
 
 def check(ray_address: str | None = None) -> CheckReport:

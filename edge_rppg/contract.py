@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class InputContract:
     """Raw RGB face crops in, BVP out.
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 Predict = Callable[[np.ndarray], np.ndarray]  # windows [B, 3, 161, 72, 72] -> BVP [B, 160]
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class VideoResult:
     name: str
     hr_true: float
@@ -71,7 +71,7 @@ def evaluate_videos(
     videos = []
     for name, (pred, label) in bvps.items():
         r = evaluate_signal(pred, label, fs, method)
-        videos.append(VideoResult(name, r.hr_true, r.hr_pred, r.snr, r.macc))
+        videos.append(VideoResult(name=name, hr_true=r.hr_true, hr_pred=r.hr_pred, snr=r.snr, macc=r.macc))
     overall = dataset_metrics(
         np.array([v.hr_pred for v in videos]),
         np.array([v.hr_true for v in videos]),

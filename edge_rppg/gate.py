@@ -38,7 +38,7 @@ class GateError(EdgeRppgError):
     """A gate file that is not one, or belongs to another model."""
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Gate:
     """What one model's BVP must show to be trusted.
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from edge_rppg.models.registry import Model
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ModelSummary:
     arch: str
     architecture: str

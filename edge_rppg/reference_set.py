@@ -35,7 +35,7 @@ def as_video_pixels(windows: np.ndarray) -> np.ndarray:
     return np.asarray(np.clip(np.rint(windows), 0, 255), dtype=np.uint8)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class ReferenceSet:
     inputs: np.ndarray  # uint8 [N, C, 161, 72, 72]
     bvp: np.ndarray  # float32 [N, 160]: the PyTorch deploy model on ``inputs``
@@ -82,4 +82,6 @@ def read_reference(model: Path, metadata: dict[str, str]) -> ReferenceSet:
         raise EdgeRppgError(f"{path}: does not match {model.name} (sha256 differs from the model's {SHA_KEY})")
     with np.load(io.BytesIO(data)) as npz:
         about = json.loads(str(npz["about"]))
-        return ReferenceSet(npz["inputs"], npz["bvp"], about["made_by"], about["source_sha256"])
+        return ReferenceSet(
+            inputs=npz["inputs"], bvp=npz["bvp"], made_by=about["made_by"], source_sha256=about["source_sha256"]
+        )

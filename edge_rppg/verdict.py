@@ -26,7 +26,7 @@ def judged_precision(precision: str, details: dict[str, Any]) -> str:
     return precision if precision in TOLERANCES else "fp32"
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Judgement:
     verdict: str  # PASS | FAIL
     precision: str  # whose tolerance
@@ -48,11 +48,15 @@ def judge(
     every window holds that bound: a check that the labels were scored alike)."""
     tolerance = TOLERANCES[precision]
     if agreement is None:
-        return Judgement(FAIL, precision, tolerance, ("no reference output to compare with",))
+        return Judgement(
+            verdict=FAIL, precision=precision, tolerance=tolerance, violations=("no reference output to compare with",)
+        )
     problems = tolerance.violations(agreement)
     if mae is not None and reference_mae is not None and not abs(mae - reference_mae) <= tolerance.max_hr_diff_bpm:
         problems.append(
             f"HR MAE vs labels {mae:.2f} bpm differs from the reference's {reference_mae:.2f} by more than "
             f"{tolerance.max_hr_diff_bpm:g}"
         )
-    return Judgement(FAIL if problems else PASS, precision, tolerance, tuple(problems))
+    return Judgement(
+        verdict=FAIL if problems else PASS, precision=precision, tolerance=tolerance, violations=tuple(problems)
+    )

@@ -94,7 +94,7 @@ _MODELS = {
 UNSUPPORTED = {"HighRes": "128x128 input (FactorizePhysBig), not the 72x72 contract"}
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Released:
     name: str
     file: str
@@ -137,7 +137,7 @@ def _released() -> dict[str, Released]:
     for file, sha in _FILES.items():
         train = next(t for t in _TRAIN_SETS if file.startswith(t + "_"))
         family = next(f for f in FAMILIES.values() if f"_{f.title}_" in file)
-        entry = Released(_short_name(file), file, sha, family.name, train)
+        entry = Released(name=_short_name(file), file=file, sha256=sha, arch=family.name, trained_on=train)
         table[entry.name] = entry
     return table
 

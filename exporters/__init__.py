@@ -33,7 +33,7 @@ VERIFY_SEED = 20241
 TIMING_CACHE = "tensorrt.cache"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ExportJob:
     source: Source
     precision: str
@@ -183,7 +183,7 @@ def _on_the_target(job: ExportJob) -> str:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Target:
     name: str
     suffix: str
@@ -197,14 +197,14 @@ class Target:
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target("onnx", ".onnx", "onnxruntime", _build_onnx),
-        Target("openvino", ".xml", "openvino", _build_openvino, PRECISIONS),
-        Target("tensorrt", ".engine", "tensorrt", _build_tensorrt),
+        Target(name="onnx", suffix=".onnx", runtime="onnxruntime", build=_build_onnx),
+        Target(name="openvino", suffix=".xml", runtime="openvino", build=_build_openvino, precisions=PRECISIONS),
+        Target(name="tensorrt", suffix=".engine", runtime="tensorrt", build=_build_tensorrt),
     )
 }
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ExportResult:
     target: str
     precision: str
@@ -350,7 +350,15 @@ def export_model(
     sweep_staging(out)  # what a killed export of this file left behind
     with tempfile.TemporaryDirectory(prefix=staging_prefix(out), dir=out.parent) as tmp, no_room_is_one_line(out):
         job = ExportJob(
-            source, precision, out, Path(tmp), batch, dynamic_batch, lambda: windows()[0], tolerance, accuracy_control
+            source=source,
+            precision=precision,
+            out=out,
+            workdir=Path(tmp),
+            batch=batch,
+            dynamic_batch=dynamic_batch,
+            calibration=lambda: windows()[0],
+            tolerance=tolerance,
+            accuracy_control=accuracy_control,
         )
         staged = _with_reference_sets(spec.build(job), job.reference[1])
         agreement, problems, note = _verify(spec, job, staged[0], tolerance, lambda: windows()[1])

@@ -30,7 +30,7 @@ def _convert(onnx_path: Path, metadata: dict[str, str]) -> tuple[Any, Any]:
     return ov, model
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Int8Settings:
     """How NNCF quantizes the IR; measured variants are in benchmarks/int8_real_faces.py."""
 

@@ -73,7 +73,9 @@ class CheckpointSource:
         with self.reference_runtime() as runtime:
             about = runtime.describe()
             made_by = f"PyTorch {about['torch']} on {about['device']}"
-            refset = ReferenceSet(inputs, runtime.run(inputs), made_by, self.info.sha256)
+            refset = ReferenceSet(
+                inputs=inputs, bvp=runtime.run(inputs), made_by=made_by, source_sha256=self.info.sha256
+            )
         return refset, refset.write(path)
 
     def fp32_onnx(self, path: Path, metadata: dict[str, str], batch: int, dynamic_batch: bool) -> Path:

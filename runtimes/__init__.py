@@ -20,7 +20,7 @@ from edge_rppg.runtimes.tensorrt_runtime import TENSORRT_MODULES
 DISTRIBUTIONS = {"tensorrt_rtx": "tensorrt-rtx"}
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class RuntimeSpec:
     name: str
     suffixes: tuple[str, ...]
@@ -80,25 +80,35 @@ def _first_words(exc: Exception) -> str:
 RUNTIMES: dict[str, RuntimeSpec] = {
     spec.name: spec
     for spec in (
-        RuntimeSpec("torch", (".pt", ".pth"), "edge_rppg.runtimes.torch_runtime:TorchRuntime", ("torch",), "train"),
         RuntimeSpec(
-            "onnxruntime", (".onnx",), "edge_rppg.runtimes.onnxruntime_runtime:OnnxRuntime", ("onnxruntime",), ""
+            name="torch",
+            suffixes=(".pt", ".pth"),
+            entry="edge_rppg.runtimes.torch_runtime:TorchRuntime",
+            requires=("torch",),
+            extra="train",
         ),
         RuntimeSpec(
-            "openvino",
-            (".xml", ".onnx"),
-            "edge_rppg.runtimes.openvino_runtime:OpenVinoRuntime",
-            ("openvino",),
-            "openvino",
+            name="onnxruntime",
+            suffixes=(".onnx",),
+            entry="edge_rppg.runtimes.onnxruntime_runtime:OnnxRuntime",
+            requires=("onnxruntime",),
+            extra="",
+        ),
+        RuntimeSpec(
+            name="openvino",
+            suffixes=(".xml", ".onnx"),
+            entry="edge_rppg.runtimes.openvino_runtime:OpenVinoRuntime",
+            requires=("openvino",),
+            extra="openvino",
             # Its CPU plugin is the fastest runtime on x86 (2.4x PyTorch eager here, README "Measured here").
             auto_machines=("x86_64", "amd64", "i686", "x86"),
         ),
         RuntimeSpec(
-            "tensorrt",
-            (".engine", ".plan"),
-            "edge_rppg.runtimes.tensorrt_runtime:TensorRtRuntime",
-            TENSORRT_MODULES,
-            "tensorrt",
+            name="tensorrt",
+            suffixes=(".engine", ".plan"),
+            entry="edge_rppg.runtimes.tensorrt_runtime:TensorRtRuntime",
+            requires=TENSORRT_MODULES,
+            extra="tensorrt",
             needs_cuda=True,
         ),
     )

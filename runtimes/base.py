@@ -24,7 +24,7 @@ from edge_rppg.errors import EdgeRppgError
 PRECISION_HINTS = ("f32", "bf16", "f16")
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class RuntimeOptions:
     """Latency-oriented defaults: one stream, every core of this process."""
 

@@ -177,8 +177,8 @@ def test_the_fit_keeps_within_its_bounds_or_refuses_everything() -> None:
         n = 20
         truth = np.full(n, 72.0 if pulsed else np.nan)
         return ClipFeatures(
-            name, pulsed, np.full((w, n), hr), np.full((w, n), sqi), np.zeros((w, n)), np.full(n, np.nan),
-            np.zeros(n), np.zeros(n, bool), truth,
+            name=name, pulsed=pulsed, hr=np.full((w, n), hr), sqi=np.full((w, n), sqi), light=np.zeros((w, n)),
+            witness=np.full(n, np.nan), motion=np.zeros(n), lost=np.zeros(n, bool), truth=truth,
         )  # fmt: skip
 
     clear = [clip(f"p{k}", True, 72.0, 0.9) for k in range(4)] + [clip(f"n{k}", False, 100.0, 0.35) for k in range(4)]

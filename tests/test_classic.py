@@ -95,7 +95,7 @@ def test_a_region_of_the_crop_reads_the_face_and_not_its_border() -> None:
         assert abs(centre.hr_pred - 72.0) < 3.0 and abs(whole.hr_pred - 108.0) < 3.0, (name, centre, whole)
     track = Track(roi=FACE_CENTRE)
     for crop in crops[:3]:
-        track.add(CropStep(crop.astype(np.float32), 0.0, False))
+        track.add(CropStep(crop=crop.astype(np.float32), position=0.0, face_lost=False))
     np.testing.assert_allclose(np.array(track.rgb), mean_rgb(crops[:3, top:bottom, left:right]), rtol=1e-5)
 
 

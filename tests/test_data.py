@@ -114,7 +114,18 @@ def test_missing_label_file(tmp_path: Path) -> None:
 def test_subject_split_is_by_sorted_subject() -> None:
     from edge_rppg.data.readers import VideoItem
 
-    items = [VideoItem(f"subject{k}", f"subject{k}", Path("."), 30.0, iter, int, int) for k in (1, 3, 4, 10, 12)]  # type: ignore[arg-type]
+    items = [
+        VideoItem(
+            name=f"subject{k}",
+            subject=f"subject{k}",
+            source=Path("."),
+            fps=30.0,
+            frames=iter,
+            frame_count=int,
+            labels=int,
+        )
+        for k in (1, 3, 4, 10, 12)
+    ]  # type: ignore[arg-type]
     assert [i.name for i in split_by_subject(items, 0.0, 0.6)] == ["subject1", "subject3", "subject4"]
     assert [i.name for i in split_by_subject(items, 0.6, 1.0)] == ["subject10", "subject12"]
 
@@ -157,6 +168,8 @@ def test_a_video_folder_file_without_a_frame_rate_is_refused(tmp_path: Path, mon
     folder.mkdir()
     video.rename(folder / "clip.avi")
     assert read_dataset(folder, "videos")[0].fps == pytest.approx(30.0)  # the file states its rate
-    monkeypatch.setattr(readers, "probe", lambda path: VideoProbe(None, None, 320, 240))  # as an unstated one reads
+    monkeypatch.setattr(
+        readers, "probe", lambda path: VideoProbe(fps=None, frames=None, width=320, height=240)
+    )  # as an unstated one reads
     with pytest.raises(DatasetError, match=r"clip\.avi: the frame rate is unknown"):
         read_dataset(folder, "videos")

@@ -202,7 +202,7 @@ def test_int8_calibration_data_from_a_dataset_through_the_cli(tmp_path: Path) ->
 
     data = write_ubfc(tmp_path / "ubfc", subjects=(1, 2, 3))
     env = {"EDGE_RPPG_CACHE": str(tmp_path / "cache")}
-    calib, held = CalibrationSource(data, "ubfc-rppg", windows=8, held_out=8).draw()
+    calib, held = CalibrationSource(data=data, dataset="ubfc-rppg", windows=8, held_out=8).draw()
     assert calib.shape[1:] == held.shape[1:] == (3, 161, 72, 72) and len(calib) == 2 and len(held) == 1  # by video
     out = tmp_path / "m_int8.xml"
     result = CliRunner().invoke(
@@ -384,7 +384,9 @@ def test_accuracy_control_reverts_until_the_score_holds_and_qdq_keeps_the_same_f
             return compare(reference, runtime.run(windows))
 
     plain = export_ir(onnx_path, tmp_path / "plain.xml", {}, "int8", windows)
-    strict = Tolerance(None, min_pearson=1 - (1 - agreement(plain).bvp_pearson) * 0.95, max_hr_diff_bpm=1000.0)
+    strict = Tolerance(
+        max_err_of_range=None, min_pearson=1 - (1 - agreement(plain).bvp_pearson) * 0.95, max_hr_diff_bpm=1000.0
+    )
     assert strict.violations(agreement(plain))  # plain INT8 misses it: accuracy control has work to do
     target = AccuracyTarget(windows, reference, strict)
     controlled = export_ir(onnx_path, tmp_path / "ac.xml", {}, "int8", windows, accuracy=target)
@@ -423,7 +425,9 @@ def test_reference_set_travels_with_the_export_and_a_tampered_one_is_refused(onn
     shutil.copyfile(onnx_fp32, copy)
     bvp = refset.bvp.copy()
     bvp[0, 0] += 1e-3
-    ReferenceSet(refset.inputs, bvp, refset.made_by, refset.source_sha256).write(path_for(copy))
+    ReferenceSet(inputs=refset.inputs, bvp=bvp, made_by=refset.made_by, source_sha256=refset.source_sha256).write(
+        path_for(copy)
+    )
     with pytest.raises(EdgeRppgError, match=r"ref\.npz: does not match model_fp32\.onnx"):
         read_reference(copy, meta)
     path_for(copy).unlink()

@@ -147,3 +147,29 @@ def test_benchmarks_is_one_package_imported_one_way() -> None:
         if isinstance(node, ast.FunctionDef) and "p50" in node.name
     ]
     assert edits == [] and timers == []
+
+
+MAX_POSITIONAL_FIELDS = 3
+
+
+def test_records_of_more_than_three_fields_are_built_by_keyword() -> None:
+    """A dataclass with more than three fields is keyword-only: ``Run(results, track, frames, ...)`` by position
+    silently swaps two counts when a field is added."""
+
+    def kw_only(node: ast.ClassDef) -> bool | None:
+        for d in node.decorator_list:
+            if isinstance(d, ast.Name) and d.id == "dataclass":
+                return False
+            if isinstance(d, ast.Call) and getattr(d.func, "id", "") == "dataclass":
+                return any(k.arg == "kw_only" and getattr(k.value, "value", None) is True for k in d.keywords)
+        return None  # not a dataclass
+
+    positional = [
+        f"{name}.{node.name}"
+        for name, f in _modules().items()
+        for node in ast.walk(ast.parse(f.read_text()))
+        if isinstance(node, ast.ClassDef)
+        and kw_only(node) is False
+        and sum(isinstance(s, ast.AnnAssign) for s in node.body) > MAX_POSITIONAL_FIELDS
+    ]
+    assert positional == []

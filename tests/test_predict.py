@@ -59,7 +59,7 @@ def test_predict_options_default_cannot_be_changed_for_every_later_call() -> Non
     with pytest.raises(dataclasses.FrozenInstanceError):
         default.stride = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
-        PredictOptions(15)  # type: ignore[misc]  # keyword-only: a positional stride would read as any field
+        PredictOptions(stride=15)  # type: ignore[misc]  # keyword-only: a positional stride would read as any field
 
 
 def test_window_scheduler_stride() -> None:
@@ -80,7 +80,7 @@ def test_predict_training_and_bench_assemble_windows_alike(tmp_path: Path) -> No
     (due,) = [d for d in (s.push(c) for c in crops) if d is not None]
     np.save(tmp_path / "f.npy", crops)
     np.save(tmp_path / "l.npy", np.zeros(160, np.float32))
-    trained, _ = chunk_window(Chunk("v", 0, tmp_path / "f.npy", tmp_path / "l.npy"))
+    trained, _ = chunk_window(Chunk(video="v", index=0, frames=tmp_path / "f.npy", label=tmp_path / "l.npy"))
     assert np.array_equal(due[1], trained) and np.array_equal(trained[:, -1], trained[:, -2])
     assert np.array_equal(trained[:, :160], crops.transpose(3, 0, 1, 2))
 

@@ -338,7 +338,7 @@ def test_validation_runs_the_model_once_per_chunk_with_the_per_chunk_loss(tmp_pa
             frames, label = tmp_path / f"{video}{i}.npy", tmp_path / f"{video}{i}_y.npy"
             np.save(frames, rng.integers(0, 255, (160, 72, 72, 3), dtype=np.uint8))
             np.save(label, np.sin(np.arange(160) / 4 + i).astype(np.float32))
-            chunks.append(Chunk(video, i, frames, label))
+            chunks.append(Chunk(video=video, index=i, frames=frames, label=label))
     torch.manual_seed(0)
     model = build_model(fsam=False)
     seen: list[int] = []

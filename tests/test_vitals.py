@@ -92,8 +92,10 @@ def test_sqi_passes_a_pulse_and_fails_noise() -> None:
 
 
 def test_clip_hr_is_refused_when_too_few_windows_pass() -> None:
-    ok = Quality(0.9, 72.0, 5.0, 72.0, 0.9)
-    bad = Quality(0.1, 120.0, -5.0, 80.0, 0.0, ["sqi 0.10 < 0.5 (low snr)"])
+    ok = Quality(sqi=0.9, hr_bpm=72.0, snr_db=5.0, beat_hr_bpm=72.0, periodicity=0.9)
+    bad = Quality(
+        sqi=0.1, hr_bpm=120.0, snr_db=-5.0, beat_hr_bpm=80.0, periodicity=0.0, reasons=["sqi 0.10 < 0.5 (low snr)"]
+    )
     refused = clip_heart_rate([ok, bad, bad, bad, bad, bad, bad], GATE)
     assert refused.hr_bpm is None and refused.status == "no reliable pulse" and "1 of 7" in refused.reason
     accepted = clip_heart_rate([ok, ok, ok, bad, bad], GATE)
@@ -101,7 +103,7 @@ def test_clip_hr_is_refused_when_too_few_windows_pass() -> None:
 
 
 def _passing(hr: float) -> Quality:
-    return Quality(0.9, hr, 5.0, hr, 0.9)
+    return Quality(sqi=0.9, hr_bpm=hr, snr_db=5.0, beat_hr_bpm=hr, periodicity=0.9)
 
 
 def test_one_passing_window_is_not_enough_for_a_clip_hr() -> None:

@@ -31,7 +31,11 @@ def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     digest = hashlib.sha256((folder / FILE).read_bytes()).hexdigest()
     entry = weights_mod.RELEASED[NAME]
     monkeypatch.setitem(
-        weights_mod.RELEASED, NAME, weights_mod.Released(entry.name, entry.file, digest, entry.arch, entry.trained_on)
+        weights_mod.RELEASED,
+        NAME,
+        weights_mod.Released(
+            name=entry.name, file=entry.file, sha256=digest, arch=entry.arch, trained_on=entry.trained_on
+        ),
     )
     monkeypatch.setenv(weights_mod.URL_ENV, folder.as_uri())
     monkeypatch.setenv("EDGE_RPPG_CACHE", str(tmp_path / "cache"))
@@ -72,7 +76,11 @@ def test_licence_is_required_once_then_the_hash_is_checked(mirror: Path) -> None
 def test_wrong_hash_leaves_nothing_in_the_cache(mirror: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     entry = weights_mod.RELEASED[NAME]
     monkeypatch.setitem(
-        weights_mod.RELEASED, NAME, weights_mod.Released(entry.name, entry.file, "0" * 64, entry.arch, entry.trained_on)
+        weights_mod.RELEASED,
+        NAME,
+        weights_mod.Released(
+            name=entry.name, file=entry.file, sha256="0" * 64, arch=entry.arch, trained_on=entry.trained_on
+        ),
     )
     out = CliRunner().invoke(app, ["weights", "pull", NAME, "--accept-license"])
     assert out.exit_code == 1 and "expected 0000" in out.output and "nothing kept" in out.output

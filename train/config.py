@@ -9,7 +9,7 @@ from typing import Any
 from edge_rppg.models.registry import DEFAULT_FAMILY
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainConfig:
     arch: str = DEFAULT_FAMILY
     data: Path | None = None  # None: the built-in synthetic dataset

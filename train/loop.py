@@ -56,7 +56,7 @@ class ChunkDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return torch.from_numpy(x), torch.from_numpy(y)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainResult:
     run: Path
     best: Path
@@ -227,7 +227,7 @@ def build_for_training(cfg: TrainConfig) -> Model:
     )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Session:
     """What every epoch of one run shares."""
 
@@ -325,7 +325,19 @@ def _session(
     amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=cuda and amp_dtype == torch.float16)
     s = _Session(
-        cfg, device, dist, model, model, loader, sampler, generator, optimizer, scheduler, scaler, amp_dtype, []
+        cfg=cfg,
+        device=device,
+        dist=dist,
+        model=model,
+        net=model,
+        loader=loader,
+        sampler=sampler,
+        generator=generator,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=scaler,
+        amp_dtype=amp_dtype,
+        history=[],
     )
     if state is not None:
         model.load_state_dict(state["state_dict"])
@@ -469,7 +481,9 @@ def train(
         distributed.barrier(dist)
     distributed.teardown(dist)
     best, last = cfg.out / run_dir.BEST, cfg.out / run_dir.LAST
-    return TrainResult(cfg.out, best if best.exists() else last, last, s.history, dist.is_main)
+    return TrainResult(
+        run=cfg.out, best=best if best.exists() else last, last=last, history=s.history, is_main=dist.is_main
+    )
 
 
 def _validate(model: torch.nn.Module, chunks: list[Chunk], device: torch.device, loss_fn: Any) -> dict[str, float]:

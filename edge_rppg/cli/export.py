@@ -80,7 +80,9 @@ def export(
         raise typer.BadParameter("--calibration-data needs --dataset (its format, or 'videos')")
     if accuracy_control and precision.value != "int8":
         raise typer.BadParameter("--accuracy-control is for --precision int8")
-    calibration = CalibrationSource(calibration_data, value(dataset), calibration_windows, held_out_windows)
+    calibration = CalibrationSource(
+        data=calibration_data, dataset=value(dataset), windows=calibration_windows, held_out=held_out_windows
+    )
     outputs_writable([from_onnx, weights, run], out=out, json=json_path)
     if from_onnx is not None and (run is not None or weights is not None):
         raise typer.BadParameter("--from builds from an ONNX; give it instead of --run or --weights, not with them")

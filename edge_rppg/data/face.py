@@ -183,7 +183,7 @@ class FaceFlow:
         return float(d[0]), float(d[1])
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FaceTracker:
     """Detect every ``interval`` frames, keep the largest face enlarged by ``scale``; in between, follow it.
 
@@ -350,7 +350,7 @@ DEFAULT_DETECTOR = "haar" if hasattr(cv2, "CascadeClassifier") else "rfb320"
 TRACKING = ("flow", "hold")  # follow the face between detections, or hold the last box (the field's habit)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class CropSettings:
     """How a face becomes a model frame, for training, eval, bench, calibration and predict alike.
 
@@ -371,7 +371,7 @@ class CropSettings:
     max_reduction: int = 8
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CropStep:
     crop: np.ndarray  # float32 [size, size, 3], 0-255
     position: float  # in input frames (fractional when resampled)
@@ -397,10 +397,10 @@ class FaceCropper:
         if s.max_reduction not in REDUCTIONS:
             raise ValueError(f"max_reduction {s.max_reduction} is not one of {', '.join(map(str, REDUCTIONS))}")
         self.tracker = FaceTracker(
-            DETECTORS[s.detector](),
-            s.detect_interval,
-            s.box_scale,
-            s.box_smoothing,
+            detector=DETECTORS[s.detector](),
+            interval=s.detect_interval,
+            scale=s.box_scale,
+            smoothing=s.box_smoothing,
             flow=s.tracking == "flow",
             max_reduction=s.max_reduction,
             crop_size=s.size,
@@ -434,4 +434,7 @@ class FaceCropper:
         speed = self.tracker.motion * self.fps_in
         crops = self.resampler.push(crop)
         backgrounds = self.background_resampler.push(background)
-        return [CropStep(c, pos, lost, speed, b) for (pos, c), (_, b) in zip(crops, backgrounds, strict=True)]
+        return [
+            CropStep(crop=c, position=pos, face_lost=lost, motion=speed, background=b)
+            for (pos, c), (_, b) in zip(crops, backgrounds, strict=True)
+        ]

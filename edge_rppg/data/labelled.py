@@ -18,7 +18,7 @@ from edge_rppg.data.video import VIDEO_SUFFIXES
 from edge_rppg.errors import DatasetError
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class LabelledClip:
     name: str
     video: Path
@@ -39,7 +39,7 @@ def _clip(video: Path) -> LabelledClip:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DatasetError(f"{meta_path}: not a clip label ({exc})") from None
     if not pulsed:
-        return LabelledClip(video.stem, video, False, None, None)
+        return LabelledClip(name=video.stem, video=video, pulsed=False, ppg=None, ppg_fs=None)
     ppg_path = video.with_name(video.stem + ".ppg.npy")
     try:
         ppg = np.load(ppg_path, allow_pickle=False).astype(np.float64).ravel()
@@ -50,7 +50,7 @@ def _clip(video: Path) -> LabelledClip:
         raise DatasetError(f"{ppg_path}: cannot read the contact PPG and its rate ({exc})") from None
     if not (np.isfinite(fs) and fs > 0) or len(ppg) < 2 or not np.all(np.isfinite(ppg)):
         raise DatasetError(f"{ppg_path}: the PPG must be finite numbers at a positive ppg_fs")
-    return LabelledClip(video.stem, video, True, ppg, fs)
+    return LabelledClip(name=video.stem, video=video, pulsed=True, ppg=ppg, ppg_fs=fs)
 
 
 def read_labelled(root: Path) -> list[LabelledClip]:

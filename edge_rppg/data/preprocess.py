@@ -43,7 +43,7 @@ class PreprocessSettings:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Chunk:
     video: str
     index: int
@@ -164,7 +164,7 @@ def preprocess_videos(
             continue
         assert manifest is not None
         chunks += [
-            Chunk(name, k, out / f"{name}_input{k}.npy", out / f"{name}_label{k}.npy")
+            Chunk(video=name, index=k, frames=out / f"{name}_input{k}.npy", label=out / f"{name}_label{k}.npy")
             for k in range(manifest["chunks"])
         ]
     return chunks

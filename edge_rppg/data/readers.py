@@ -30,7 +30,7 @@ QUALITY_THRESHOLD = 0.3  # iBVP: frames whose signal quality is at or below this
 RECORDED_FPS: dict[str, float] = {"ubfc-rppg": 30.0, "pure": 30.0, "ibvp": 30.0, "scamps": 30.0}
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class VideoItem:
     name: str
     subject: str
@@ -107,13 +107,13 @@ def read_ubfc(root: Path) -> list[VideoItem]:
         gt = _require(d / "ground_truth.txt", "ground_truth.txt")
         items.append(
             VideoItem(
-                d.name,
-                d.name,
-                video,
-                _video_fps(video, RECORDED_FPS["ubfc-rppg"]),
-                partial(iter_frames, video),
-                partial(_count_frames, video),
-                partial(_ubfc_labels, gt),
+                name=d.name,
+                subject=d.name,
+                source=video,
+                fps=_video_fps(video, RECORDED_FPS["ubfc-rppg"]),
+                frames=partial(iter_frames, video),
+                frame_count=partial(_count_frames, video),
+                labels=partial(_ubfc_labels, gt),
             )
         )
     return items
@@ -143,13 +143,13 @@ def read_pure(root: Path) -> list[VideoItem]:
         js = _require(d / f"{d.name}.json", f"{d.name}.json")
         items.append(
             VideoItem(
-                d.name,
-                d.name[:2],
-                frames_dir,
-                RECORDED_FPS["pure"],
-                partial(iter_frames, frames_dir),
-                partial(_count_images, frames_dir),
-                partial(_pure_labels, js),
+                name=d.name,
+                subject=d.name[:2],
+                source=frames_dir,
+                fps=RECORDED_FPS["pure"],
+                frames=partial(iter_frames, frames_dir),
+                frame_count=partial(_count_images, frames_dir),
+                labels=partial(_pure_labels, js),
             )
         )
     return items
@@ -183,13 +183,13 @@ def read_ibvp(root: Path) -> list[VideoItem]:
         bvp = _require(d / f"{d.name}_bvp.csv", f"{d.name}_bvp.csv")
         items.append(
             VideoItem(
-                d.name,
-                d.name.split("_")[0],
-                rgb,
-                RECORDED_FPS["ibvp"],
-                partial(iter_frames, rgb),
-                partial(_count_images, rgb),
-                partial(_ibvp_labels, bvp),
+                name=d.name,
+                subject=d.name.split("_")[0],
+                source=rgb,
+                fps=RECORDED_FPS["ibvp"],
+                frames=partial(iter_frames, rgb),
+                frame_count=partial(_count_images, rgb),
+                labels=partial(_ibvp_labels, bvp),
             )
         )
     return items
@@ -237,13 +237,13 @@ def read_scamps(root: Path) -> list[VideoItem]:
         raise DatasetError(f"{root}: no .mat files (SCAMPS layout: P000001.mat with Xsub and d_ppg)")
     return [
         VideoItem(
-            m.stem,
-            m.stem,
-            m,
-            RECORDED_FPS["scamps"],
-            partial(_scamps_frames, m),
-            partial(_scamps_count, m),
-            partial(_scamps_labels, m),
+            name=m.stem,
+            subject=m.stem,
+            source=m,
+            fps=RECORDED_FPS["scamps"],
+            frames=partial(_scamps_frames, m),
+            frame_count=partial(_scamps_count, m),
+            labels=partial(_scamps_labels, m),
             face_cropped=True,
         )
         for m in files
@@ -263,7 +263,13 @@ def read_video_folder(root: Path) -> list[VideoItem]:
         raise DatasetError(f"{root}: no video files ({', '.join(VIDEO_SUFFIXES)})")
     return [
         VideoItem(
-            f.stem, f.stem, f, _video_fps(f, None), partial(iter_frames, f), partial(_count_frames, f), _no_labels
+            name=f.stem,
+            subject=f.stem,
+            source=f,
+            fps=_video_fps(f, None),
+            frames=partial(iter_frames, f),
+            frame_count=partial(_count_frames, f),
+            labels=_no_labels,
         )
         for f in files
     ]

@@ -40,7 +40,7 @@ CHECK_REDUCTION = 8
 FPS_RANGE = (1.0, 1000.0)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Source:
     """An opened input: what it states, and its frames (iterate once). Close it if the frames are not read out."""
 
@@ -94,7 +94,17 @@ def _open_folder(folder: Path, fps: float | None) -> Source:
     first = _read_image(files[0])
     h, w = first.shape[:2]
     frames = _images(first, files[1:])
-    return Source(str(folder), _rate(folder, None, fps), None, w, h, "images", len(files), False, frames)
+    return Source(
+        name=str(folder),
+        fps=_rate(folder, None, fps),
+        stated_fps=None,
+        width=w,
+        height=h,
+        codec="images",
+        declared_frames=len(files),
+        coded=False,
+        _frames=frames,
+    )
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -117,7 +127,17 @@ def _open_camera(index: int, fps: float | None) -> Source:
         raise VideoError(f"camera {index}: cannot open (no such camera, or it is in use)")
     w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     frames = _decoded(cap, None, None)
-    return Source(f"camera {index}", fps or CONTRACT.fps, None, w, h, "camera", None, False, frames)
+    return Source(
+        name=f"camera {index}",
+        fps=fps or CONTRACT.fps,
+        stated_fps=None,
+        width=w,
+        height=h,
+        codec="camera",
+        declared_frames=None,
+        coded=False,
+        _frames=frames,
+    )
 
 
 def _open_file(path: Path, crop: CropSettings, fps: float | None) -> Source:
@@ -141,7 +161,17 @@ def _open_file(path: Path, crop: CropSettings, fps: float | None) -> Source:
     first = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)) if ok else None
     coded = first is not None and _stays_coded(path, codec, cap, first, crop)
     frames = _packets(cap, path, first, w, h) if coded and first is not None else _decoded(cap, first, path)
-    return Source(str(path), chosen, stated, w, h, codec, count if count > 0 else None, coded, frames)
+    return Source(
+        name=str(path),
+        fps=chosen,
+        stated_fps=stated,
+        width=w,
+        height=h,
+        codec=codec,
+        declared_frames=count if count > 0 else None,
+        coded=coded,
+        _frames=frames,
+    )
 
 
 def _fourcc(cap: cv2.VideoCapture) -> str:

@@ -29,7 +29,7 @@ SKIN_TONES = np.array(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class SubjectSpec:
     """Everything random about one synthetic video; sampled by :func:`sample_subject`."""
 
@@ -158,7 +158,7 @@ def _face(
     return np.clip(img, 0, 255), alpha, skin_mask
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SyntheticClip:
     """A rendered video stream and its ground truth."""
 

@@ -16,7 +16,7 @@ IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg")
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v")  # what a folder of videos is read for
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class VideoProbe:
     fps: float | None
     frames: int | None
@@ -54,7 +54,7 @@ def probe(source: Path) -> VideoProbe:
         first = cv2.imread(str(files[0]))
         if first is None:
             raise VideoError(f"{files[0]}: unreadable image")
-        return VideoProbe(None, len(files), first.shape[1], first.shape[0])
+        return VideoProbe(fps=None, frames=len(files), width=first.shape[1], height=first.shape[0])
     cap = capture(source)
     try:
         if not cap.isOpened():
@@ -68,7 +68,9 @@ def probe(source: Path) -> VideoProbe:
         raise VideoError(f"{source}: video has no readable frames")
     if avi_states_no_rate(source):  # FFmpeg then reports its 25-fps fallback as if the file said so
         fps = 0.0
-    return VideoProbe(fps if fps and 1 <= fps <= 1000 else None, count if count > 0 else None, w, h)
+    return VideoProbe(
+        fps=fps if fps and 1 <= fps <= 1000 else None, frames=count if count > 0 else None, width=w, height=h
+    )
 
 
 # How far into an AVI its stream headers lie: the RIFF header list comes first, a few hundred bytes long.

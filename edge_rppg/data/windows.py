@@ -57,7 +57,7 @@ def dataset_windows(root: Path, dataset: str | None, count: int) -> tuple[np.nda
     return _stack(_chunks(root, dataset), count)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class CalibrationSource:
     """Where INT8 calibration windows come from, and the held-out windows its accuracy guard runs on.
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 FORMAT = "edge-rppg/1"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CheckpointInfo:
     """What a checkpoint says about itself; shown by ``edge-rppg info`` and carried into export metadata."""
 

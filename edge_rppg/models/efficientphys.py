@@ -31,7 +31,7 @@ _FILTERS = (32, 64)
 _DENSE = 128
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class EfficientPhysConfig:
     in_channels: int = CONTRACT.channels
     frame_depth: int = 20  # TSM segment length, and FSAM's factorisation segment

@@ -16,7 +16,7 @@ from edge_rppg.contract import CONTRACT, InputContract
 from edge_rppg.models.fsam import FSAM, FSAMConfig
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class ModelConfig:
     in_channels: int = CONTRACT.channels
     drop_rate: float = 0.1

@@ -22,7 +22,7 @@ TRANSFORMS: tuple[Transform, ...] = ("T_KAB", "TK_AB", "K_TAB")
 _NMF_EPS = 1e-6
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class FSAMConfig:
     transform: Transform = "T_KAB"
     rank: int = 1

@@ -56,7 +56,7 @@ class BatchSpec:
         return METHOD_TABLE[self.method].identity(self.model)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class VideoOutcome:
     video: str
     summary: dict[str, Any] | None  # predict --json's summary; None when the video failed
@@ -142,14 +142,16 @@ class _Worker:
         try:
             result = predict_video(Path(video), self.runtime, self.options, gate=self.gate)
         except EdgeRppgError as exc:
-            return VideoOutcome(video, None, str(exc))
+            return VideoOutcome(video=video, summary=None, error=str(exc))
         except Exception as exc:  # a bug on one video must not end a thousand-video run; its row says what
-            return VideoOutcome(video, None, f"{video}: internal error: {type(exc).__name__}: {str(exc)[:300]}")
+            return VideoOutcome(
+                video=video, summary=None, error=f"{video}: internal error: {type(exc).__name__}: {str(exc)[:300]}"
+            )
         if self.spec.series_dir is not None:
             from edge_rppg.predict.writers import write_outputs
 
             write_outputs(result, None, result_path(self.spec.series_dir, Path(video)).with_suffix(".csv"), None)
-        return VideoOutcome(video, result.summary(), None, result.frames)
+        return VideoOutcome(video=video, summary=result.summary(), error=None, frames=result.frames)
 
 
 _worker: _Worker | None = None
@@ -197,7 +199,9 @@ class LocalEngine:
                     if attempt == POOL_RESTARTS:
                         break
         for video in remaining:
-            yield VideoOutcome(video, None, f"{video}: the worker running it died {POOL_RESTARTS + 1} times")
+            yield VideoOutcome(
+                video=video, summary=None, error=f"{video}: the worker running it died {POOL_RESTARTS + 1} times"
+            )
 
 
 class RayEngine:
@@ -236,7 +240,7 @@ def _ray_outcomes(ray: Any, actors: list[Any], videos: list[str]) -> Iterator[Vi
             yield ray.get(ref)
         except ray.exceptions.RayError as exc:
             first = str(exc).strip().splitlines()[0][:200]
-            yield VideoOutcome(video, None, f"{video}: the Ray worker running it failed: {first}")
+            yield VideoOutcome(video=video, summary=None, error=f"{video}: the Ray worker running it failed: {first}")
 
 
 # One engine per name of pools.ENGINES (tests/test_batch.py checks they match).
@@ -249,7 +253,7 @@ BATCH_ENGINES: dict[str, Callable[[str | None], Engine]] = {
 # --- the run --------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BatchReport:
     videos: int
     skipped: int  # done before, for the same input and model
@@ -293,7 +297,13 @@ def run_batch(
     write_summary(out, rows)
     failed = sum(1 for r in rows if r["error"])
     return BatchReport(
-        len(videos), len(videos) - len(todo), len(todo), failed, out / SUMMARY_CSV, time.perf_counter() - start, frames
+        videos=len(videos),
+        skipped=len(videos) - len(todo),
+        ran=len(todo),
+        failed=failed,
+        summary_csv=out / SUMMARY_CSV,
+        seconds=time.perf_counter() - start,
+        frames=frames,
     )
 
 

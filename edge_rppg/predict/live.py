@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box
+
+TRACE_SAMPLES = int(10 * CONTRACT.fps)  # the BVP drawn over the video: its last 10 s
 
 if TYPE_CHECKING:
     from edge_rppg.predict.video import WindowEstimate
@@ -26,7 +29,7 @@ def live_display() -> tuple[Callable[..., None], Callable[[np.ndarray, Box | Non
     state: dict[str, Any] = {"hr": None, "bvp": np.zeros(0)}
 
     def on_window(est: WindowEstimate, bvp: np.ndarray, _box: Box | None) -> None:
-        state["hr"], state["bvp"] = est.hr_bpm, bvp[-300:]
+        state["hr"], state["bvp"] = est.hr_bpm, bvp[-TRACE_SAMPLES:]
 
     def on_frame(rgb: np.ndarray, box: Box | None) -> bool:
         img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)

@@ -56,7 +56,7 @@ class PredictOptions:
     classic_roi: Roi = WHOLE_CROP  # where the POS witness (and a classic --method) average the crop
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Track:
     """Per model frame (30 fps): what the quality measures and the POS witness are computed from."""
 

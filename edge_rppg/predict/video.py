@@ -48,12 +48,15 @@ from edge_rppg.signals.vitals import (
 
 HR_SEGMENT_S = 10.0  # per-window HR from the last 10 s of BVP, as rPPG tools report it
 HR_SEGMENT_FRAMES = int(HR_SEGMENT_S * CONTRACT.fps)
+# Live mode reassembles only the windows that reach into the last HR segment: the segment's worth of strides, plus
+# the window that starts before it and the one still overlapping its end.
+WINDOWS_OVER_SEGMENT = 2
 OnWindow = Callable[["WindowEstimate", np.ndarray, "Box | None"], None]
 
 __all__ = ["PredictOptions", "PredictResult", "WindowEstimate", "predict_video", "read_vitals", "resolve_runtime"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class WindowEstimate:
     start_frame: int
     time_s: float
@@ -70,7 +73,7 @@ class WindowEstimate:
     confidence: float | None = None  # chance its HR is within 5 bpm, by the model's gate (None: refused, uncalibrated)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PredictResult:
     source: str
     runtime: str
@@ -133,9 +136,8 @@ def model_to_run(weights: Path | None, model: Path | None, runtime: str | None) 
 
 
 def runtime_options(threads: int | None) -> RuntimeOptions:
-    """How predict runs a model: beside its own decode-and-crop thread, on the same cores. Measured on a 2-core
-    AMX Xeon (40-s video, two interleaved rounds): OpenVINO 9.3-9.8x -> 10.7-10.8x real time, ONNX Runtime
-    6.1x -> 6.5-6.8x, the same HR."""
+    """How predict runs a model: beside its own decode-and-crop thread, on the same cores, so the runtime neither
+    pins its threads nor spins waiting for work (README, "predict's speed", has the measurements)."""
     return RuntimeOptions(threads=threads, shares_cores=True)
 
 
@@ -177,7 +179,7 @@ def predict_video(
 def _live_reporter(stride: int, on_window: OnWindow, gate: Gate) -> Callable[[Results, Track, Box | None], None]:
     def report(results: Results, track: Track, box: Box | None) -> None:
         # Only the windows that reach into the last HR segment: live cost stays constant over a long session.
-        recent = sorted(results[-(HR_SEGMENT_FRAMES // stride + 2) :], key=lambda r: r[0])
+        recent = sorted(results[-(HR_SEGMENT_FRAMES // stride + WINDOWS_OVER_SEGMENT) :], key=lambda r: r[0])
         origin = recent[0][0]
         trace = reassemble([(s - origin, bvp) for s, bvp in recent])
         latest = recent[-1][0]
@@ -218,7 +220,7 @@ def read_vitals(run: Run, runtime_name: str, fps: float, name: str, gate: Gate) 
         speed_fps=round(run.frames / run.elapsed, 1),
         per_window=per_window,
         hrv=hrv,
-        respiration=breathing or Respiration(None, 0.0, "no reliable pulse"),
+        respiration=breathing or Respiration(rate_bpm=None, quality=0.0, status="no reliable pulse"),
         frames_without_face=run.frames_without_face,
         profile_ms={k: round(v * 1e3, 1) for k, v in seconds.items()},
         frame_reduction=run.reduction,

@@ -162,7 +162,7 @@ def ica(rgb: np.ndarray, fs: float) -> np.ndarray:
     return _zero_phase(sources[int(np.argmax(peaked))], fs, ICA_BAND_HZ, 3)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class ClassicMethod:
     name: str
     title: str
@@ -178,11 +178,11 @@ class ClassicMethod:
 METHODS: dict[str, ClassicMethod] = {
     m.name: m
     for m in (
-        ClassicMethod("green", "GREEN (Verkruysse 2008)", green, polarity=-1.0),
-        ClassicMethod("chrom", "CHROM (de Haan & Jeanne 2013)", chrom, min_frames=48),
-        ClassicMethod("pos", "POS (Wang et al. 2017)", pos, min_frames=49, polarity=-1.0),
-        ClassicMethod("ica", "ICA (Poh et al. 2010)", ica, min_frames=30),  # no inherent sign
-        ClassicMethod("lgi", "LGI (Pilz et al. 2018)", lgi, polarity=-1.0),
+        ClassicMethod(name="green", title="GREEN (Verkruysse 2008)", fn=green, polarity=-1.0),
+        ClassicMethod(name="chrom", title="CHROM (de Haan & Jeanne 2013)", fn=chrom, min_frames=48),
+        ClassicMethod(name="pos", title="POS (Wang et al. 2017)", fn=pos, min_frames=49, polarity=-1.0),
+        ClassicMethod(name="ica", title="ICA (Poh et al. 2010)", fn=ica, min_frames=30),  # no inherent sign
+        ClassicMethod(name="lgi", title="LGI (Pilz et al. 2018)", fn=lgi, polarity=-1.0),
     )
 }
 

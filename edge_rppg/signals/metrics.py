@@ -18,7 +18,7 @@ from edge_rppg.signals.hr import HrMethod, fine_nfft, heart_rate, power_spectrum
 SNR_HALF_WIDTH_HZ = 0.1
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class DatasetMetrics:
     mae: float
     mae_se: float
@@ -110,7 +110,7 @@ def macc(pred: np.ndarray, label: np.ndarray) -> float:
     return float(np.max(np.abs(xcorr[: n - 1])) / denom)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class SignalReport:
     """Per-video (or per-window) results of the paper's evaluation."""
 

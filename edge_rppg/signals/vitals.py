@@ -47,6 +47,13 @@ HRV_HF_MIN_S = 15.0
 RESP_BAND_HZ = (0.1, 0.5)  # 6-30 breaths/min
 RESP_MIN_S = 30.0
 RESP_FS = 4.0
+# A modulation series needs a few breaths' worth of beats: at 6 breaths/min and 48 bpm, 8 beats span one breath.
+RESP_MIN_BEATS = 8
+# The baseline (RIIV) is the BVP low-passed below the slowest heart rate's fundamental (42 bpm = 0.7 Hz).
+BASELINE_CUTOFF_HZ = 0.7
+# The breathing peak's share of the fused spectrum counts +-0.03 Hz (1.8 breaths/min): the FFT bins a 30-s
+# span smears one breathing rate over.
+RESP_PEAK_HALF_WIDTH_HZ = 0.03
 
 
 def _flicker(log_brightness: np.ndarray, fs: float) -> float:
@@ -76,7 +83,7 @@ def light_spectrum(background: np.ndarray, fs: float) -> tuple[np.ndarray, np.nd
     return None if total <= 0 else (freqs[band] * 60.0, power[band] / total)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class SceneMeasures:
     """What the camera saw over one HR segment, measured on the face and not on the detector's box.
 
@@ -104,7 +111,13 @@ class SceneMeasures:
         step = float(np.abs(log_b[span:] - log_b[:-span]).max()) if len(log_b) > span else 0.0
         motion = float(np.percentile(speed, 95)) if len(speed) else 0.0
         light = None if background is None else light_spectrum(background, fs)
-        return cls(bool(np.any(lost)), round(motion, 4), round(step, 4), round(_flicker(log_b, fs), 5), light)
+        return cls(
+            face_lost=bool(np.any(lost)),
+            motion=round(motion, 4),
+            light_step=round(step, 4),
+            flicker=round(_flicker(log_b, fs), 5),
+            light=light,
+        )
 
     def light_share(self, hr_bpm: float) -> float:
         """The share of the background light's HR-band power within LIGHT_MATCH_HZ of ``hr_bpm`` (0: unknown)."""
@@ -125,7 +138,7 @@ class SceneMeasures:
         return [name for name, failed in checks if failed]
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Quality:
     sqi: float
     hr_bpm: float  # fine FFT HR of the segment (reported only when the segment passes)
@@ -216,7 +229,16 @@ def segment_quality(
     witness = witness_hr_bpm if gate.witness else None
     sqi = gate.window_sqi(own, hr, witness)
     reasons = list(flag_reasons or []) + (scene.reasons(gate, hr) if scene is not None else [])
-    quality = Quality(round(sqi, 3), hr, snr, beat_hr, scores["not periodic"], reasons, scene, witness)
+    quality = Quality(
+        sqi=round(sqi, 3),
+        hr_bpm=hr,
+        snr_db=snr,
+        beat_hr_bpm=beat_hr,
+        periodicity=scores["not periodic"],
+        reasons=reasons,
+        scene=scene,
+        witness_hr_bpm=witness,
+    )
     if sqi < gate.sqi_min:
         worst = min(scores.items(), key=lambda p: p[1])[0]
         if quality.witness_agrees is False and own >= gate.sqi_min:
@@ -232,7 +254,7 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(v[np.searchsorted(cum, 0.5 * cum[-1])])
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class ClipHr:
     hr_bpm: float | None
     status: str  # "ok" | "no reliable pulse"
@@ -250,20 +272,27 @@ def clip_heart_rate(qualities: list[Quality], gate: Gate) -> ClipHr:
     need = gate.windows_needed(len(qualities))
     if len(passed) < need:
         reason = f"{len(passed)} of {len(qualities)} windows pass the signal-quality check (need {need})"
-        return ClipHr(None, "no reliable pulse", reason, len(passed))
+        return ClipHr(hr_bpm=None, status="no reliable pulse", reason=reason, windows_passed=len(passed))
     hrs = np.array([q.hr_bpm for q in passed])
     hr = weighted_median(hrs, np.array([max(q.sqi, 1e-3) for q in passed]))
     spread = (round(float(np.percentile(hrs, 10)), 2), round(float(np.percentile(hrs, 90)), 2))
     confidences = [gate.confidence_of(q.sqi) for q in passed]
     confidence = None if None in confidences else round(float(np.mean(confidences)), 3)  # type: ignore[arg-type]
     reason = f"{len(passed)} of {len(qualities)} windows pass"
-    return ClipHr(round(hr, 2), "ok", reason, len(passed), spread, confidence)
+    return ClipHr(
+        hr_bpm=round(hr, 2),
+        status="ok",
+        reason=reason,
+        windows_passed=len(passed),
+        spread_bpm=spread,
+        confidence=confidence,
+    )
 
 
 # --- HRV --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Hrv:
     mean_ibi_ms: float
     mean_hr_bpm: float
@@ -341,7 +370,7 @@ def _ibi_band_powers(times_s: np.ndarray, ibi_ms: np.ndarray) -> dict[str, float
 # --- respiration ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Respiration:
     rate_bpm: float | None  # breaths per minute
     quality: float  # [0, 1]: how much of the fused modulation spectrum sits at its peak
@@ -363,13 +392,13 @@ def respiration(bvp: np.ndarray, fs: float = CONTRACT.fps, beats: Beats | None =
     frequency (RIFV, the IBIs), each resampled at 4 Hz, their normalised spectra averaged."""
     x = np.asarray(bvp, dtype=np.float64)
     if len(x) < RESP_MIN_S * fs:
-        return Respiration(None, 0.0, f"needs at least {RESP_MIN_S:g} s of pulse")
+        return Respiration(rate_bpm=None, quality=0.0, status=f"needs at least {RESP_MIN_S:g} s of pulse")
     beats = beats if beats is not None else find_beats(x, fs)
     t = beats.times_s
-    if t.size < 8:
-        return Respiration(None, 0.0, "too few clean beats")
+    if t.size < RESP_MIN_BEATS:
+        return Respiration(rate_bpm=None, quality=0.0, status="too few clean beats")
     idx = np.clip(np.round(t * fs).astype(int), 0, len(x) - 1)
-    low = scipy.signal.filtfilt(*scipy.signal.butter(2, 0.7 / (fs / 2)), x)  # the baseline under the beats
+    low = scipy.signal.filtfilt(*scipy.signal.butter(2, BASELINE_CUTOFF_HZ / (fs / 2)), x)  # under the beats
     troughs = np.array([x[max(0, i - int(0.5 * fs)) : i + 1].min() for i in idx])  # the foot before each peak
     clean = clean_ibis(beats)
     # One FFT length for all three series (sized by the whole span), so that their spectra can be averaged.
@@ -382,15 +411,15 @@ def respiration(bvp: np.ndarray, fs: float = CONTRACT.fps, beats: Beats | None =
     spectra, rates = [], {}
     f = np.zeros(0)
     for name, (times, values) in series.items():
-        if times.size < 8:
+        if times.size < RESP_MIN_BEATS:
             continue
         f, p = _modulation_spectrum(times, values, nfft)
         spectra.append(p)
         rates[name] = round(float(f[np.argmax(p)] * 60.0), 2)
     if not spectra:
-        return Respiration(None, 0.0, "too few clean beats")
+        return Respiration(rate_bpm=None, quality=0.0, status="too few clean beats")
     fused = np.mean(spectra, axis=0)
     k = int(np.argmax(fused))
-    near = np.abs(f - f[k]) <= 0.03
+    near = np.abs(f - f[k]) <= RESP_PEAK_HALF_WIDTH_HZ
     quality = float(fused[near].sum() / fused.sum())
-    return Respiration(round(float(f[k] * 60.0), 2), round(quality, 3), "ok", rates)
+    return Respiration(rate_bpm=round(float(f[k] * 60.0), 2), quality=round(quality, 3), status="ok", modulations=rates)
