@@ -23,7 +23,7 @@ from edge_rppg.atomic import check_distinct, no_room_is_one_line, staging_prefix
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.windows import CalibrationSource, with_channels
 from edge_rppg.errors import EdgeRppgError, ExportError, RuntimeUnavailable
-from edge_rppg.exporters.sources import CheckpointSource, OnnxSource, Source, open_source
+from edge_rppg.exporters.sources import CheckpointSource, ExportSource, OnnxSource, open_export_source
 from edge_rppg.reference_set import SHA_KEY, SUFFIX, ReferenceSet, path_for
 from edge_rppg.runtimes import RuntimeOptions, get_runtime
 
@@ -35,7 +35,7 @@ TIMING_CACHE = "tensorrt.cache"
 
 @dataclass(kw_only=True)
 class ExportJob:
-    source: Source
+    source: ExportSource
     precision: str
     out: Path
     workdir: Path
@@ -244,7 +244,9 @@ def reference_windows(count: int = VERIFY_WINDOWS, channels: int = 3) -> np.ndar
     return with_channels(synthetic_windows(count, seed=VERIFY_SEED)[0], channels)
 
 
-def _agreement(target: Target, staged: Path, source: Source, windows: np.ndarray, tolerance: Tolerance) -> Agreement:
+def _agreement(
+    target: Target, staged: Path, source: ExportSource, windows: np.ndarray, tolerance: Tolerance
+) -> Agreement:
     """The export against the source's reference runtime (PyTorch, or the FP32 ONNX) on ``windows``, on the
     windows that ``tolerance`` judges."""
     with source.reference_runtime() as reference:
@@ -341,7 +343,7 @@ def export_model(
     spec = _check_args(target, precision, Path(out) if out else None, int8_fallback)
     out = Path(out) if out else default_output(Path(weights), target, precision)
     check_distinct({"the export": out}, [Path(weights)])
-    source = open_source(Path(weights))  # a checkpoint needs PyTorch; an ONNX with its reference set does not
+    source = open_export_source(Path(weights))  # a checkpoint needs PyTorch; an ONNX with its reference set does not
     out.parent.mkdir(parents=True, exist_ok=True)
     # Drawn at most once, only for INT8, shaped for the model's channels: (calibration, held-out guard).
     windows = functools.cache(lambda: tuple(with_channels(w, source.channels) for w in calibration.draw()))

@@ -118,10 +118,10 @@ class OnnxSource:
         return self.path
 
 
-Source = CheckpointSource | OnnxSource
+ExportSource = CheckpointSource | OnnxSource
 
 
-def open_source(path: Path) -> Source:
+def open_export_source(path: Path) -> ExportSource:
     """An ONNX file, or a checkpoint (loading it needs PyTorch)."""
     if path.suffix == ".onnx":
         return OnnxSource.open(path)
