@@ -8,13 +8,47 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from edge_rppg.contract import CONTRACT
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.gate import METHOD_PREFIX
-from edge_rppg.signals.classic import METHODS as CLASSIC
-from edge_rppg.signals.classic import WHOLE_CROP, ClassicRuntime, Roi
+from edge_rppg.runtimes.base import BaseRuntime
+from edge_rppg.signals.classic import METHODS, WHOLE_CROP, Roi, mean_rgb, run_method
 
 if TYPE_CHECKING:
     from edge_rppg.runtimes import Runtime, RuntimeOptions
+
+
+class ClassicRuntime(BaseRuntime):
+    """A classic method behind the runtime interface: model windows in, BVP out, no model file.
+
+    Each window's trace is its crops' spatial mean RGB; the method runs on the window's 161 frames and its
+    last 160 samples line up with the model's BVP (one sample per frame difference)."""
+
+    precision = "fp64"
+    device = "cpu"
+    channels = 3
+    any_crop_size = True
+
+    def __init__(self, method: str, roi: Roi = WHOLE_CROP) -> None:
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        self.method = METHODS[method]
+        self.name = method
+        self.model_path = Path(f"<{method}>")
+        self.roi = roi
+
+    def _run(self, frames: np.ndarray) -> np.ndarray:
+        rgb = mean_rgb(frames, self.roi)
+        sign = self.method.polarity
+        return np.stack([sign * run_method(self.name, trace, CONTRACT.fps)[1:] for trace in rgb]).astype(np.float32)
+
+    def _release(self) -> None:
+        pass  # nothing held: a formula, no model
+
+    def describe(self) -> dict[str, str]:
+        return {"method": self.method.title}
 
 
 @dataclass(frozen=True)
@@ -66,6 +100,6 @@ class ClassicRow(Method):
 MODEL_ROW = ModelMethod("model", "the model (a checkpoint, or its export on a runtime)", needs_model=True)
 METHOD_TABLE: dict[str, Method] = {
     MODEL_ROW.name: MODEL_ROW,
-    **{name: ClassicRow(name, m.title, needs_model=False) for name, m in CLASSIC.items()},
+    **{name: ClassicRow(name, m.title, needs_model=False) for name, m in METHODS.items()},
 }
 DEFAULT_METHOD = MODEL_ROW.name

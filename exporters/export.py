@@ -108,7 +108,7 @@ class ExportJob:
 
 
 def _build_onnx(job: ExportJob, staged: Path | None = None) -> list[Path]:
-    from edge_rppg.exporters import onnx_export
+    import edge_rppg.exporters.onnx_export as onnx_export
 
     staged = staged or job.workdir / job.out.name
     if job.precision == "fp32":

@@ -73,9 +73,10 @@ def test_a_region_of_the_crop_reads_the_face_and_not_its_border() -> None:
     classic method over FACE_CENTRE reads the face, over the whole crop (the toolbox's) it follows the border;
     predict's POS witness averages the region its options name."""
     from edge_rppg.data.face import CropStep
+    from edge_rppg.methods import ClassicRuntime
     from edge_rppg.predict.pipeline import PredictOptions, Track
     from edge_rppg.predict.video import classic_runtime
-    from edge_rppg.signals.classic import FACE_CENTRE, ClassicRuntime
+    from edge_rppg.signals.classic import FACE_CENTRE
 
     n, size = 161, 40
     face, _ = make_frames(1.2, 0.2, 0, n=n)
@@ -107,7 +108,7 @@ def test_run_method_keeps_the_trace_length_on_short_input() -> None:
 
 def test_the_product_reports_every_method_rising_with_blood_volume() -> None:
     """Blood darkens the skin: the frames below dim with the pulse, the contact PPG rises with it."""
-    from edge_rppg.signals.classic import ClassicRuntime
+    from edge_rppg.methods import ClassicRuntime
 
     frames, pulse = make_frames(1.2, 0.5, 0, n=161)
     darkened = 2 * frames.mean(axis=(0, 1, 2)) - frames  # intensity now falls when blood volume rises

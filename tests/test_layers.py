@@ -24,6 +24,12 @@ FORBIDDEN = [
     ("edge_rppg.predict.video", "edge_rppg.predict.live"),
     ("edge_rppg.predict.video", "edge_rppg.cli"),
     ("edge_rppg.exporters", "edge_rppg.predict"),
+    # the signal processing knows no video, model or runtime; the video and dataset readers know no predict.
+    ("edge_rppg.signals", "edge_rppg.predict"),
+    ("edge_rppg.signals", "edge_rppg.data"),
+    ("edge_rppg.signals", "edge_rppg.runtimes"),
+    ("edge_rppg.signals", "edge_rppg.methods"),
+    ("edge_rppg.data", "edge_rppg.predict"),
 ]
 
 

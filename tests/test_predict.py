@@ -17,9 +17,9 @@ from edge_rppg.cli import app
 from edge_rppg.data.synthetic import synthetic_clip
 from edge_rppg.data.video import write_video
 from edge_rppg.predict.pipeline import PredictOptions
-from edge_rppg.predict.streaming import FpsResampler, WindowScheduler, overlap_add
 from edge_rppg.predict.video import predict_video, resolve_runtime
 from edge_rppg.signals.hr import fine_fft_hr
+from edge_rppg.signals.streaming import FpsResampler, WindowScheduler, overlap_add
 from tests.fixtures import write_pulse_video
 
 ASSET = Path(__file__).parent / "assets" / "synthetic_fsam.pt"  # trained by `edge-rppg train` on the synthetic set

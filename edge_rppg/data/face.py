@@ -12,7 +12,7 @@ import numpy as np
 
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.frames import REDUCTIONS, ArrayFrame, Frame
-from edge_rppg.predict.streaming import FpsResampler
+from edge_rppg.signals.streaming import FpsResampler
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
 DETECT_WIDTHS = (320, 640)  # the detector's passes: a second, larger one only where the first finds no face

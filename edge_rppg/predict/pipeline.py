@@ -22,11 +22,11 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper
 from edge_rppg.data.source import Source
 from edge_rppg.errors import EdgeRppgError, InputEndedEarly, StageFailed, VideoError
-from edge_rppg.predict.streaming import WindowScheduler
 from edge_rppg.runtimes import Runtime
 from edge_rppg.signals.classic import METHODS, WHOLE_CROP, Roi, mean_rgb, run_method
 from edge_rppg.signals.filters import bvp_filters
 from edge_rppg.signals.hr import fundamental_hr
+from edge_rppg.signals.streaming import WindowScheduler
 from edge_rppg.signals.vitals import SceneMeasures
 
 WITNESS = "pos"  # the classic method whose HR on the same crops cross-checks each segment

@@ -19,7 +19,7 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.face import Box
 from edge_rppg.data.source import Source, open_source
 from edge_rppg.gate import Gate, for_method, for_model_file
-from edge_rppg.methods import MODEL_ROW
+from edge_rppg.methods import MODEL_ROW, ClassicRuntime
 from edge_rppg.predict.pipeline import (
     OnFrame,
     PredictOptions,
@@ -29,11 +29,10 @@ from edge_rppg.predict.pipeline import (
     check_run,
     run_pipeline,
 )
-from edge_rppg.predict.streaming import overlap_add
 from edge_rppg.runtimes import AUTO, Runtime, RuntimeOptions, auto_runtime
-from edge_rppg.signals.classic import ClassicRuntime
 from edge_rppg.signals.filters import zscore
 from edge_rppg.signals.hr import find_beats
+from edge_rppg.signals.streaming import overlap_add
 from edge_rppg.signals.vitals import (
     Hrv,
     Quality,

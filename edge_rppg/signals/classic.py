@@ -14,12 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from edge_rppg.contract import CONTRACT
-from edge_rppg.runtimes.base import BaseRuntime
 from edge_rppg.signals.filters import detrend
 
 # SciPy is imported inside the functions that use it: the CLI reads this module's tables at start-up, and
@@ -216,34 +213,3 @@ def run_method(name: str, rgb: np.ndarray, fs: float) -> np.ndarray:
     method = METHODS[name]
     out = method.fn(rgb, fs) if len(rgb) >= method.min_frames else np.zeros(len(rgb))
     return np.pad(out, (0, len(rgb) - len(out)))
-
-
-class ClassicRuntime(BaseRuntime):
-    """A classic method behind the runtime interface: model windows in, BVP out, no model file.
-
-    Each window's trace is its crops' spatial mean RGB; the method runs on the window's 161 frames and its
-    last 160 samples line up with the model's BVP (one sample per frame difference)."""
-
-    precision = "fp64"
-    device = "cpu"
-    channels = 3
-    any_crop_size = True
-
-    def __init__(self, method: str, roi: Roi = WHOLE_CROP) -> None:
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-        self.method = METHODS[method]
-        self.name = method
-        self.model_path = Path(f"<{method}>")
-        self.roi = roi
-
-    def _run(self, frames: np.ndarray) -> np.ndarray:
-        rgb = mean_rgb(frames, self.roi)
-        sign = self.method.polarity
-        return np.stack([sign * run_method(self.name, trace, CONTRACT.fps)[1:] for trace in rgb]).astype(np.float32)
-
-    def _release(self) -> None:
-        pass  # nothing held: a formula, no model
-
-    def describe(self) -> dict[str, str]:
-        return {"method": self.method.title}
