@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_rppg.data.face import DETECTORS
+from edge_rppg.data.detectors import DETECTORS
 from edge_rppg.data.synthetic import SKIN_TONES, synthetic_clip
 
 

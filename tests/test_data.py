@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_rppg.data.face import enlarge
+from edge_rppg.data.detectors import enlarge
 from edge_rppg.data.preprocess import chunk_window, preprocess_videos
 from edge_rppg.data.readers import read_dataset, resample_to, split_by_subject
 from edge_rppg.errors import DatasetError, VideoError
@@ -137,7 +137,7 @@ def test_resample_and_enlarge() -> None:
 
 
 def test_every_detector_finds_a_synthetic_face_where_it_is() -> None:
-    from edge_rppg.data.face import DETECTORS
+    from edge_rppg.data.detectors import DETECTORS
     from edge_rppg.data.synthetic import synthetic_clip
 
     frame = next(iter(synthetic_clip(seed=1, n_frames=1).frames((320, 240))))

@@ -10,10 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_rppg.data.face import CropSettings, FaceCropper, choose_reduction, reduce_box
+from edge_rppg.data.face import CropSettings, FaceCropper
 from edge_rppg.data.frames import ArrayFrame, JpegFrame
 from edge_rppg.data.source import open_source
 from edge_rppg.data.synthetic import synthetic_clip
+from edge_rppg.data.tracking import choose_reduction, reduce_box
 from edge_rppg.data.video import iter_frames, write_video
 from edge_rppg.predict.pipeline import PredictOptions
 from edge_rppg.predict.video import predict_video, resolve_runtime

@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_rppg.data.face import CropSettings, FaceCropper, HaarFaceDetector
+from edge_rppg.data.detectors import HaarFaceDetector
+from edge_rppg.data.face import CropSettings, FaceCropper
 
 skimage = pytest.importorskip("skimage", reason="the portrait ships with scikit-image (the dev extra)")
 

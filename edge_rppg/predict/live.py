@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.data.face import Box
+from edge_rppg.data.detectors import Box
 
 TRACE_SAMPLES = int(10 * CONTRACT.fps)  # the BVP drawn over the video: its last 10 s
 

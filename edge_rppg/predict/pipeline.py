@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.data.face import Box, CropSettings, CropStep, FaceCropper
+from edge_rppg.data.detectors import Box
+from edge_rppg.data.face import CropSettings, CropStep, FaceCropper
 from edge_rppg.data.source import Source
 from edge_rppg.errors import EdgeRppgError, InputEndedEarly, StageFailed, VideoError
 from edge_rppg.runtimes import Runtime

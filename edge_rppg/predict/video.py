@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
-from edge_rppg.data.face import Box
+from edge_rppg.data.detectors import Box
 from edge_rppg.data.source import Source, open_source
 from edge_rppg.gate import Gate, for_method, for_model_file
 from edge_rppg.methods import MODEL_ROW, ClassicRuntime
