@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from edge_rppg.bench import Timing, run_bench
+from edge_rppg.bench.run import Timing, run_bench
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.exporters import export_model
 from edge_rppg.models import get_family

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from edge_rppg.bench import DEVICES, REFERENCES
+from edge_rppg.bench.run import DEVICES, REFERENCES
 from edge_rppg.data.readers import READERS, UNLABELLED
 from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
 from edge_rppg.exporters import PRECISIONS, TARGETS

@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psutil
 
-from edge_rppg import bench_plan
+import edge_rppg.bench.plan as bench_plan
 from edge_rppg.agreement import TOLERANCES, Agreement
-from edge_rppg.bench_plan import REFERENCE, Planned, expand_runtimes
+from edge_rppg.bench.plan import REFERENCE, Planned, expand_runtimes
+from edge_rppg.bench.verdict import FAIL, judge, judged_precision
+from edge_rppg.bench.verdict import REFERENCE as REFERENCE_VERDICT
 from edge_rppg.check import cpu_flags, cpu_name, nvidia_gpus
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.windows import with_channels
@@ -34,8 +36,6 @@ from edge_rppg.runtimes import RUNTIMES, Runtime, RuntimeOptions, get_runtime
 from edge_rppg.runtimes.metadata import model_metadata
 from edge_rppg.signals.hr import hr_resolution_bpm, window_hr
 from edge_rppg.timing import timed_ms
-from edge_rppg.verdict import FAIL, judge, judged_precision
-from edge_rppg.verdict import REFERENCE as REFERENCE_VERDICT
 
 if TYPE_CHECKING:
     from edge_rppg.models.registry import Model
