@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-from edge_rppg.bench.run import Timing, run_bench
+from edge_rppg.bench.records import Timing
+from edge_rppg.bench.run import run_bench
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.exporters import export_model
 from edge_rppg.models import get_family

@@ -182,7 +182,8 @@ def test_device_cuda_without_a_usable_gpu_is_one_line(fsam_checkpoint: Path) -> 
     not __import__("torch").cuda.is_available(), reason="no CUDA device visible to torch (CPU build or no NVIDIA GPU)"
 )
 def test_bench_on_cuda_says_where_each_row_ran(fsam_checkpoint: Path, onnx_fp32: Path) -> None:
-    from edge_rppg.bench.run import Timing, run_bench
+    from edge_rppg.bench.records import Timing
+    from edge_rppg.bench.run import run_bench
 
     report = run_bench(
         ["torch", "onnxruntime", "openvino"],
@@ -257,7 +258,8 @@ def test_export_and_bench_judge_with_the_same_tolerance_object(
     from dataclasses import replace
 
     from edge_rppg import agreement
-    from edge_rppg.bench.run import Timing, run_bench
+    from edge_rppg.bench.records import Timing
+    from edge_rppg.bench.run import run_bench
     from edge_rppg.errors import ExportError
     from edge_rppg.exporters import export_model
 

@@ -290,7 +290,8 @@ def test_bf16_ir_computes_in_bf16_within_its_tolerance_or_is_refused_on_a_cpu_wi
         assert runtime.describe()["inference_precision"] == "bf16" and runtime.precision == "bf16"
     with get_runtime("openvino").open(out, RuntimeOptions(precision_hint="f32")) as runtime:
         assert runtime.describe()["inference_precision"] == "f32"  # asked for by name, f32 it is
-    from edge_rppg.bench.run import Timing, run_bench
+    from edge_rppg.bench.records import Timing
+    from edge_rppg.bench.run import run_bench
 
     results = run_bench(["openvino"], [out], TRAINED, n_windows=2, timing=Timing(1, 1, 1)).results
     (row,) = [r for r in results if r.runtime == "openvino"]  # beside the PyTorch reference's own row

@@ -8,185 +8,35 @@ the user's units: BVP error and correlation, and heart rate in bpm.
 from __future__ import annotations
 
 import os
-import platform
 import resource
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from enum import Enum
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import psutil
 
 import edge_rppg.bench.plan as bench_plan
-from edge_rppg.agreement import TOLERANCES, Agreement
+from edge_rppg.agreement import TOLERANCES
+from edge_rppg.bench.machine import machine, matmul_gflops, rss_mb, size_mb
 from edge_rppg.bench.plan import REFERENCE, Planned, expand_runtimes
+from edge_rppg.bench.records import DEVICES, BenchReport, BenchResult, Latency, RowStatus, Timing
+from edge_rppg.bench.reference import STORED, StoredReference, reference_runtime, resolve_weights, stored_row
 from edge_rppg.bench.verdict import FAIL, judge, judged_precision
 from edge_rppg.bench.verdict import REFERENCE as REFERENCE_VERDICT
-from edge_rppg.check import cpu_flags, cpu_name, nvidia_gpus
+from edge_rppg.check import nvidia_gpus
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.windows import with_channels
 from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
 from edge_rppg.models import count_macs, family_of
-from edge_rppg.optional import cuda_device_name, torch_installed
-from edge_rppg.reference_set import SHA_KEY, ReferenceSet, path_for, read_reference
-from edge_rppg.runtimes import RUNTIMES, Runtime, RuntimeOptions, get_runtime
-from edge_rppg.runtimes.metadata import model_metadata
+from edge_rppg.optional import cuda_device_name
+from edge_rppg.runtimes import Runtime, RuntimeOptions, get_runtime
 from edge_rppg.signals.hr import hr_resolution_bpm, window_hr
 from edge_rppg.timing import timed_ms
 
 if TYPE_CHECKING:
     from edge_rppg.models.registry import Model
-
-DEVICES = ("cpu", "cuda")
-BENCH_SEED = 99
-
-
-class RowStatus(str, Enum):
-    """What became of one runtime in a bench run."""
-
-    OK = "ok"
-    SKIPPED = "skipped"  # cannot run here (not installed, no GPU): not an error
-    FAILED = "failed"  # opened or ran and crashed on the model: an error
-
-
-@dataclass(frozen=True, kw_only=True)
-class Latency:
-    """Per-window latency percentiles, ms, after warm-up."""
-
-    p50: float
-    p90: float
-    p99: float
-
-
-@dataclass(frozen=True, kw_only=True)
-class BenchResult:
-    """One (runtime, model) row, built once when every measure of it is in."""
-
-    runtime: str
-    precision: str = "-"
-    model: str
-    status: RowStatus = RowStatus.OK
-    reason: str | None = None  # why it was skipped or failed
-    device: str = "-"
-    latency_ms: Latency | None = None
-    throughput_fps: float | None = None  # video frames per second (160 new frames per window)
-    windows_per_s: float | None = None
-    gflops_per_s: float | None = None
-    speedup_vs_reference: float | None = None  # reference p50 / this p50, same run
-    agreement: Agreement | None = None  # against the reference, on the same windows
-    hr_mae_vs_label_bpm: float | None = None
-    # pass | fail against `tolerance` (TOLERANCES of the precision it ran in); "reference" for the row the others
-    # are judged against; None for a skipped row. A failed row (could not open, run or build) is "fail".
-    verdict: str | None = None
-    tolerance: dict[str, Any] | None = None
-    violations: list[str] = field(default_factory=list)
-    built: bool = False  # exported by bench from --weights (cached), not given with --model
-    size_mb: float | None = None
-    rss_delta_mb: float | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(kw_only=True)
-class BenchReport:
-    hr_resolution_bpm: float  # grid of every HR below (fft-fine), before its parabolic refinement
-    reference: str  # "torch" (live) or "stored" (the reference set that travelled with the models)
-    reference_device: str
-    reference_set: dict[str, str] | None  # the stored set: file, sha256, what made it
-    arch: str
-    results: list[BenchResult]
-    windows: int
-    iterations: int
-    threads: int
-    matmul_gflops_per_s: float | None  # measured with PyTorch: none without it
-    model_gflop_per_window: float | None
-    reference_hr_mae_vs_label_bpm: float | None
-    machine: dict[str, Any]
-    peak_rss_mb: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def matmul_gflops(threads: int, n: int = 1024, repeats: int = 5) -> float:
-    """This machine's FP32 matrix-multiply rate at the same thread count: the yardstick for GFLOP/s."""
-    import torch
-
-    torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best_ms = min(timed_ms(lambda: torch.mm(a, b), repeats))
-    return 2 * n**3 / (best_ms / 1e3) / 1e9
-
-
-def _size_mb(path: Path) -> float:
-    files = [path] + ([path.with_suffix(".bin")] if path.suffix == ".xml" else [])
-    return round(sum(f.stat().st_size for f in files if f.exists()) / 1e6, 4)
-
-
-def _rss_mb() -> float:
-    return float(psutil.Process().memory_info().rss) / 1e6
-
-
-STORED = "stored"
-REFERENCES = ("auto", "torch", STORED)
-
-
-def resolve_weights(weights: Path | None, models: list[Path], reference: str = "auto") -> Path | None:
-    """The live reference's checkpoint: given, or the source recorded in an exported model's metadata when it is
-    on this machine and PyTorch is installed; None: the models' stored reference set is the reference."""
-    if reference not in REFERENCES:
-        raise EdgeRppgError(f"unknown reference {reference!r}; choose from {', '.join(REFERENCES)}")
-    if reference == STORED:
-        return None
-    if reference == "auto" and not torch_installed():  # a device: the stored set is all there is
-        return None
-    if weights is not None:
-        return weights
-    for m in models:
-        src = model_metadata(m).get("source_checkpoint")
-        if src and Path(src).exists():
-            return Path(src)
-    if reference == "torch":
-        raise EdgeRppgError("bench --reference torch needs the checkpoint: give --weights")
-    return None
-
-
-@dataclass(kw_only=True, frozen=True)
-class StoredReference:
-    """The reference set that travelled with the first model (every model must come from its checkpoint)."""
-
-    refset: ReferenceSet
-    file: Path
-    sha256: str
-    arch: str
-    gflop: float | None
-
-    @classmethod
-    def of(cls, models: list[Path]) -> StoredReference:
-        if not models:
-            raise EdgeRppgError("bench needs the PyTorch reference (--weights) or an exported model (--model)")
-        metas = [model_metadata(m) for m in models]
-        refset = read_reference(models[0], metas[0])
-        for m, meta in zip(models[1:], metas[1:], strict=True):
-            if meta.get("source_sha256") != refset.source_sha256:
-                raise EdgeRppgError(
-                    f"{m}: exported from another checkpoint than {models[0].name}, whose reference set bench uses; "
-                    "bench them apart or give --weights"
-                )
-        gflop = metas[0].get("gflop_per_window")
-        return cls(
-            refset=refset,
-            file=path_for(models[0]),
-            sha256=metas[0][SHA_KEY],
-            arch=metas[0].get("arch", "?"),
-            gflop=float(gflop) if gflop else None,
-        )
-
-    def describe(self) -> dict[str, str]:
-        return {"file": str(self.file), "sha256": self.sha256, "made_by": self.refset.made_by}
 
 
 def _open(name: str, path: Path, deploy: Model | None, options: RuntimeOptions) -> Runtime:
@@ -213,7 +63,7 @@ def _open_one(
     a model it cannot open or run has failed."""
     name = planned.runtime
     row = BenchResult(runtime=name, model=str(path), built=planned.built)
-    before = _rss_mb()
+    before = rss_mb()
     try:
         runtime = _open(name, path, deploy, options)
         inputs = with_channels(windows, runtime.channels)
@@ -229,9 +79,9 @@ def _open_one(
         row,
         precision=runtime.precision,
         device=str(runtime.device),
-        size_mb=_size_mb(path),
+        size_mb=size_mb(path),
         details=runtime.describe(),
-        rss_delta_mb=round(_rss_mb() - before, 1),
+        rss_delta_mb=round(rss_mb() - before, 1),
     )
     return _Opened(row=row, runtime=runtime, inputs=inputs, out=out)
 
@@ -337,25 +187,6 @@ def _measure(
     return [_judged(r, reference_mae) for r in results]
 
 
-def _stored_row(stored: StoredReference) -> BenchResult:
-    """The stored reference as the row the others are judged against: outputs that travelled, no timing here."""
-    return BenchResult(
-        runtime=STORED,
-        precision="fp32",
-        model=str(stored.file),
-        device=stored.refset.made_by,
-        reason="outputs computed where the model was exported; PyTorch is not timed on this machine",
-        verdict=REFERENCE_VERDICT,
-    )
-
-
-@dataclass(frozen=True)
-class Timing:
-    iterations: int = 10
-    rounds: int = 3
-    warmup: int = 3
-
-
 def _check_inputs(models: list[Path], device: str) -> None:
     """Before anything loads: every model file exists and the reference's device is there."""
     for m in models:
@@ -366,32 +197,6 @@ def _check_inputs(models: list[Path], device: str) -> None:
     if device == "cuda" and cuda_device_name() is None:
         why = "this torch build has no CUDA" if nvidia_gpus() else "no NVIDIA GPU on this machine"
         raise EdgeRppgError(f"--device cuda: {why}; edge-rppg check says what runs here and how to add the rest")
-
-
-def _reference(
-    weights: Path | None,
-    models: list[Path],
-    windows: np.ndarray | None,
-    labels: np.ndarray | None,
-    n_windows: int,
-) -> tuple[Model | None, StoredReference | None, np.ndarray, np.ndarray | None]:
-    """(live deploy model, stored reference, windows, labels): PyTorch on ``weights`` (resolve_weights), else
-    the reference set that travelled with the models, on its windows."""
-    if weights is None:
-        stored = StoredReference.of(models)
-        if windows is not None:
-            raise EdgeRppgError(
-                f"{models[0]}: --data needs the live PyTorch reference (--weights); the stored set has its own windows"
-            )
-        return None, stored, stored.refset.inputs, None
-    from edge_rppg.models.checkpoints import load_deploy_model  # torch: only when a reference is loaded
-
-    deploy, _ = load_deploy_model(weights)
-    if windows is None:
-        from edge_rppg.data.synthetic import synthetic_windows
-
-        windows, labels = synthetic_windows(n_windows, seed=BENCH_SEED)
-    return deploy, None, windows, labels
 
 
 def run_bench(
@@ -422,7 +227,7 @@ def run_bench(
         whys = "; ".join(f"{b.runtime} {b.precision}: {b.skipped or b.failed}" for b in built)
         where = f"{weights}: " if weights is not None else ""
         raise EdgeRppgError(f"{where}no PyTorch reference and no exported model to bench: {whys or 'give --model'}")
-    deploy, stored, windows, labels = _reference(live, every_model, windows, labels, n_windows)
+    deploy, stored, windows, labels = reference_runtime(live, every_model, windows, labels, n_windows)
     names = [r for r in expand_runtimes(runtimes) if stored is None or r != REFERENCE]
     options = RuntimeOptions(threads=threads, precision_hint=precision_hint, device=device)
     entries = _open_all(bench_plan.plan(names, models, live if deploy else None, built), deploy, windows, options)
@@ -435,7 +240,7 @@ def run_bench(
         reference_device=ref_result.device if ref_result else stored.refset.made_by if stored else "-",
         reference_set=stored.describe() if stored else None,
         arch=family_of(deploy).name if deploy is not None else stored.arch if stored else "?",
-        results=[_stored_row(stored), *results] if stored else results,
+        results=[stored_row(stored), *results] if stored else results,
         windows=len(windows),
         iterations=timing.rounds * timing.iterations,
         threads=threads,
@@ -445,26 +250,3 @@ def run_bench(
         machine=machine(threads),
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1),
     )
-
-
-# A CPU's class for speed tables, the most capable first: the first of these features it has names it.
-ISA_CLASSES = ("AMX INT8", "AVX-512 BF16", "AVX-512 VNNI", "AVX-512", "AVX-VNNI", "AVX2")
-
-
-def isa_class(features: list[str]) -> str:
-    return next((c for c in ISA_CLASSES if c in features), "other")
-
-
-def machine(threads: int) -> dict[str, Any]:
-    """Which machine the figures come from: they travel with it (the README's speed table is per CPU class)."""
-    features = cpu_flags()
-    return {
-        "cpu": cpu_name(),
-        "isa_class": isa_class(features),
-        "cpu_features": features,
-        "cores": os.cpu_count(),
-        "threads": threads,
-        "gpus": [g.name for g in nvidia_gpus()],
-        "runtime_versions": {name: spec.version() for name, spec in RUNTIMES.items()},
-        "python": platform.python_version(),
-    }

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from edge_rppg.bench.plan import runtimes_to_build
-from edge_rppg.bench.run import RowStatus
+from edge_rppg.bench.records import RowStatus
 from edge_rppg.cli.common import (
     STDOUT,
     BenchRuntime,
@@ -93,7 +93,8 @@ def bench(
     json_path: JsonOption = None,
 ) -> None:
     """Accuracy against the PyTorch reference (live, or stored with the export) and latency of each runtime."""
-    from edge_rppg.bench.run import Timing, run_bench
+    from edge_rppg.bench.records import Timing
+    from edge_rppg.bench.run import run_bench
 
     outputs_writable([*model, weights, data], json=json_path)
     win = lab = None

@@ -20,7 +20,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from edge_rppg.bench.run import DEVICES, REFERENCES
+from edge_rppg.bench.records import DEVICES
+from edge_rppg.bench.reference import REFERENCES
 from edge_rppg.data.readers import READERS, UNLABELLED
 from edge_rppg.errors import EdgeRppgError, RuntimeUnavailable
 from edge_rppg.exporters import PRECISIONS, TARGETS
