@@ -309,11 +309,11 @@ def test_resume_refuses_other_data_or_recipe_by_name(tmp_path: Path, args: list[
 
 
 def test_resume_restores_the_data_options_it_started_with() -> None:
-    from edge_rppg.train.loop import _adopt_saved_recipe
+    from edge_rppg.train.state import adopt_saved_recipe
 
     saved = TrainConfig(synthetic_subjects=3, synthetic_seconds=8.0, synthetic_hard=0.5, data=None).to_dict()
     cfg = TrainConfig()
-    _adopt_saved_recipe(cfg, saved, Path("run"))
+    adopt_saved_recipe(cfg, saved, Path("run"))
     assert (cfg.synthetic_subjects, cfg.synthetic_seconds, cfg.synthetic_hard) == (3, 8.0, 0.5)
 
 

@@ -9,11 +9,6 @@ run loses at most the epoch in progress and ``resume`` continues from the last o
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import pickle
-import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,37 +18,31 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from edge_rppg import run_dir
-from edge_rppg.atomic import save_figure, write_text_atomic
-from edge_rppg.data.preprocess import Chunk, chunk_window, preprocess_videos
-from edge_rppg.data.readers import read_dataset, split_by_subject
-from edge_rppg.errors import CheckpointError, DatasetError, TrainingError
+from edge_rppg.data.preprocess import Chunk
+from edge_rppg.errors import DatasetError, TrainingError
 from edge_rppg.evaluate import evaluate_videos, predict_videos
 from edge_rppg.models import FSAMConfig, get_family
 from edge_rppg.models.checkpoints import save_checkpoint
-from edge_rppg.paths import cache_root
 from edge_rppg.signals.hr import HrMethod
 from edge_rppg.train import distributed
 from edge_rppg.train.config import TrainConfig
+from edge_rppg.train.data import ChunkDataset, training_chunks
 from edge_rppg.train.loss import LOSSES
+from edge_rppg.train.state import (
+    refuse_a_finished_run,
+    restore_rng,
+    resume_state,
+    rng_state,
+    seed_all,
+    write_metrics,
+)
 
 if TYPE_CHECKING:
     from edge_rppg.models.registry import Model
-
-
-class ChunkDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    def __init__(self, chunks: list[Chunk]):
-        self.chunks = chunks
-
-    def __len__(self) -> int:
-        return len(self.chunks)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = chunk_window(self.chunks[i])
-        return torch.from_numpy(x), torch.from_numpy(y)
 
 
 @dataclass(kw_only=True)
@@ -81,139 +70,6 @@ def pick_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DatasetError(f"--device {name}: no CUDA device is visible here")
     return device
-
-
-def prepare_data(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[list[Chunk], list[Chunk], str]:
-    """Chunks for training and validation, and a name for what the model is trained on."""
-    cache = cfg.cache or cache_root()
-    if cfg.data is None:
-        from edge_rppg.data.synthetic import GENERATOR_VERSION, write_synthetic_ubfc
-
-        hard = f"-hard{cfg.synthetic_hard:g}" if cfg.synthetic_hard else ""
-        size = f"n{cfg.synthetic_subjects}-{cfg.synthetic_seconds:g}s{hard}"
-        name = f"synthetic-ubfc-v{GENERATOR_VERSION}-s{cfg.seed}-{size}"
-        root = cache / name
-        log(f"built-in synthetic dataset: {cfg.synthetic_subjects} subjects x {cfg.synthetic_seconds:g} s in {root}")
-        write_synthetic_ubfc(
-            root, cfg.synthetic_subjects, cfg.synthetic_seconds, seed=cfg.seed, hard=cfg.synthetic_hard
-        )
-        dataset = "ubfc-rppg"
-        trained_on = (
-            f"synthetic (generator v{GENERATOR_VERSION}, seed {cfg.seed}, {cfg.synthetic_subjects} subjects x "
-            f"{cfg.synthetic_seconds:g} s, {cfg.synthetic_hard:.0%} hard)"
-        )
-    else:
-        root, dataset, trained_on = cfg.data, cfg.dataset, cfg.dataset
-    items = read_dataset(root, dataset)
-    train_items = split_by_subject(items, *cfg.train_split)
-    val_items = split_by_subject(items, *cfg.val_split)
-    if not train_items:
-        raise DatasetError(f"{root}: no videos in the training split {cfg.train_split}")
-    chunks = preprocess_videos(
-        train_items + val_items,
-        dataset,
-        root,
-        cache_root=cache,
-        workers=cfg.workers,
-        on_no_face=cfg.on_no_face,
-        log=log,
-    )
-    val_names = {i.name for i in val_items}
-    return [c for c in chunks if c.video not in val_names], [c for c in chunks if c.video in val_names], trained_on
-
-
-def _seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict[str, Any]:
-    """Every generator's state as tensors, numbers, strings and tuples: what ``torch.load(weights_only=True)``
-    reads back, so that resuming unpickles no code (NumPy's key array travels as a tensor)."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
-    numpy_state = (str(name), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), gauss)
-    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
-
-
-def _restore_rng(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    name, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-
-
-def _write_metrics(run: Path, history: list[dict[str, Any]]) -> None:
-    write_text_atomic(run / run_dir.METRICS_JSON, json.dumps(history, indent=2) + "\n")
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
-    writer.writeheader()
-    writer.writerows(history)
-    write_text_atomic(run / run_dir.METRICS_CSV, buf.getvalue())
-    _plot(run / run_dir.PLOT, history)
-
-
-def _plot(path: Path, history: list[dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [h["epoch"] for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
-    if history[0].get("val_loss") is not None:
-        a.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation")
-    a.set_xlabel("epoch"), a.set_ylabel("1 − Pearson r"), a.legend()
-    if history[0].get("val_mae_bpm") is not None:
-        b.plot(epochs, [h["val_mae_bpm"] for h in history], "o-", color="C3")
-    b.set_xlabel("epoch"), b.set_ylabel("validation HR MAE (bpm)")
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
-# What a resumed run keeps from its start: the recipe (the one-cycle schedule depends on it) and the data
-# (a run must not resume on other videos or another synthetic set).
-RESUMED_KEYS = (
-    "arch", "epochs", "batch_size", "lr", "fsam", "fsam_mode", "seed", "loss",
-    "data", "dataset", "synthetic_subjects", "synthetic_seconds", "synthetic_hard", "train_split", "val_split",
-)  # fmt: skip
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal as saved: paths as strings, tuples as lists."""
-
-    def norm(v: Any) -> Any:
-        return str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
-
-    return bool(norm(a) == norm(b))
-
-
-def _adopt_saved_recipe(cfg: TrainConfig, saved: dict[str, Any], run: Path) -> None:
-    """A resumed run keeps the recipe it started with (the one-cycle schedule depends on it). An option
-    given now that contradicts it is refused by name, not silently replaced."""
-    default = TrainConfig()
-
-    def given(k: str) -> bool:  # an option on the command line counts even when it equals the default
-        return k in cfg.given or not _same(getattr(cfg, k), getattr(default, k))
-
-    conflicts = [
-        f"--{k.replace('_', '-')} {getattr(cfg, k)} (the run has {saved[k]})"
-        for k in RESUMED_KEYS
-        if k in saved and given(k) and not _same(getattr(cfg, k), saved[k])
-    ]
-    if conflicts:
-        raise CheckpointError(
-            f"{run}: --resume continues the saved recipe; these options contradict it: {'; '.join(conflicts)}"
-        )
-    for key in RESUMED_KEYS:
-        if key in saved:
-            value = saved[key]
-            if key == "data" and value is not None:
-                value = Path(value)
-            elif isinstance(getattr(default, key), tuple):
-                value = tuple(value)
-            setattr(cfg, key, value)
 
 
 def build_for_training(cfg: TrainConfig) -> Model:
@@ -258,40 +114,6 @@ def _devices(cfg: TrainConfig) -> tuple[torch.device, distributed.DistInfo]:
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
     return device, dist
-
-
-def _resume_state(cfg: TrainConfig) -> dict[str, Any]:
-    last = cfg.out / run_dir.LAST
-    if not last.exists():
-        raise CheckpointError(f"{cfg.out}: nothing to resume (no {run_dir.LAST})")
-    try:
-        # Data only: a last.pt that carries code (a pickled __reduce__) is refused, never run.
-        state: dict[str, Any] = torch.load(last, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise CheckpointError(
-            f"{last}: cannot resume from it: it holds more than tensors, numbers and strings (code, or a last.pt "
-            "written before this version); nothing was run from it"
-        ) from None
-    except Exception as exc:  # truncated or not a checkpoint: one line, not a traceback
-        raise CheckpointError(f"{last}: cannot resume from it ({str(exc).splitlines()[0][:200]})") from None
-    _adopt_saved_recipe(cfg, state.get("train_config", {}), cfg.out)
-    return state
-
-
-def _data(
-    cfg: TrainConfig, dist: distributed.DistInfo, log: Callable[[str], None]
-) -> tuple[list[Chunk], list[Chunk], str]:
-    if dist.is_main:
-        # Data first: a dataset error must not leave a run folder behind.
-        train_chunks, val_chunks, trained_on = prepare_data(cfg, log)
-        cfg.out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(cfg.out / run_dir.CONFIG, json.dumps(cfg.to_dict(), indent=2) + "\n")
-    distributed.barrier(dist)
-    if not dist.is_main:  # the cache is complete now: this only lists it
-        train_chunks, val_chunks, trained_on = prepare_data(cfg, lambda _m: None)
-    if not train_chunks:
-        raise DatasetError("no training chunks: every video was skipped or shorter than one chunk")
-    return train_chunks, val_chunks, trained_on
 
 
 def _session(
@@ -344,7 +166,7 @@ def _session(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
-        _restore_rng(state["rng"])
+        restore_rng(state["rng"])
         generator.set_state(state["loader_rng"])
         s.start_epoch, s.best_val, s.history = state["epoch"] + 1, state["best_val"], state["history"]
         log(f"resuming {cfg.out} at epoch {s.start_epoch + 1}/{cfg.epochs}")
@@ -425,13 +247,13 @@ def _end_epoch(
             "optimizer": s.optimizer.state_dict(),
             "scheduler": s.scheduler.state_dict(),
             "scaler": s.scaler.state_dict(),
-            "rng": _rng_state(),
+            "rng": rng_state(),
             "loader_rng": s.generator.get_state(),
         },
     )
     if improved:
         save_checkpoint(run / run_dir.BEST, s.model, train_config=cfg.to_dict(), metrics=metrics, trained_on=trained_on)
-    _write_metrics(run, s.history)
+    write_metrics(run, s.history)
     log(
         f"epoch {epoch + 1}/{cfg.epochs}: train loss {record['train_loss']:.4f}"
         + (
@@ -441,17 +263,6 @@ def _end_epoch(
         )
         + f" ({record['seconds']:.0f} s)"
     )
-
-
-def _refuse_a_finished_run(out: Path) -> None:
-    """A folder that already holds a run is the user's: continue it with --resume, or train into another."""
-    found = [
-        name for name in (run_dir.BEST, run_dir.LAST, run_dir.CONFIG, run_dir.METRICS_CSV) if (out / name).exists()
-    ]
-    if found:
-        raise TrainingError(
-            f"{out}: already holds a run ({', '.join(found)}); continue it with --resume, or give another --out"
-        )
 
 
 def train(
@@ -464,11 +275,11 @@ def train(
     device, dist = _devices(cfg)
     if not dist.is_main:  # one voice per run, not one per process
         log = lambda _m: None
-    state = _resume_state(cfg) if resume else None
+    state = resume_state(cfg) if resume else None
     if not resume:
-        _refuse_a_finished_run(cfg.out)
-    _seed_all(cfg.seed + dist.rank)
-    train_chunks, val_chunks, trained_on = _data(cfg, dist, log)
+        refuse_a_finished_run(cfg.out)
+    seed_all(cfg.seed + dist.rank)
+    train_chunks, val_chunks, trained_on = training_chunks(cfg, dist, log)
     log(
         f"{get_family(cfg.arch).title}: train chunks {len(train_chunks)}, validation chunks {len(val_chunks)}, "
         f"device {device}" + (f" x{dist.world_size}" if dist.enabled else "")
