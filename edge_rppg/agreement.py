@@ -102,7 +102,7 @@ SHOWN_GATE = Gate(
 
 def passes_quality(bvp: np.ndarray, fs: float = CONTRACT.fps) -> np.ndarray:
     """Per window: does its BVP pass SHOWN_GATE's signal-quality check?"""
-    from edge_rppg.signals.vitals import segment_quality  # SciPy: not at the CLI's start-up, which reads TOLERANCES
+    from edge_rppg.signals.quality import segment_quality  # SciPy: not at the CLI's start-up, which reads TOLERANCES
 
     return np.array([segment_quality(b, SHOWN_GATE, fs).ok for b in np.atleast_2d(bvp)], dtype=bool)
 

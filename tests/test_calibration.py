@@ -231,7 +231,7 @@ def test_the_background_witness_sees_the_light_and_not_the_pulse(tmp_path: Path)
         scenes[path.stem] = run.track.scene(len(run.track.lost) - 300, len(run.track.lost))
     assert scenes["flicker"].light_share(96.0) > 0.5
     assert scenes["steady"].light_share(96.0) < 0.2
-    from edge_rppg.signals.vitals import segment_quality
+    from edge_rppg.signals.quality import segment_quality
     from tests.test_vitals import ppg_from_ibis
 
     pulse, _ = ppg_from_ibis(np.full(14, 60 / 96.0), 0, noise=0.05)

@@ -9,7 +9,8 @@ import pytest
 
 from edge_rppg.agreement import SHOWN_GATE as GATE
 from edge_rppg.signals.hr import Beats, find_beats
-from edge_rppg.signals.vitals import Quality, clip_heart_rate, hrv_from_beats, respiration, segment_quality
+from edge_rppg.signals.quality import Quality, clip_heart_rate, segment_quality
+from edge_rppg.signals.vitals import hrv_from_beats, respiration
 
 SQI_MIN = GATE.sqi_min
 

@@ -27,8 +27,8 @@ from edge_rppg.runtimes import Runtime
 from edge_rppg.signals.classic import METHODS, WHOLE_CROP, Roi, mean_rgb, run_method
 from edge_rppg.signals.filters import bvp_filters
 from edge_rppg.signals.hr import fundamental_hr
+from edge_rppg.signals.quality import SceneMeasures
 from edge_rppg.signals.streaming import WindowScheduler
-from edge_rppg.signals.vitals import SceneMeasures
 
 WITNESS = "pos"  # the classic method whose HR on the same crops cross-checks each segment
 _DONE = object()

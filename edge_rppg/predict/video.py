@@ -32,18 +32,9 @@ from edge_rppg.predict.pipeline import (
 from edge_rppg.runtimes import AUTO, Runtime, RuntimeOptions, auto_runtime
 from edge_rppg.signals.filters import zscore
 from edge_rppg.signals.hr import find_beats
+from edge_rppg.signals.quality import Quality, SceneMeasures, clip_heart_rate, segment_quality
 from edge_rppg.signals.streaming import overlap_add
-from edge_rppg.signals.vitals import (
-    Hrv,
-    Quality,
-    Respiration,
-    SceneMeasures,
-    clean_ibis,
-    clip_heart_rate,
-    hrv_from_beats,
-    respiration,
-    segment_quality,
-)
+from edge_rppg.signals.vitals import Hrv, Respiration, clean_ibis, hrv_from_beats, respiration
 
 HR_SEGMENT_S = 10.0  # per-window HR from the last 10 s of BVP, as rPPG tools report it
 HR_SEGMENT_FRAMES = int(HR_SEGMENT_S * CONTRACT.fps)
