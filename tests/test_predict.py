@@ -59,7 +59,7 @@ def test_predict_options_default_cannot_be_changed_for_every_later_call() -> Non
     with pytest.raises(dataclasses.FrozenInstanceError):
         default.stride = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
-        PredictOptions(stride=15)  # type: ignore[misc]  # keyword-only: a positional stride would read as any field
+        PredictOptions(15)  # type: ignore[misc]  # keyword-only: a positional stride would read as any field
 
 
 def test_window_scheduler_stride() -> None:
