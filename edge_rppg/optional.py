@@ -22,6 +22,8 @@ EXTRA_OF: dict[str, str] = {
     "openvino": "openvino",
     "nncf": "openvino",
     "ray": "ray",
+    "starlette": "serve",
+    "uvicorn": "serve",
 }
 
 

@@ -372,3 +372,21 @@ def test_a_corrupt_cached_export_is_rebuilt_not_trusted(
     again = predict_video(path, resolve_runtime(ASSET, None, "onnxruntime", 2))
     assert again.hr_bpm == pytest.approx(first.hr_bpm, abs=0.01)
     assert cached.stat().st_size > 1000
+
+
+def test_live_mode_shows_the_gates_decision_over_recent_windows_not_one_window() -> None:
+    """A window that passes alone among failing ones (a pulseless face's lucky segment read 87.7 bpm) shows no
+    number live; three passing windows of the last ten do."""
+    from edge_rppg.gate import UNCALIBRATED
+    from edge_rppg.predict.video import WindowEstimate, live_decision
+    from edge_rppg.signals.quality import Quality
+
+    def quality(ok: bool) -> Quality:
+        return Quality(sqi=0.9 if ok else 0.1, hr_bpm=88.0, snr_db=5.0, beat_hr_bpm=88.0, periodicity=0.9,
+                       reasons=[] if ok else ["sqi 0.10 < 0.75 (low snr)"])  # fmt: skip
+
+    window = WindowEstimate(start_frame=0, time_s=7.3, hr_bpm=87.7, sqi=0.9, snr_db=5.0, quality="ok")
+    lone = live_decision(window, [quality(False), quality(False), quality(True)], UNCALIBRATED)
+    assert lone.hr_bpm is None and lone.confidence is None and "1 of 3 windows pass" in lone.quality
+    steady = live_decision(window, [quality(True)] * 3, UNCALIBRATED)
+    assert steady.hr_bpm == 88.0 and steady.quality == "ok"

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from edge_rppg.cli import bench, calibrate, evaluate, export, models, predict, train
+from edge_rppg.cli import bench, calibrate, evaluate, export, models, predict, serve, train
 from edge_rppg.cli.common import user_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="FactorizePhys rPPG from training to the edge.")
@@ -33,6 +33,7 @@ COMMANDS: tuple[tuple[typer.Typer, str, Callable[..., Any]], ...] = (
     (app, "eval", evaluate.evaluate),
     (app, "predict", predict.predict),
     (app, "calibrate", calibrate.calibrate),
+    (app, "serve", serve.serve),
 )
 for group, name, command in COMMANDS:
     group.command(name=name)(user_errors(command))

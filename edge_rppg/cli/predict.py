@@ -49,7 +49,6 @@ def predict(
     ] = MethodName(DEFAULT_METHOD),
     runtime: Annotated[
         AutoRuntimeName,
-        EngineName,
         typer.Option(
             help="Runtime; auto: TensorRT on an NVIDIA GPU, else OpenVINO on x86, else ONNX Runtime, else torch."
         ),
@@ -123,11 +122,11 @@ def _runtime(
     """The method's runtime: the model's file on its runtime, or a classic method on the crops."""
     from edge_rppg.predict.video import runtime_options
 
-    path, runtime = _model_file(method, weights, model, runtime)
+    path, runtime = model_file(method, weights, model, runtime)
     return METHOD_TABLE[method].open(path, runtime, runtime_options(threads))
 
 
-def _model_file(
+def model_file(
     method: str, weights: Path | None, model: Path | None, runtime: str | None
 ) -> tuple[Path | None, str | None]:
     """The file the method runs and its runtime (``auto`` resolved, a checkpoint exported once for it), or none for
@@ -158,7 +157,7 @@ def _batch_spec(
     """What every worker loads: a checkpoint on another runtime than torch is exported here, once."""
     from edge_rppg.predict.batch import BatchSpec
 
-    path, runtime = _model_file(method, weights, model, runtime)
+    path, runtime = model_file(method, weights, model, runtime)
     return BatchSpec(method=method, model=path, runtime=runtime, threads=threads or 0, options=options)
 
 

@@ -69,11 +69,14 @@ class Source:
         self.close()
 
 
-def open_source(source: Path | int, crop: CropSettings, fps: float | None = None) -> Source:
-    """Open a video file, a folder of images (name order = time order) or a camera index, once. ``fps``
-    overrides the rate the file states; a file or folder that states none needs it."""
+def open_source(source: Path | int | str, crop: CropSettings, fps: float | None = None) -> Source:
+    """Open a video file, a folder of images (name order = time order), a camera index or a network stream's URL
+    (what OpenCV's FFmpeg opens: rtsp://, http://), once. ``fps`` overrides the rate the file states; a file or
+    folder that states none needs it."""
     if isinstance(source, int):
         return _open_camera(source, fps)
+    if isinstance(source, str):
+        return _open_stream(source, fps)
     check_video_path(source)
     if source.is_dir():
         return _open_folder(source, fps)
@@ -138,6 +141,21 @@ def _open_camera(index: int, fps: float | None) -> Source:
         coded=False,
         _frames=frames,
     )
+
+
+def _open_stream(url: str, fps: float | None) -> Source:
+    cap = capture(url)
+    if not cap.isOpened():
+        cap.release()
+        raise VideoError(f"{url}: cannot open the stream")
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    rate = cap.get(cv2.CAP_PROP_FPS)
+    stated = rate if FPS_RANGE[0] <= rate <= FPS_RANGE[1] else None
+    frames = _decoded(cap, None, None)
+    return Source(
+        name=url, fps=fps or stated or CONTRACT.fps, stated_fps=stated, width=w, height=h, codec=_fourcc(cap),
+        declared_frames=None, coded=False, _frames=frames,
+    )  # fmt: skip
 
 
 def _open_file(path: Path, crop: CropSettings, fps: float | None) -> Source:

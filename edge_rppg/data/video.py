@@ -28,13 +28,13 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def capture(source: Path | int, api: int | None = None) -> cv2.VideoCapture:
+def capture(source: Path | int | str, api: int | None = None) -> cv2.VideoCapture:
     """Open a camera, or a video file: only a regular file, since OpenCV blocks forever opening a FIFO nobody
     writes to and reads a device node as whatever it yields."""
     if isinstance(source, Path):
         check_video_path(source)
         return cv2.VideoCapture(str(source)) if api is None else cv2.VideoCapture(str(source), api)
-    return cv2.VideoCapture(source)
+    return cv2.VideoCapture(source)  # a camera index, or a stream's URL
 
 
 def check_video_path(source: Path) -> None:

@@ -8,8 +8,9 @@ are written by ``edge_rppg.predict.writers``, live feedback by ``edge_rppg.predi
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,10 @@ def predict_video(
 
 
 def _live_reporter(stride: int, on_window: OnWindow, gate: Gate) -> Callable[[Results, Track, Box | None], None]:
+    """Each new window, as live mode shows it: its own quality, but the HR the gate gives the last HR_SEGMENT_S of
+    windows as it would a clip (``live_decision``), so that one passing window among failing ones is no answer."""
+    judged: deque[Quality] = deque(maxlen=max(1, HR_SEGMENT_FRAMES // stride))
+
     def report(results: Results, track: Track, box: Box | None) -> None:
         # Only the windows that reach into the last HR segment: live cost stays constant over a long session.
         recent = sorted(results[-(HR_SEGMENT_FRAMES // stride + WINDOWS_OVER_SEGMENT) :], key=lambda r: r[0])
@@ -174,9 +179,19 @@ def _live_reporter(stride: int, on_window: OnWindow, gate: Gate) -> Callable[[Re
         trace = reassemble([(s - origin, bvp) for s, bvp in recent])
         latest = recent[-1][0]
         quality = _segment_quality(trace, latest - origin, latest, track, gate)
-        on_window(_estimate(quality, latest, gate), trace, box)
+        judged.append(quality)
+        on_window(live_decision(_estimate(quality, latest, gate), list(judged), gate), trace, box)
 
     return report
+
+
+def live_decision(window: WindowEstimate, recent: list[Quality], gate: Gate) -> WindowEstimate:
+    """``window`` with the HR, confidence and verdict of the gate over ``recent`` windows, judged as a clip is."""
+    decision = clip_heart_rate(recent, gate)
+    if decision.hr_bpm is None:
+        refused = window.quality if window.hr_bpm is None else f"low: {decision.reason}"
+        return replace(window, hr_bpm=None, confidence=None, quality=refused)
+    return replace(window, hr_bpm=decision.hr_bpm, confidence=decision.confidence, quality="ok")
 
 
 def read_vitals(run: Run, runtime_name: str, fps: float, name: str, gate: Gate) -> PredictResult:

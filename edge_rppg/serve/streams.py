@@ -1,0 +1,187 @@
+"""A live stream: one source (a file played at its own rate, a camera, a network stream) run through predict's own
+pipeline on its own thread and runtime, its state kept for the API and each window pushed to the listeners.
+
+A listener's queue is bounded and drops its oldest message when full: a slow client loses updates, never holds
+up the stream or another client."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_rppg.contract import CONTRACT
+from edge_rppg.data.detectors import Box
+from edge_rppg.data.source import open_source
+from edge_rppg.errors import EdgeRppgError
+from edge_rppg.predict.pipeline import PredictOptions
+from edge_rppg.predict.video import WindowEstimate, predict_video
+from edge_rppg.runtimes import Runtime
+
+SCHEMA_VERSION = 1  # of every message and state the API sends: README, "serve"
+LISTENER_QUEUE = 32  # messages a slow client may fall behind by before its oldest are dropped
+HISTORY_S = 300.0  # the HR history a state carries: the page's last five minutes
+BVP_SENT_S = 10.0  # the BVP tail each message carries, for the page's scrolling trace
+BVP_SENT_FS = 15.0  # ... resampled to this rate: a trace to draw, not to analyse
+STOP_JOIN_S = 2.0  # a stopped stream's thread ends within one frame or one inference
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamSpec:
+    source: Path | int | str  # a video file, a camera index, or a URL OpenCV/FFmpeg opens (rtsp://, http://)
+    loop: bool = True  # a file starts again at its end (a demo with no camera)
+
+    def label(self) -> str:
+        return f"camera {self.source}" if isinstance(self.source, int) else str(self.source)
+
+
+class Listener:
+    """One client's bounded queue on the server's event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=LISTENER_QUEUE)
+        self.dropped = 0
+
+    def offer(self, message: dict[str, Any]) -> None:
+        """From any thread: queue ``message`` on the listener's loop, dropping the oldest if it is full."""
+        self.loop.call_soon_threadsafe(self._put, message)
+
+    def _put(self, message: dict[str, Any]) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(message)
+
+
+def window_message(stream_id: str, est: WindowEstimate, bvp: np.ndarray, latency_s: float) -> dict[str, Any]:
+    """One window as the API sends it: its time, the HR or null with the gate's reason, confidence, SQI."""
+    tail = bvp[-int(BVP_SENT_S * CONTRACT.fps) :]
+    step = max(1, int(round(CONTRACT.fps / BVP_SENT_FS)))
+    shown = tail[::step]
+    scale = float(np.max(np.abs(shown))) if len(shown) else 0.0
+    return {
+        "schema": SCHEMA_VERSION,
+        "stream": stream_id,
+        "time_s": round(est.time_s, 2),
+        "hr_bpm": None if est.hr_bpm is None else round(est.hr_bpm, 1),
+        "reason": None if est.hr_bpm is not None else (est.quality.removeprefix("low: ") or "no reliable pulse"),
+        "confidence": est.confidence,
+        "sqi": round(est.sqi, 3),
+        "latency_s": round(latency_s, 3),
+        "bvp": [round(float(v) / scale, 3) for v in shown] if scale > 0 else [],
+        "bvp_fs": CONTRACT.fps / step,
+    }
+
+
+class Stream:
+    """A source run until stopped; ``state()`` for the API, ``listen()`` for the push channel."""
+
+    def __init__(
+        self, stream_id: str, spec: StreamSpec, open_runtime: Callable[[], Runtime], options: PredictOptions
+    ) -> None:
+        self.id, self.spec, self.options = stream_id, spec, options
+        self._open_runtime = open_runtime
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._listeners: set[Listener] = set()
+        self._history: deque[tuple[float, float | None]] = deque()
+        self._latest: dict[str, Any] | None = None
+        self._frame_seen: float | None = None
+        self._t0 = time.monotonic()
+        self.error: str | None = None
+        self.frames = 0
+        self._thread = threading.Thread(target=self._run, name=f"edge-rppg-stream-{stream_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def stop(self) -> bool:
+        """Stop and join within STOP_JOIN_S: whether the thread ended."""
+        self._stop.set()
+        self._thread.join(STOP_JOIN_S)
+        return not self._thread.is_alive()
+
+    def listen(self, loop: asyncio.AbstractEventLoop) -> Listener:
+        listener = Listener(loop)
+        with self._lock:
+            self._listeners.add(listener)
+        return listener
+
+    def leave(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.discard(listener)
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            history = [{"time_s": round(t, 2), "hr_bpm": hr} for t, hr in self._history]
+            listeners = len(self._listeners)
+        return {
+            "schema": SCHEMA_VERSION,
+            "stream": self.id,
+            "source": self.spec.label(),
+            "running": self._thread.is_alive(),
+            "error": self.error,
+            "frames": self.frames,
+            "listeners": listeners,
+            "latest": self._latest,
+            "history": history,
+        }
+
+    def _run(self) -> None:
+        try:
+            with self._open_runtime() as runtime:
+                while not self._stop.is_set():
+                    self._play(runtime)
+                    if not (self.spec.loop and isinstance(self.spec.source, Path)):
+                        break
+        except EdgeRppgError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # a server must outlive one stream's failure; the state says what it was
+            self.error = f"{self.spec.label()}: {type(exc).__name__}: {str(exc)[:300]}"
+
+    def _play(self, runtime: Runtime) -> None:
+        """One pass over the source, paced at its own rate when it is a file (a camera paces itself)."""
+        with open_source(self.spec.source, self.options.crop, self.options.fps) as source:
+            paced = isinstance(self.spec.source, Path)
+            started, interval, count = time.monotonic(), 1.0 / source.fps, 0
+
+            def on_frame(_rgb: np.ndarray, _box: Box | None) -> bool:
+                nonlocal count
+                count += 1
+                self.frames += 1
+                self._frame_seen = time.monotonic()
+                if paced:
+                    ahead = started + count * interval - time.monotonic()
+                    if ahead > 0:
+                        self._stop.wait(ahead)
+                return not self._stop.is_set()
+
+            try:
+                predict_video(source, runtime, self.options, on_window=self._on_window, on_frame=on_frame)
+            except EdgeRppgError as exc:
+                if not self._stop.is_set():  # a pass that ended for want of a face or of frames: said, and looped
+                    self.error = str(exc)
+
+    def _on_window(self, est: WindowEstimate, bvp: np.ndarray, _box: Box | None) -> None:
+        latency = time.monotonic() - self._frame_seen if self._frame_seen is not None else 0.0
+        message = window_message(self.id, est, bvp, latency)
+        now = time.monotonic()
+        with self._lock:
+            self._latest = message
+            self._history.append((now - self._t0, message["hr_bpm"]))
+            while self._history and self._history[0][0] < now - self._t0 - HISTORY_S:
+                self._history.popleft()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener.offer(message)
