@@ -163,21 +163,21 @@ def test_a_token_guards_every_request_and_ctrl_c_ends_it_with_130(
 
 def test_bad_sources_are_refused_before_serving(tmp_path: Path) -> None:
     run = [sys.executable, "-m", "edge_rppg", "serve", "--port", "0", "--method", "pos"]
-    none = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    none = subprocess.run([*run, "--no-browser-camera"], capture_output=True, text=True, timeout=60)
     assert none.returncode == 2 and "give a source" in none.stderr.replace("\n", " ")
     missing = subprocess.run([*run, "--video", str(tmp_path / "gone.avi")], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1 and f"error: {tmp_path / 'gone.avi'}: no such file" in missing.stderr
     assert "Traceback" not in missing.stderr
 
 
-def _browser() -> Any:
+def _browser(*flags: str) -> Any:
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the dev extra)")
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if chromium is None or driver is None:
         pytest.skip("no headless Chromium here: apt-get install -y chromium chromium-driver (.ci/run does)")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,700"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,700", *flags):
         options.add_argument(arg)
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
 
@@ -214,3 +214,68 @@ def test_the_page_in_a_real_browser_shows_the_hr_and_refuses_a_pulseless_face(
         browser.save_screenshot(str(ARTIFACTS / "serve-page-refused.png"))
     finally:
         browser.quit()
+
+
+def _write_y4m(path: Path, seed: int, n_frames: int) -> None:
+    """A Y4M file (planar 4:2:0) of a synthetic face, which Chromium's fake camera plays in a loop."""
+    import cv2
+
+    w, h = SIZE
+    with path.open("wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in synthetic_clip(seed=seed, n_frames=n_frames).frames(SIZE):
+            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+
+
+def test_the_browsers_own_camera_shows_the_hr_and_its_stream_goes_with_the_page(
+    videos: dict[str, Any], servers: list[Server], tmp_path: Path
+) -> None:
+    """Chromium's fake camera plays a face of known pulse; the page sends it over the WebSocket and shows the HR
+    within 2 bpm in 20 s; the stream is gone once the page is."""
+    y4m = tmp_path / "face.y4m"
+    _write_y4m(y4m, seed=4242, n_frames=600)  # the same face and pulse as videos["pulsed"]
+    browser = _browser("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                       f"--use-file-for-fake-video-capture={y4m}")  # fmt: skip
+    server = Server("--model", str(DEFAULT_ONNX), "--runtime", "onnxruntime")
+    servers.append(server)
+    try:
+        browser.get(server.url)
+        browser.find_element("id", "camera").click()
+        deadline = time.monotonic() + 20.0
+        while _shown(browser)[0] != "ok" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        state, text = _shown(browser)
+        assert state == "ok" and abs(float(text) - videos["truth"]) <= 2.0, (state, text, _states(server))
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "serve-browser-camera.png"))
+        assert [s["stream"] for s in server.get("/api/v1/streams")[1]["streams"]] == ["browser-0"]
+    finally:
+        browser.quit()
+    deadline = time.monotonic() + 10.0
+    while server.get("/api/v1/streams")[1]["streams"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert server.get("/api/v1/streams")[1]["streams"] == []
+
+
+def _states(server: Server) -> list[dict[str, Any]]:
+    return [dict(s, history=len(s["history"])) for s in server.get("/api/v1/streams")[1]["streams"]]
+
+
+def test_the_camera_channel_refuses_bad_messages_and_stays_up(servers: list[Server]) -> None:
+    from websockets.sync.client import connect
+
+    server = Server("--method", "pos")
+    servers.append(server)
+    ws_url = server.url.replace("http://", "ws://") + "api/v1/camera"
+    with connect(ws_url) as ws:
+        ws.send("hello")
+        assert "start with" in json.loads(ws.recv(timeout=10))["error"]
+    with connect(ws_url) as ws:
+        ws.send(json.dumps({"fps": 30}))
+        stream = json.loads(ws.recv(timeout=10))["stream"]
+        ws.send(b"not a jpeg")
+        assert json.loads(ws.recv(timeout=10))["error"].endswith("a frame is not a JPEG image")
+        ws.send(b"\xff\xd8" + bytes(3 << 20))
+        assert "over" in json.loads(ws.recv(timeout=10))["error"]
+    assert server.get(f"/api/v1/streams/{stream}")[0] in (200, 404)  # closing: gone or going
+    assert server.get("/api/v1/streams")[0] == 200  # the server is up

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,6 +11,9 @@ from edge_rppg.cli.common import AutoRuntimeName, MethodName, ModelOption, Weigh
 from edge_rppg.cli.predict import model_file
 from edge_rppg.methods import DEFAULT_METHOD, METHOD_TABLE
 from edge_rppg.optional import require
+
+if TYPE_CHECKING:
+    from edge_rppg.runtimes import Runtime
 
 LOOPBACK = "127.0.0.1"
 
@@ -24,6 +27,9 @@ def serve(
         list[str] | None, typer.Option(help="A network stream OpenCV opens: rtsp://, http:// (repeat for more).")
     ] = None,
     loop: Annotated[bool, typer.Option(help="Start a video again at its end.")] = True,
+    browser_camera: Annotated[
+        bool, typer.Option(help="Let a page send its own camera's frames (a WebSocket): a stream per page.")
+    ] = True,
     host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 to be reached from other machines.")] = (
         LOOPBACK
     ),
@@ -46,24 +52,26 @@ def serve(
     from edge_rppg.data.video import check_video_path
     from edge_rppg.predict.pipeline import PredictOptions
     from edge_rppg.predict.video import runtime_options
-    from edge_rppg.serve.server import make_streams
+    from edge_rppg.serve.server import browser_streams, make_streams
     from edge_rppg.serve.server import serve as run_server
     from edge_rppg.serve.streams import StreamSpec
 
     sources: list[Path | int | str] = [*(video or []), *(camera or []), *(stream or [])]
-    if not sources:
-        raise typer.BadParameter("give a source: --video FILE, --camera N or --stream URL")
+    if not sources and not browser_camera:
+        raise typer.BadParameter("give a source: --video FILE, --camera N, --stream URL, or leave --browser-camera on")
     for v in video or []:
         check_video_path(v)
     path, chosen = model_file(method.value, weights, model, value(runtime))  # a checkpoint is exported once, here
     options = PredictOptions()
     row = METHOD_TABLE[method.value]
     specs = [StreamSpec(source=s, loop=loop) for s in sources]
-    streams = make_streams(
-        specs, lambda: row.open(path, chosen, runtime_options(threads), options.classic_roi), options
-    )
-    code = run_server(
-        streams, host, port, token, on_ready=lambda url: say(f"serving {len(streams)} stream(s) at {url}")
-    )
+
+    def opener() -> Runtime:
+        return row.open(path, chosen, runtime_options(threads), options.classic_roi)
+
+    streams = make_streams(specs, opener, options)
+    browser = browser_streams(opener, options) if browser_camera else None
+    ready = f"serving {len(streams)} stream(s){' and browser cameras' if browser else ''} at "
+    code = run_server(streams, host, port, token, browser, on_ready=lambda url: say(ready + url))
     if code:
         raise typer.Exit(code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import signal
 from collections.abc import Callable, Iterator
 from types import FrameType
@@ -12,6 +13,7 @@ from edge_rppg.optional import require
 from edge_rppg.predict.pipeline import PredictOptions
 from edge_rppg.runtimes import Runtime
 from edge_rppg.serve.app import make_app
+from edge_rppg.serve.pushed import PushedFrames
 from edge_rppg.serve.streams import Stream, StreamSpec
 
 # Open push channels never end on their own: after a stop, uvicorn waits this long for them, then cancels them,
@@ -19,6 +21,12 @@ from edge_rppg.serve.streams import Stream, StreamSpec
 GRACEFUL_S = 0.5
 INTERRUPTED = 130
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def browser_streams(open_runtime: Callable[[], Runtime], options: PredictOptions) -> Callable[[PushedFrames], Stream]:
+    """Each page that sends its camera gets a stream of its own, named browser-N."""
+    ids = itertools.count()
+    return lambda frames: Stream(f"browser-{next(ids)}", StreamSpec(source=frames, loop=False), open_runtime, options)
 
 
 def make_streams(
@@ -35,7 +43,12 @@ def stop_all(streams: dict[str, Stream]) -> list[str]:
 
 
 def serve(
-    streams: dict[str, Stream], host: str, port: int, token: str | None, on_ready: Callable[[str], None] | None = None
+    streams: dict[str, Stream],
+    host: str,
+    port: int,
+    token: str | None,
+    browser: Callable[[PushedFrames], Stream] | None = None,
+    on_ready: Callable[[str], None] | None = None,
 ) -> int:
     """Serve until stopped: 130 after Ctrl-C, 0 after SIGTERM."""
     uvicorn: Any = require("uvicorn", "serve")
@@ -63,7 +76,7 @@ def serve(
                 on_ready(f"http://{host}:{self.servers[0].sockets[0].getsockname()[1]}/")
 
     config = uvicorn.Config(
-        make_app(streams, token), host=host, port=port, log_level="warning", lifespan="off",
+        make_app(streams, token, browser), host=host, port=port, log_level="warning", lifespan="off",
         timeout_graceful_shutdown=GRACEFUL_S,
     )  # fmt: skip
     for s in streams.values():

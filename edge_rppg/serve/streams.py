@@ -24,6 +24,7 @@ from edge_rppg.errors import EdgeRppgError
 from edge_rppg.predict.pipeline import PredictOptions
 from edge_rppg.predict.video import WindowEstimate, predict_video
 from edge_rppg.runtimes import Runtime
+from edge_rppg.serve.pushed import PushedFrames
 
 SCHEMA_VERSION = 1  # of every message and state the API sends: README, "serve"
 LISTENER_QUEUE = 32  # messages a slow client may fall behind by before its oldest are dropped
@@ -35,10 +36,13 @@ STOP_JOIN_S = 2.0  # a stopped stream's thread ends within one frame or one infe
 
 @dataclass(frozen=True, kw_only=True)
 class StreamSpec:
-    source: Path | int | str  # a video file, a camera index, or a URL OpenCV/FFmpeg opens (rtsp://, http://)
+    # a video file, a camera index, a URL OpenCV/FFmpeg opens (rtsp://, http://), or frames a browser sends
+    source: Path | int | str | PushedFrames
     loop: bool = True  # a file starts again at its end (a demo with no camera)
 
     def label(self) -> str:
+        if isinstance(self.source, PushedFrames):
+            return self.source.name
         return f"camera {self.source}" if isinstance(self.source, int) else str(self.source)
 
 
@@ -105,10 +109,12 @@ class Stream:
 
     def request_stop(self) -> None:
         self._stop.set()
+        if isinstance(self.spec.source, PushedFrames):
+            self.spec.source.close()
 
     def stop(self) -> bool:
         """Stop and join within STOP_JOIN_S: whether the thread ended."""
-        self._stop.set()
+        self.request_stop()
         self._thread.join(STOP_JOIN_S)
         return not self._thread.is_alive()
 
@@ -152,7 +158,11 @@ class Stream:
 
     def _play(self, runtime: Runtime) -> None:
         """One pass over the source, paced at its own rate when it is a file (a camera paces itself)."""
-        with open_source(self.spec.source, self.options.crop, self.options.fps) as source:
+        spec = self.spec.source
+        opened = (
+            spec.source() if isinstance(spec, PushedFrames) else open_source(spec, self.options.crop, self.options.fps)
+        )
+        with opened as source:
             paced = isinstance(self.spec.source, Path)
             started, interval, count = time.monotonic(), 1.0 / source.fps, 0
 
