@@ -139,6 +139,12 @@ def test_the_api_gives_the_state_and_one_event_per_window_then_sigterm_ends_it(
     event = _one_event(server, "s0")
     assert {"time_s", "hr_bpm", "reason", "confidence", "sqi", "latency_s", "bvp"} <= event.keys()
     assert (event["hr_bpm"] is None) == (event["reason"] is not None)
+    deadline = time.monotonic() + 10.0  # the client that went is noticed at the next window, and its queue freed
+    while server.get("/api/v1/streams/s0")[1]["listeners"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert server.get("/api/v1/streams/s0")[1]["listeners"] == 0
+    with urllib.request.urlopen(f"{server.url}api/v1/streams/s0/preview.jpg", timeout=10) as preview:
+        assert preview.headers["content-type"] == "image/jpeg" and preview.read()[:2] == b"\xff\xd8"
     _, listing = server.get("/api/v1/streams")
     assert [s["stream"] for s in listing["streams"]] == ["s0"]
     assert server.get("/api/v1/streams/nope") == (404, {"schema": 1, "error": "no stream 'nope'"})

@@ -18,15 +18,21 @@ BACKGROUND_GAP = 0.25  # face widths between the box and the reference strips be
 BACKGROUND_WIDTH = 0.5  # each strip's width, in face widths
 
 
-def background_rgb(rgb: np.ndarray, box: Box) -> np.ndarray:
-    """Mean RGB of the strips left and right of the face box at its height, off the skin: what the light does to
-    the scene. A pulse is not there; mains flicker and a light switched on are (NaN when the face fills the frame)."""
+def background_strips(box: Box) -> list[Box]:
+    """The strips left and right of the face box, at its height, off the skin (x may be negative: clipped on use)."""
     x, y, w, h = box
     gap, width = round(BACKGROUND_GAP * w), max(round(BACKGROUND_WIDTH * w), 1)
-    rows = rgb[max(y, 0) : y + h]
-    left = rows[:, max(x - gap - width, 0) : max(x - gap, 0)]
-    right = rows[:, x + w + gap : x + w + gap + width]
-    pixels = [p.reshape(-1, 3) for p in (left, right) if p.size]
+    return [(x - gap - width, y, width, h), (x + w + gap, y, width, h)]
+
+
+def background_rgb(rgb: np.ndarray, box: Box) -> np.ndarray:
+    """Mean RGB of the background strips: what the light does to the scene. A pulse is not there; mains flicker
+    and a light switched on are (NaN when the face fills the frame)."""
+    pixels = []
+    for sx, sy, sw, sh in background_strips(box):
+        strip = rgb[max(sy, 0) : sy + sh, max(sx, 0) : max(sx + sw, 0)]
+        if strip.size:
+            pixels.append(strip.reshape(-1, 3))
     if not pixels:
         return np.full(3, np.nan, dtype=np.float32)
     mean: np.ndarray = np.concatenate(pixels).mean(axis=0, dtype=np.float64)

@@ -98,8 +98,17 @@ def make_app(
             streams.pop(stream.id, None)
             await asyncio.to_thread(stream.stop)  # its thread and runtime go with the page
 
+    async def preview(request: Request) -> Response:
+        stream = streams.get(request.path_params["stream"])
+        if stream is None:
+            return error(404, f"no stream {request.path_params['stream']!r}")
+        if stream.preview is None:
+            return error(404, f"stream {stream.id} has no frame yet")
+        return Response(stream.preview, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
     routes = [
         Route("/", page),
+        Route(f"{API}/streams/{{stream}}/preview.jpg", preview),
         WebSocketRoute(f"{API}/camera", camera),
         Route(f"{API}/streams", listing),
         Route(f"{API}/streams/{{stream}}", state),

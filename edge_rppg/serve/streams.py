@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.detectors import Box
+from edge_rppg.data.face import background_strips
 from edge_rppg.data.source import open_source
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.predict.pipeline import PredictOptions
@@ -32,6 +34,22 @@ HISTORY_S = 300.0  # the HR history a state carries: the page's last five minute
 BVP_SENT_S = 10.0  # the BVP tail each message carries, for the page's scrolling trace
 BVP_SENT_FS = 15.0  # ... resampled to this rate: a trace to draw, not to analyse
 STOP_JOIN_S = 2.0  # a stopped stream's thread ends within one frame or one inference
+PREVIEW_EVERY = 10  # frames between previews: 3 a second at 30 fps, a fraction of a millisecond each
+PREVIEW_WIDTH = 320
+FACE_COLOUR, LIGHT_COLOUR = (90, 209, 160), (140, 152, 164)  # RGB: the face box read for the pulse, the strips beside
+
+
+def preview_jpeg(rgb: np.ndarray, box: Box | None) -> bytes:
+    """A small JPEG of the frame with the regions the reading uses: the face box (the pulse, and POS's witness) and
+    the background strips beside it (the light witness)."""
+    scale = PREVIEW_WIDTH / rgb.shape[1]
+    small = cv2.resize(rgb, (PREVIEW_WIDTH, max(1, round(rgb.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    if box is not None:
+        for region, colour in ((box, FACE_COLOUR), *((s, LIGHT_COLOUR) for s in background_strips(box))):
+            x, y, w, h = (round(v * scale) for v in region)
+            cv2.rectangle(small, (x, y), (x + w, y + h), colour, 2)
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return data.tobytes() if ok else b""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +120,7 @@ class Stream:
         self._t0 = time.monotonic()
         self.error: str | None = None
         self.frames = 0
+        self.preview: bytes | None = None  # the latest preview_jpeg
         self._thread = threading.Thread(target=self._run, name=f"edge-rppg-stream-{stream_id}", daemon=True)
 
     def start(self) -> None:
@@ -166,11 +185,13 @@ class Stream:
             paced = isinstance(self.spec.source, Path)
             started, interval, count = time.monotonic(), 1.0 / source.fps, 0
 
-            def on_frame(_rgb: np.ndarray, _box: Box | None) -> bool:
+            def on_frame(rgb: np.ndarray, box: Box | None) -> bool:
                 nonlocal count
                 count += 1
                 self.frames += 1
                 self._frame_seen = time.monotonic()
+                if count % PREVIEW_EVERY == 1:
+                    self.preview = preview_jpeg(rgb, box)
                 if paced:
                     ahead = started + count * interval - time.monotonic()
                     if ahead > 0:
