@@ -199,9 +199,8 @@ def _fourcc(cap: cv2.VideoCapture) -> str:
 
 def _stays_coded(path: Path, codec: str, cap: cv2.VideoCapture, first: np.ndarray, crop: CropSettings) -> bool:
     """Whether the rest of a Motion-JPEG file is read as packets: only where the face in its first frame is read
-    reduced. A whole frame keeps FFmpeg's decode: libjpeg's is slower there (1.03 vs 0.91 ms at 640x480 with the
-    RGB conversion) and its chroma differs from FFmpeg's by ~0.6 grey levels, which moved POS's reading of a 0.4 %
-    pulse on a real portrait from 77.8 to 80.4 bpm."""
+    reduced. A whole frame keeps FFmpeg's decode, which is faster there and whose chroma POS's reading of a faint
+    pulse depends on (README, "Frames at the size the crop needs", has the measurements)."""
     if codec != JPEG_FOURCC or crop.max_reduction == 1 or path.suffix.lower() not in VIDEO_SUFFIXES:
         return False
     if cap.getBackendName() != "FFMPEG":

@@ -142,9 +142,14 @@ class Quality:
 
     @property
     def witness_agrees(self) -> bool | None:
-        if self.witness_hr_bpm is None or not np.isfinite(self.witness_hr_bpm):
-            return None
-        return abs(self.hr_bpm - self.witness_hr_bpm) <= WITNESS_AGREE_BPM
+        return witness_agrees(self.hr_bpm, self.witness_hr_bpm)
+
+
+def witness_agrees(hr_bpm: float, witness_hr_bpm: float | None) -> bool | None:
+    """Whether POS on the same crops reads the same rate (None: it read none)."""
+    if witness_hr_bpm is None or not np.isfinite(witness_hr_bpm):
+        return None
+    return abs(hr_bpm - witness_hr_bpm) <= WITNESS_AGREE_BPM
 
 
 def _periodicity(x: np.ndarray, period_samples: float) -> float:
@@ -216,7 +221,12 @@ def segment_quality(
     witness = witness_hr_bpm if gate.witness else None
     sqi = gate.window_sqi(own, hr, witness)
     reasons = list(flag_reasons or []) + (scene.reasons(gate, hr) if scene is not None else [])
-    quality = Quality(
+    if sqi < gate.sqi_min:
+        worst = min(scores.items(), key=lambda p: p[1])[0]
+        if witness_agrees(hr, witness) is False and own >= gate.sqi_min:
+            worst = f"POS reads {witness:.0f} bpm"
+        reasons.append(f"sqi {sqi:.2f} < {gate.sqi_min:g} ({worst})")
+    return Quality(
         sqi=round(sqi, 3),
         hr_bpm=hr,
         snr_db=snr,
@@ -226,12 +236,6 @@ def segment_quality(
         scene=scene,
         witness_hr_bpm=witness,
     )
-    if sqi < gate.sqi_min:
-        worst = min(scores.items(), key=lambda p: p[1])[0]
-        if quality.witness_agrees is False and own >= gate.sqi_min:
-            worst = f"POS reads {witness:.0f} bpm"
-        reasons.append(f"sqi {sqi:.2f} < {gate.sqi_min:g} ({worst})")
-    return quality
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
