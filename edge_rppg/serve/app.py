@@ -80,6 +80,28 @@ def make_app(
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return StreamingResponse(_events(stream, request), media_type="text/event-stream", headers=headers)
 
+    async def preview(request: Request) -> Response:
+        stream = streams.get(request.path_params["stream"])
+        if stream is None:
+            return error(404, f"no stream {request.path_params['stream']!r}")
+        if stream.preview is None:
+            return error(404, f"stream {stream.id} has no frame yet")
+        return Response(stream.preview, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    routes = [
+        Route("/", page),
+        Route(f"{API}/streams/{{stream}}/preview.jpg", preview),
+        _camera_route(streams, browser),
+        Route(f"{API}/streams", listing),
+        Route(f"{API}/streams/{{stream}}", state),
+        Route(f"{API}/streams/{{stream}}/events", events),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(TokenGuard, token=token)])
+
+
+def _camera_route(streams: dict[str, Stream], browser: Callable[[PushedFrames], Stream] | None) -> WebSocketRoute:
+    """The browser's own camera: a stream per page, made on its first frames and gone with the page."""
+
     async def camera(socket: WebSocket) -> None:
         if browser is None:
             await socket.close(POLICY_VIOLATION)
@@ -98,23 +120,7 @@ def make_app(
             streams.pop(stream.id, None)
             await asyncio.to_thread(stream.stop)  # its thread and runtime go with the page
 
-    async def preview(request: Request) -> Response:
-        stream = streams.get(request.path_params["stream"])
-        if stream is None:
-            return error(404, f"no stream {request.path_params['stream']!r}")
-        if stream.preview is None:
-            return error(404, f"stream {stream.id} has no frame yet")
-        return Response(stream.preview, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
-
-    routes = [
-        Route("/", page),
-        Route(f"{API}/streams/{{stream}}/preview.jpg", preview),
-        WebSocketRoute(f"{API}/camera", camera),
-        Route(f"{API}/streams", listing),
-        Route(f"{API}/streams/{{stream}}", state),
-        Route(f"{API}/streams/{{stream}}/events", events),
-    ]
-    return Starlette(routes=routes, middleware=[Middleware(TokenGuard, token=token)])
+    return WebSocketRoute(f"{API}/camera", camera)
 
 
 async def _hello(socket: WebSocket) -> float | None:
