@@ -22,11 +22,11 @@ from edge_rppg.data.labelled import LabelledClip
 from edge_rppg.data.source import open_source
 from edge_rppg.gate import CONFIDENCE_WITHIN_BPM, UNCALIBRATED, WITNESS_AGREE_BPM, Gate
 from edge_rppg.predict.pipeline import PredictOptions, Run, check_run, run_pipeline
-from edge_rppg.predict.video import HR_SEGMENT_S, reassemble, segment_at
+from edge_rppg.predict.video import reassemble, segment_at
 from edge_rppg.runtimes import Runtime
 from edge_rppg.signals.filters import bvp_filters
 from edge_rppg.signals.hr import fundamental_hr
-from edge_rppg.signals.quality import segment_quality, weighted_median
+from edge_rppg.signals.quality import HR_SEGMENT_S, segment_quality, weighted_median
 
 MAX_FALSE_ACCEPT = 0.05  # share of pulseless clips a gate may give an HR (0 of fewer than 20)
 MAX_MAE_BPM = 1.5

@@ -14,14 +14,17 @@ from typer.testing import CliRunner
 
 import edge_rppg.predict.video as predict_mod
 from edge_rppg.cli import app
+from edge_rppg.data.source import open_source
 from edge_rppg.data.synthetic import synthetic_clip
 from edge_rppg.data.video import write_video
-from edge_rppg.predict.pipeline import PredictOptions
-from edge_rppg.predict.video import predict_video, resolve_runtime
+from edge_rppg.predict.pipeline import PredictOptions, run_pipeline
+from edge_rppg.predict.video import LiveWindow, gate_of, predict_video, read_vitals, resolve_runtime
 from edge_rppg.signals.hr import fine_fft_hr
+from edge_rppg.signals.quality import HR_SEGMENT_FRAMES
 from edge_rppg.signals.streaming import FpsResampler, WindowScheduler, overlap_add
 from tests.fixtures import write_pulse_video
 
+DEFAULT_ONNX = Path(__file__).parents[1] / "edge_rppg" / "assets" / "default_model.onnx"  # the bundled model, exported
 ASSET = Path(__file__).parent / "assets" / "synthetic_fsam.pt"  # trained by `edge-rppg train` on the synthetic set
 SIZE = (320, 240)
 
@@ -249,18 +252,39 @@ def test_face_lost_for_a_while_marks_windows_and_still_writes(tmp_path: Path) ->
 
 
 def test_live_mode_reports_each_new_window(pulse_video: tuple[Path, float]) -> None:
-    """The live callbacks (webcam path) fire as windows arrive and already give the right HR."""
+    """The live callbacks (webcam path) fire as windows arrive and already give the right HR, with HRV from the
+    beats so far and breathing refused with its reason (15 s is under the 30 s it needs)."""
     path, true_hr = pulse_video
-    seen: list = []
-    result = predict_video(
-        path, resolve_runtime(ASSET, None, "torch", 2), on_window=lambda est, trace, box: seen.append((est, trace, box))
-    )
+    seen: list[LiveWindow] = []
+    result = predict_video(path, resolve_runtime(ASSET, None, "torch", 2), on_window=seen.append)
     assert 1 <= len(seen) <= result.windows
-    starts = [e.start_frame for e, _, _ in seen]
+    starts = [w.estimate.start_frame for w in seen]
     assert starts == sorted(starts) and set(starts) <= {w.start_frame for w in result.per_window}
-    last, trace, box = seen[-1]
-    assert last.hr_bpm is not None and abs(last.hr_bpm - true_hr) <= 2 and box is not None
-    assert len(trace) <= (predict_mod.HR_SEGMENT_FRAMES // 30 + 2) * 30 + 160  # bounded, whatever the session length
+    last = seen[-1]
+    assert last.estimate.hr_bpm is not None and abs(last.estimate.hr_bpm - true_hr) <= 2 and last.box is not None
+    assert len(last.trace) <= (HR_SEGMENT_FRAMES // 30 + 2) * 30 + 160  # bounded, whatever the session length
+    assert last.hrv is not None and abs(last.hrv.mean_hr_bpm - true_hr) <= 3
+    assert last.breathing.rate_bpm is None and "30 s" in last.breathing.status
+    assert all(w.hrv is None for w in seen if w.estimate.hr_bpm is None)  # no HRV where the HR is refused
+
+
+def test_a_live_run_keeps_only_its_last_minutes(tmp_path: Path) -> None:
+    """A camera's session of any length holds a bounded span: windows and the per-frame track both forget their
+    oldest, and the reading made of what is kept is still right and placed in time."""
+    clip = synthetic_clip(seed=4242, n_frames=600)
+    frames = list(clip.frames(SIZE))
+    path = tmp_path / "long.avi"
+    write_video(path, (f for _ in range(5) for f in frames), 30.0)  # 100 s: the same 20 s five times
+    true_hr = float(clip.hr_bpm.mean())
+    options = PredictOptions(keep_s=20.0)
+    with resolve_runtime(None, DEFAULT_ONNX, "onnxruntime", 2) as runtime, open_source(path, options.crop) as source:
+        run = run_pipeline(source, runtime, options)
+        result = read_vitals(run, "onnxruntime", source.fps, source.name, gate_of(runtime))
+    assert run.frames == 3000 and len(run.results) <= 20 + 2
+    assert len(run.track.lost) <= (20 + 60) * 30 + HR_SEGMENT_FRAMES and run.track.origin > 0
+    assert result.bvp_start_s >= 100 - 20 - 6 and len(result.bvp) <= (20 + 6) * 30
+    assert result.hr_bpm is not None and abs(result.hr_bpm - true_hr) <= 2
+    assert result.beats_s.min() >= result.bvp_start_s and result.per_window[0].start_frame >= 3000 - 160 - 20 * 30 - 30
 
 
 def test_pulseless_moving_face_is_refused_not_guessed(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ DEFAULT_ONNX = ROOT / "edge_rppg" / "assets" / "default_model.onnx"  # the bundl
 ARTIFACTS = Path(os.environ.get("EDGE_RPPG_ARTIFACTS", ROOT / "artifacts"))
 START_S = 60.0  # a server process is up (imports, the model opened) well within this, even under load
 ANSWER_S = 60.0  # the first HR needs three passing windows: ~9 s of video played at its own rate, then margin
+HRV_S = 15.0  # after the first HR, HRV needs 10 clean beats in passing windows: ~8 s at 81 bpm, then margin
 STOP_S = 2.0  # the promise: Ctrl-C or SIGTERM ends the server within 2 s
 SIZE = (320, 240)
 
@@ -139,6 +140,9 @@ def test_the_api_gives_the_state_and_one_event_per_window_then_sigterm_ends_it(
     event = _one_event(server, "s0")
     assert {"time_s", "hr_bpm", "reason", "confidence", "sqi", "latency_s", "bvp"} <= event.keys()
     assert (event["hr_bpm"] is None) == (event["reason"] is not None)
+    assert {"hrv", "hrv_reason", "breathing_bpm", "breathing_reason"} <= event.keys()
+    assert (event["hrv"] is None) == (event["hrv_reason"] is not None)
+    assert (event["breathing_bpm"] is None) == (event["breathing_reason"] is not None)
     deadline = time.monotonic() + 10.0  # the client that went is noticed at the next window, and its queue freed
     while server.get("/api/v1/streams/s0")[1]["listeners"] and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -188,9 +192,9 @@ def _browser(*flags: str) -> Any:
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
 
 
-def _shown(browser: Any) -> tuple[str, str]:
-    hr = browser.find_element("id", "hr")
-    return str(hr.get_attribute("data-state")), str(hr.text)
+def _shown(browser: Any, element: str = "hr") -> tuple[str, str]:
+    shown = browser.find_element("id", element)
+    return str(shown.get_attribute("data-state")), str(shown.text)
 
 
 def test_the_page_in_a_real_browser_shows_the_hr_and_refuses_a_pulseless_face(
@@ -208,6 +212,12 @@ def test_the_page_in_a_real_browser_shows_the_hr_and_refuses_a_pulseless_face(
             time.sleep(0.5)
         state, text = _shown(browser)
         assert state == "ok" and abs(float(text) - videos["truth"]) <= 2.0, (state, text)
+        deadline = time.monotonic() + HRV_S
+        while _shown(browser, "hrv")[0] != "ok" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _shown(browser, "hrv")[0] == "ok" and _shown(browser, "hrv")[1].endswith(" ms"), _shown(browser, "hrv")
+        # Each pass over the 20-s file is a run of its own: under the 30 s breathing needs, which the page says.
+        assert _shown(browser, "breathing") == ("none", "needs at least 30 s of pulse")
         browser.save_screenshot(str(ARTIFACTS / "serve-page.png"))
         browser.find_element("css selector", "#stream option[value='s1']").click()
         seen = []
@@ -217,6 +227,7 @@ def test_the_page_in_a_real_browser_shows_the_hr_and_refuses_a_pulseless_face(
             time.sleep(0.5)
         shown = [s for s in seen if s[0] != "waiting"]
         assert len(shown) > 10 and all(s == "refused" for s, _ in shown), seen
+        assert _shown(browser, "hrv") == ("none", "no reliable pulse")
         browser.save_screenshot(str(ARTIFACTS / "serve-page-refused.png"))
     finally:
         browser.quit()

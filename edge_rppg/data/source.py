@@ -52,6 +52,7 @@ class Source:
     codec: str  # the stream's FourCC, "images" for a folder, "camera" for a camera
     declared_frames: int | None
     coded: bool  # frames stay JPEG-coded until asked for a size
+    live: bool = False  # a camera or a stream: no end, so a run keeps only its last LIVE_KEEP_S
     _frames: Iterator[Frame] = field(repr=False)
 
     def frames(self) -> Iterator[Frame]:
@@ -73,10 +74,8 @@ def open_source(source: Path | int | str, crop: CropSettings, fps: float | None 
     """Open a video file, a folder of images (name order = time order), a camera index or a network stream's URL
     (what OpenCV's FFmpeg opens: rtsp://, http://), once. ``fps`` overrides the rate the file states; a file or
     folder that states none needs it."""
-    if isinstance(source, int):
-        return _open_camera(source, fps)
-    if isinstance(source, str):
-        return _open_stream(source, fps)
+    if isinstance(source, int | str):
+        return _open_live(source, fps)
     check_video_path(source)
     if source.is_dir():
         return _open_folder(source, fps)
@@ -123,39 +122,33 @@ def _images(first: np.ndarray, rest: list[Path]) -> Iterator[Frame]:
         yield ArrayFrame(_read_image(f))
 
 
-def _open_camera(index: int, fps: float | None) -> Source:
-    cap = capture(index)
+# Why a live input did not open, by kind.
+_LIVE_REFUSALS = {True: "cannot open (no such camera, or it is in use)", False: "cannot open the stream"}
+
+
+def _open_live(target: int | str, fps: float | None) -> Source:
+    """A camera (by index) or a network stream (by URL): endless, read at the stream's stated rate where it states
+    a plausible one (a camera's is not trusted), else the contract's."""
+    camera = isinstance(target, int)
+    name = f"camera {target}" if camera else str(target)
+    cap = capture(target)
     if not cap.isOpened():
         cap.release()
-        raise VideoError(f"camera {index}: cannot open (no such camera, or it is in use)")
-    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    frames = _decoded(cap, None, None)
+        raise VideoError(f"{name}: {_LIVE_REFUSALS[camera]}")
+    rate = cap.get(cv2.CAP_PROP_FPS)
+    stated = rate if not camera and FPS_RANGE[0] <= rate <= FPS_RANGE[1] else None
     return Source(
-        name=f"camera {index}",
-        fps=fps or CONTRACT.fps,
-        stated_fps=None,
-        width=w,
-        height=h,
-        codec="camera",
+        name=name,
+        fps=fps or stated or CONTRACT.fps,
+        stated_fps=stated,
+        width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        codec="camera" if camera else _fourcc(cap),
         declared_frames=None,
         coded=False,
-        _frames=frames,
+        live=True,
+        _frames=_decoded(cap, None, None),
     )
-
-
-def _open_stream(url: str, fps: float | None) -> Source:
-    cap = capture(url)
-    if not cap.isOpened():
-        cap.release()
-        raise VideoError(f"{url}: cannot open the stream")
-    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    rate = cap.get(cv2.CAP_PROP_FPS)
-    stated = rate if FPS_RANGE[0] <= rate <= FPS_RANGE[1] else None
-    frames = _decoded(cap, None, None)
-    return Source(
-        name=url, fps=fps or stated or CONTRACT.fps, stated_fps=stated, width=w, height=h, codec=_fourcc(cap),
-        declared_frames=None, coded=False, _frames=frames,
-    )  # fmt: skip
 
 
 def _open_file(path: Path, crop: CropSettings, fps: float | None) -> Source:

@@ -14,12 +14,16 @@ from edge_rppg.data.detectors import Box
 TRACE_SAMPLES = int(10 * CONTRACT.fps)  # the BVP drawn over the video: its last 10 s
 
 if TYPE_CHECKING:
-    from edge_rppg.predict.video import WindowEstimate
+    from edge_rppg.predict.video import LiveWindow
 
 
-def live_printer(est: WindowEstimate, _bvp: np.ndarray, _box: Box | None) -> None:
+def live_printer(window: LiveWindow) -> None:
+    est = window.estimate
     hr = "  --  " if est.hr_bpm is None else f"{est.hr_bpm:6.1f}"
-    print(f"t={est.time_s:6.1f} s  HR {hr} bpm  SQI {est.sqi:4.2f}  {est.quality}", flush=True)
+    extra = "" if window.hrv is None else f"  RMSSD {window.hrv.rmssd_ms:5.1f} ms"
+    if window.breathing.rate_bpm is not None:
+        extra += f"  breathing {window.breathing.rate_bpm:4.1f}/min"
+    print(f"t={est.time_s:6.1f} s  HR {hr} bpm  SQI {est.sqi:4.2f}  {est.quality}{extra}", flush=True)
 
 
 def live_display() -> tuple[Callable[..., None], Callable[[np.ndarray, Box | None], bool]]:
@@ -28,8 +32,8 @@ def live_display() -> tuple[Callable[..., None], Callable[[np.ndarray, Box | Non
 
     state: dict[str, Any] = {"hr": None, "bvp": np.zeros(0)}
 
-    def on_window(est: WindowEstimate, bvp: np.ndarray, _box: Box | None) -> None:
-        state["hr"], state["bvp"] = est.hr_bpm, bvp[-TRACE_SAMPLES:]
+    def on_window(window: LiveWindow) -> None:
+        state["hr"], state["bvp"] = window.estimate.hr_bpm, window.trace[-TRACE_SAMPLES:]
 
     def on_frame(rgb: np.ndarray, box: Box | None) -> bool:
         img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)

@@ -27,7 +27,7 @@ from edge_rppg.runtimes import Runtime
 from edge_rppg.signals.classic import METHODS, WHOLE_CROP, Roi, mean_rgb, run_method
 from edge_rppg.signals.filters import bvp_filters
 from edge_rppg.signals.hr import fundamental_hr
-from edge_rppg.signals.quality import SceneMeasures
+from edge_rppg.signals.quality import HR_SEGMENT_FRAMES, SceneMeasures
 from edge_rppg.signals.streaming import WindowScheduler
 
 WITNESS = "pos"  # the classic method whose HR on the same crops cross-checks each segment
@@ -43,6 +43,11 @@ WINDOW_JOIN_S = 30.0
 # Windows queued for inference: enough that inference never waits on the crop thread between windows, few enough
 # that a stop waits on little (each is 160 crops).
 WINDOWS_QUEUED = 4
+# A live run (a camera, a stream, a server's source) keeps this much of its windows and track: what the final
+# reading, HRV included, is made of, and the memory a session of any length holds (under 10 MB).
+LIVE_KEEP_S = 600.0
+# The track forgets in steps of this many frames, so that forgetting costs one list move per minute, not per frame.
+FORGET_STEP = int(60 * CONTRACT.fps)
 Results = list[tuple[int, np.ndarray]]  # each window's BVP by its start frame, in completion order
 OnResults = Callable[[Results, "Track", "Box | None"], None]
 OnFrame = Callable[[np.ndarray, "Box | None"], bool]
@@ -55,11 +60,13 @@ class PredictOptions:
     fps: float | None = None  # override when the file does not say
     queue_frames: int = 64
     classic_roi: Roi = WHOLE_CROP  # where the POS witness (and a classic --method) average the crop
+    keep_s: float | None = None  # what a run keeps, in seconds; None: LIVE_KEEP_S of a live source, all of a file
 
 
 @dataclass(kw_only=True)
 class Track:
-    """Per model frame (30 fps): what the quality measures and the POS witness are computed from."""
+    """Per model frame (30 fps): what the quality measures and the POS witness are computed from. Frames are
+    numbered from the run's start; a live run forgets its oldest (``origin``: the first frame still held)."""
 
     lost: list[bool] = field(default_factory=list)
     speed: list[float] = field(default_factory=list)  # face widths per second
@@ -67,6 +74,16 @@ class Track:
     rgb: list[np.ndarray] = field(default_factory=list)  # spatial mean of ``roi``, as classic methods read it
     background: list[np.ndarray] = field(default_factory=list)  # mean RGB beside the face: the light alone
     roi: Roi = WHOLE_CROP
+    origin: int = 0
+
+    def forget_before(self, frame: int) -> None:
+        """Drop the frames before ``frame``, in FORGET_STEP steps."""
+        drop = frame - self.origin
+        if drop < FORGET_STEP:
+            return
+        for kept in (self.lost, self.speed, self.brightness, self.rgb, self.background):
+            del kept[:drop]
+        self.origin = frame
 
     def add(self, step: CropStep) -> None:
         crop = step.crop
@@ -79,18 +96,18 @@ class Track:
 
     def scene(self, start: int, stop: int) -> SceneMeasures:
         """Measures over frames [start, stop) only: live mode stays constant-cost however long it runs."""
-        lo = max(start, 0)
+        lo, hi = max(start - self.origin, 0), max(stop - self.origin, 0)
         return SceneMeasures.from_track(
-            np.array(self.lost[lo:stop]),
-            np.array(self.speed[lo:stop]),
-            np.array(self.brightness[lo:stop]),
+            np.array(self.lost[lo:hi]),
+            np.array(self.speed[lo:hi]),
+            np.array(self.brightness[lo:hi]),
             CONTRACT.fps,
-            np.array(self.background[lo:stop]) if self.background else None,
+            np.array(self.background[lo:hi]) if self.background else None,
         )
 
     def witness_hr(self, start: int, stop: int) -> float | None:
         """POS's HR over frames [start, stop), on the same crops as the model's."""
-        rgb = np.array(self.rgb[max(start, 0) : stop])
+        rgb = np.array(self.rgb[max(start - self.origin, 0) : max(stop - self.origin, 0)])
         if len(rgb) < METHODS[WITNESS].min_frames:
             return None
         return fundamental_hr(bvp_filters(run_method(WITNESS, rgb, CONTRACT.fps), CONTRACT.fps), CONTRACT.fps)
@@ -180,14 +197,16 @@ def _put(q: queue.Queue[Any], item: object, failure: list[Exception]) -> None:
 class _Stages:
     """The decoding and inference threads and their queues; ``finish`` always ends them, within a bound."""
 
-    def __init__(self, source: Source, reduction: Callable[[], int], runtime: Runtime, queue_frames: int) -> None:
+    def __init__(self, source: Source, reduction: Callable[[], int], runtime: Runtime, options: PredictOptions) -> None:
         # Seconds per stage, in pipeline order; detect and track are the tracker's share of the crop thread's time.
         self.timing = {"decode": 0.0, "detect": 0.0, "track": 0.0, "crop": 0.0, "infer": 0.0}
-        self.frames: queue.Queue[Any] = queue.Queue(maxsize=queue_frames)
+        self.frames: queue.Queue[Any] = queue.Queue(maxsize=options.queue_frames)
         self.windows: queue.Queue[Any] = queue.Queue(maxsize=WINDOWS_QUEUED)
         self.stop = threading.Event()
         self.abandon = threading.Event()
         self.results: Results = []
+        keep_s = options.keep_s or (LIVE_KEEP_S if source.live else None)
+        self.keep = None if keep_s is None else int(keep_s * CONTRACT.fps)
         self.failure: list[Exception] = []
         self.source = source.name
         self.runtime = runtime
@@ -223,6 +242,17 @@ class _Stages:
         worker.join(max(0.0, deadline - time.monotonic()))
         decoder.join(STOP_JOIN_S)
         return [t.name for t in self.threads if t.is_alive()]
+
+    def forget(self, track: Track) -> None:
+        """A live run's oldest windows and track frames, beyond ``keep``, dropped. Windows complete in order on the
+        one inference thread, which only appends: deleting from the front while it does is safe."""
+        if self.keep is None or not self.results:
+            return
+        cutoff = self.results[-1][0] - self.keep
+        old = next((i for i, (start, _) in enumerate(self.results) if start >= cutoff), len(self.results))
+        del self.results[:old]
+        if self.results:  # the oldest kept window's HR segment begins before it
+            track.forget_before(self.results[0][0] + CONTRACT.window - HR_SEGMENT_FRAMES)
 
     def raise_failure(self) -> None:
         if self.failure:
@@ -268,13 +298,14 @@ def run_pipeline(
     scheduler = WindowScheduler(options.stride)
     track = Track(roi=options.classic_roi)
     wall = time.perf_counter()
-    stages = _Stages(source, lambda: cropper.tracker.reduction, runtime, options.queue_frames)
+    stages = _Stages(source, lambda: cropper.tracker.reduction, runtime, options)
     try:
         frames, error = _crop_loop(stages, cropper, scheduler, track, on_results, on_frame)
     except BaseException:  # Ctrl-C or an error: nothing more is wanted from the queued windows
         stages.finish(abandon=True)
         raise
     stuck = stages.finish()
+    stages.forget(track)  # the windows that were still queued when the input ended
     stages.raise_failure()
     if stuck:
         raise StageFailed(f"{source.name}: {', '.join(stuck)} did not end within its bound (a runtime that hangs)")
@@ -305,7 +336,7 @@ def _crop_loop(
 ) -> tuple[int, InputEndedEarly | None]:
     """Frames until the input ends, is cut short or is stopped: (frames read, the shortfall if it was cut short).
     Any other error, here or from the decoder, is raised naming its stage."""
-    frames, reported = 0, 0
+    frames, reported = 0, -1  # the start frame of the last window reported
     while True:
         item = stages.frames.get()
         if item is _DONE:
@@ -329,9 +360,10 @@ def _crop_loop(
                 _put(stages.windows, due, stages.failure)
         if stages.failure:
             return frames, None
-        if on_results is not None and len(stages.results) > reported:
-            reported = len(stages.results)
+        if on_results is not None and stages.results and stages.results[-1][0] != reported:
+            reported = stages.results[-1][0]
             stages.guarded("the live view", on_results, stages.results, track, cropper.box)
+        stages.forget(track)
 
 
 def check_run(run: Run, name: str) -> None:

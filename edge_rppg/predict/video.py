@@ -32,19 +32,34 @@ from edge_rppg.predict.pipeline import (
 )
 from edge_rppg.runtimes import AUTO, Runtime, RuntimeOptions, auto_runtime
 from edge_rppg.signals.filters import zscore
-from edge_rppg.signals.hr import find_beats
-from edge_rppg.signals.quality import Quality, SceneMeasures, clip_heart_rate, segment_quality
+from edge_rppg.signals.hr import Beats, find_beats
+from edge_rppg.signals.quality import (
+    HR_SEGMENT_FRAMES,
+    Quality,
+    SceneMeasures,
+    clip_heart_rate,
+    segment_quality,
+)
 from edge_rppg.signals.streaming import overlap_add
 from edge_rppg.signals.vitals import Hrv, Respiration, clean_ibis, hrv_from_beats, respiration
 
-HR_SEGMENT_S = 10.0  # per-window HR from the last 10 s of BVP, as rPPG tools report it
-HR_SEGMENT_FRAMES = int(HR_SEGMENT_S * CONTRACT.fps)
 # Live mode reassembles only the windows that reach into the last HR segment: the segment's worth of strides, plus
 # the window that starts before it and the one still overlapping its end.
 WINDOWS_OVER_SEGMENT = 2
-OnWindow = Callable[["WindowEstimate", np.ndarray, "Box | None"], None]
+# Live HRV and breathing read the last minute: ultra-short-term HRV, and two breaths at the slowest rate counted.
+LIVE_VITALS_S = 60.0
+LIVE_VITALS_FRAMES = int(LIVE_VITALS_S * CONTRACT.fps)
+OnWindow = Callable[["LiveWindow"], None]
 
-__all__ = ["PredictOptions", "PredictResult", "WindowEstimate", "predict_video", "read_vitals", "resolve_runtime"]
+__all__ = [
+    "LiveWindow",
+    "PredictOptions",
+    "PredictResult",
+    "WindowEstimate",
+    "predict_video",
+    "read_vitals",
+    "resolve_runtime",
+]
 
 
 @dataclass(kw_only=True)
@@ -62,6 +77,18 @@ class WindowEstimate:
     witness_hr_bpm: float | None = None  # POS on the same crops
     segment_hr_bpm: float | None = None  # the segment's HR whether or not it passed (for calibration)
     confidence: float | None = None  # chance its HR is within 5 bpm, by the model's gate (None: refused, uncalibrated)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveWindow:
+    """What live mode shows after each window: its estimate (the HR judged over the last HR_SEGMENT_S), the BVP of
+    that segment, the face box, and HRV and breathing over the last LIVE_VITALS_S when the signal allows."""
+
+    estimate: WindowEstimate
+    trace: np.ndarray
+    box: Box | None
+    hrv: Hrv | None
+    breathing: Respiration
 
 
 @dataclass(kw_only=True)
@@ -87,6 +114,7 @@ class PredictResult:
     profile_ms: dict[str, float] = field(default_factory=dict)
     frame_reduction: int = 1  # frames were tracked and cropped at 1/this of their size (Motion-JPEG: decoded so)
     bvp: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    bvp_start_s: float = 0.0  # where ``bvp`` begins: 0, or for a live run the start of the span it kept
     beats_s: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     clean_ibi: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
 
@@ -169,8 +197,11 @@ def predict_video(
 
 def _live_reporter(stride: int, on_window: OnWindow, gate: Gate) -> Callable[[Results, Track, Box | None], None]:
     """Each new window, as live mode shows it: its own quality, but the HR the gate gives the last HR_SEGMENT_S of
-    windows as it would a clip (``live_decision``), so that one passing window among failing ones is no answer."""
+    windows as it would a clip (``live_decision``), so that one passing window among failing ones is no answer;
+    HRV and breathing from the passing windows of the last LIVE_VITALS_S."""
     judged: deque[Quality] = deque(maxlen=max(1, HR_SEGMENT_FRAMES // stride))
+    vitals_windows = LIVE_VITALS_FRAMES // stride + WINDOWS_OVER_SEGMENT
+    passed: deque[tuple[int, bool]] = deque(maxlen=vitals_windows)
 
     def report(results: Results, track: Track, box: Box | None) -> None:
         # Only the windows that reach into the last HR segment: live cost stays constant over a long session.
@@ -180,9 +211,22 @@ def _live_reporter(stride: int, on_window: OnWindow, gate: Gate) -> Callable[[Re
         latest = recent[-1][0]
         quality = _segment_quality(trace, latest - origin, latest, track, gate)
         judged.append(quality)
-        on_window(live_decision(_estimate(quality, latest, gate), list(judged), gate), trace, box)
+        passed.append((latest, quality.ok))
+        estimate = live_decision(_estimate(quality, latest, gate), list(judged), gate)
+        hrv, breathing = _live_vitals(results[-vitals_windows:], dict(passed), answered=estimate.hr_bpm is not None)
+        on_window(LiveWindow(estimate=estimate, trace=trace, box=box, hrv=hrv, breathing=breathing))
 
     return report
+
+
+def _live_vitals(span: Results, passed: dict[int, bool], answered: bool) -> tuple[Hrv | None, Respiration]:
+    """HRV and breathing over the last LIVE_VITALS_S of windows, read only where windows passed, as a clip's are."""
+    windows = sorted((s, b) for s, b in span if s >= span[-1][0] - LIVE_VITALS_FRAMES)
+    origin = windows[0][0]
+    bvp = reassemble([(s - origin, b) for s, b in windows])
+    good = _good_part(bvp, [s for s, _ in windows if passed.get(s, False)], origin)
+    _, hrv, breathing = vitals_of(bvp, good, answered)
+    return hrv, breathing
 
 
 def live_decision(window: WindowEstimate, recent: list[Quality], gate: Gate) -> WindowEstimate:
@@ -199,14 +243,13 @@ def read_vitals(run: Run, runtime_name: str, fps: float, name: str, gate: Gate) 
     beats, HRV, breathing."""
     started = time.perf_counter()
     run.results.sort(key=lambda r: r[0])
-    bvp = reassemble(run.results)
-    qualities = [_segment_quality(bvp, s, s, run.track, gate) for s, _ in run.results]
+    origin = run.results[0][0] if run.results else 0  # a live run's first window still held (LIVE_KEEP_S)
+    bvp = reassemble([(s - origin, b) for s, b in run.results])
+    qualities = [_segment_quality(bvp, s - origin, s, run.track, gate) for s, _ in run.results]
     per_window = [_estimate(q, s, gate) for q, (s, _) in zip(qualities, run.results, strict=True)]
-    good = _good_part(bvp, per_window)
+    good = _good_part(bvp, [e.start_frame for e in per_window if e.hr_bpm is not None], origin)
     clip = clip_heart_rate(qualities, gate)
-    beats = find_beats(good, CONTRACT.fps)
-    hrv = hrv_from_beats(beats) if clip.hr_bpm is not None else None
-    breathing = respiration(bvp, CONTRACT.fps, beats) if clip.hr_bpm is not None else None
+    beats, hrv, breathing = vitals_of(bvp, good, answered=clip.hr_bpm is not None)
     seconds = run.timing | {"vitals": time.perf_counter() - started, "wall": run.elapsed}
     return PredictResult(
         source=name,
@@ -225,22 +268,31 @@ def read_vitals(run: Run, runtime_name: str, fps: float, name: str, gate: Gate) 
         speed_fps=round(run.frames / run.elapsed, 1),
         per_window=per_window,
         hrv=hrv,
-        respiration=breathing or Respiration(rate_bpm=None, quality=0.0, status="no reliable pulse"),
+        respiration=breathing,
         frames_without_face=run.frames_without_face,
         profile_ms={k: round(v * 1e3, 1) for k, v in seconds.items()},
         frame_reduction=run.reduction,
         bvp=bvp,
-        beats_s=beats.times_s,
+        bvp_start_s=origin / CONTRACT.fps,
+        beats_s=beats.times_s + origin / CONTRACT.fps,
         clean_ibi=clean_ibis(beats),
     )
 
 
-def _good_part(bvp: np.ndarray, per_window: list[WindowEstimate]) -> np.ndarray:
-    """The BVP with the samples of failed windows (and no passing window) zeroed: no beats are found there."""
+def vitals_of(bvp: np.ndarray, good: np.ndarray, answered: bool) -> tuple[Beats, Hrv | None, Respiration]:
+    """Beats from the ``good`` part of ``bvp``; HRV and breathing only where the HR itself was ``answered``."""
+    beats = find_beats(good, CONTRACT.fps)
+    if not answered:
+        return beats, None, Respiration(rate_bpm=None, quality=0.0, status="no reliable pulse")
+    return beats, hrv_from_beats(beats), respiration(bvp, CONTRACT.fps, beats)
+
+
+def _good_part(bvp: np.ndarray, passed_starts: list[int], origin: int) -> np.ndarray:
+    """The BVP (which begins at frame ``origin``) with the samples outside the passing windows (those starting at
+    ``passed_starts``) zeroed: no beats are found there."""
     good = np.zeros(len(bvp), dtype=bool)
-    for e in per_window:
-        if e.hr_bpm is not None:
-            good[e.start_frame : e.start_frame + CONTRACT.window] = True
+    for start in passed_starts:
+        good[start - origin : start - origin + CONTRACT.window] = True
     return np.where(good, bvp, 0.0)
 
 

@@ -27,7 +27,8 @@ def _series_csv(result: PredictResult) -> str:
     w.writerow(["frame", "time_s", "bvp", "hr_bpm", "sqi", "quality"])
     marks = {e.start_frame + CONTRACT.window - 1: e for e in result.per_window}
     current: WindowEstimate | None = None
-    for i, v in enumerate(result.bvp):
+    first = round(result.bvp_start_s * CONTRACT.fps)
+    for i, v in enumerate(result.bvp, start=first):
         current = marks.get(i, current)
         w.writerow(
             [
@@ -87,11 +88,12 @@ def _plot(result: PredictResult, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    t = np.arange(len(result.bvp)) / CONTRACT.fps
+    t = result.bvp_start_s + np.arange(len(result.bvp)) / CONTRACT.fps
     wt = [e.time_s for e in result.per_window]
     fig, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
     axes[0].plot(t, result.bvp, lw=0.8)
-    idx = np.clip(np.round(result.beats_s * CONTRACT.fps).astype(int), 0, max(len(result.bvp) - 1, 0))
+    at = np.round((result.beats_s - result.bvp_start_s) * CONTRACT.fps).astype(int)
+    idx = np.clip(at, 0, max(len(result.bvp) - 1, 0))
     axes[0].plot(result.beats_s, result.bvp[idx] if len(result.bvp) else [], "v", ms=4, color="C3", label="beats")
     axes[0].set_ylabel("BVP (z)")
     hr = "no reliable pulse" if result.hr_bpm is None else f"{result.hr_bpm:.1f} bpm"

@@ -49,7 +49,7 @@ class PushedFrames:
     def source(self, size: tuple[int, int] = (0, 0)) -> Source:
         return Source(
             name=self.name, fps=self.fps, stated_fps=self.fps, width=size[0], height=size[1], codec="jpeg",
-            declared_frames=None, coded=False, _frames=self._read(),
+            declared_frames=None, coded=False, live=True, _frames=self._read(),
         )  # fmt: skip
 
     def _read(self) -> Iterator[Frame]:

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,11 @@ from edge_rppg.data.detectors import Box
 from edge_rppg.data.face import background_strips
 from edge_rppg.data.source import open_source
 from edge_rppg.errors import EdgeRppgError
-from edge_rppg.predict.pipeline import PredictOptions
-from edge_rppg.predict.video import WindowEstimate, predict_video
+from edge_rppg.predict.pipeline import LIVE_KEEP_S, PredictOptions
+from edge_rppg.predict.video import LIVE_VITALS_S, LiveWindow, predict_video
 from edge_rppg.runtimes import Runtime
 from edge_rppg.serve.pushed import PushedFrames
+from edge_rppg.signals.vitals import HRV_MIN_IBIS
 
 SCHEMA_VERSION = 1  # of every message and state the API sends: README, "serve"
 LISTENER_QUEUE = 32  # messages a slow client may fall behind by before its oldest are dropped
@@ -83,9 +84,11 @@ class Listener:
         self.queue.put_nowait(message)
 
 
-def window_message(stream_id: str, est: WindowEstimate, bvp: np.ndarray, latency_s: float) -> dict[str, Any]:
-    """One window as the API sends it: its time, the HR or null with the gate's reason, confidence, SQI."""
-    tail = bvp[-int(BVP_SENT_S * CONTRACT.fps) :]
+def window_message(stream_id: str, window: LiveWindow, latency_s: float) -> dict[str, Any]:
+    """One window as the API sends it: its time, the HR or null with the gate's reason, confidence, SQI; HRV and
+    breathing over the last minute, or null with the reason."""
+    est = window.estimate
+    tail = window.trace[-int(BVP_SENT_S * CONTRACT.fps) :]
     step = max(1, int(round(CONTRACT.fps / BVP_SENT_FS)))
     shown = tail[::step]
     scale = float(np.max(np.abs(shown))) if len(shown) else 0.0
@@ -100,6 +103,25 @@ def window_message(stream_id: str, est: WindowEstimate, bvp: np.ndarray, latency
         "latency_s": round(latency_s, 3),
         "bvp": [round(float(v) / scale, 3) for v in shown] if scale > 0 else [],
         "bvp_fs": CONTRACT.fps / step,
+        **vitals_fields(window),
+    }
+
+
+def vitals_fields(window: LiveWindow) -> dict[str, Any]:
+    """HRV (SDNN, RMSSD, the beats they count) and the breathing rate, each null with its reason when the last
+    minute does not allow them: no HR given, too few clean beats, too short a span."""
+    hrv, breathing = window.hrv, window.breathing
+    if hrv is not None:
+        hrv_reason = None
+    elif window.estimate.hr_bpm is None:
+        hrv_reason = "no reliable pulse"
+    else:
+        hrv_reason = f"fewer than {HRV_MIN_IBIS} clean beats in the last {LIVE_VITALS_S:g} s"
+    return {
+        "hrv": None if hrv is None else {"sdnn_ms": hrv.sdnn_ms, "rmssd_ms": hrv.rmssd_ms, "beats": hrv.beats},
+        "hrv_reason": hrv_reason,
+        "breathing_bpm": breathing.rate_bpm,
+        "breathing_reason": None if breathing.rate_bpm is not None else breathing.status,
     }
 
 
@@ -109,7 +131,8 @@ class Stream:
     def __init__(
         self, stream_id: str, spec: StreamSpec, open_runtime: Callable[[], Runtime], options: PredictOptions
     ) -> None:
-        self.id, self.spec, self.options = stream_id, spec, options
+        # A looped file plays each pass to its end: a long one is held as a camera's stream is.
+        self.id, self.spec, self.options = stream_id, spec, replace(options, keep_s=options.keep_s or LIVE_KEEP_S)
         self._open_runtime = open_runtime
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -204,9 +227,9 @@ class Stream:
                 if not self._stop.is_set():  # a pass that ended for want of a face or of frames: said, and looped
                     self.error = str(exc)
 
-    def _on_window(self, est: WindowEstimate, bvp: np.ndarray, _box: Box | None) -> None:
+    def _on_window(self, window: LiveWindow) -> None:
         latency = time.monotonic() - self._frame_seen if self._frame_seen is not None else 0.0
-        message = window_message(self.id, est, bvp, latency)
+        message = window_message(self.id, window, latency)
         now = time.monotonic()
         with self._lock:
             self._latest = message

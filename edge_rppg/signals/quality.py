@@ -23,6 +23,8 @@ from edge_rppg.signals.metrics import snr_db
 
 # SQI: three label-free measures, each mapped to [0, 1], combined by geometric mean, then scaled by the POS
 # witness. Which SQI passes, and how many windows a clip needs, is the model's own gate (edge_rppg.gate).
+HR_SEGMENT_S = 10.0  # a window's HR is read from the last 10 s of BVP, as rPPG tools report it
+HR_SEGMENT_FRAMES = int(HR_SEGMENT_S * CONTRACT.fps)
 SNR_DB_RANGE = (-6.0, 6.0)  # SNR at or below the first scores 0, at or above the second scores 1
 
 
