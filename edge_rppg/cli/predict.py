@@ -234,6 +234,8 @@ def _print_result(result: PredictResult, profile: bool) -> None:
             f"HRV from {v.beats} beats: mean HR {v.mean_hr_bpm:.1f} bpm, SDNN {v.sdnn_ms:.1f} ms, "
             f"RMSSD {v.rmssd_ms:.1f} ms, pNN50 {v.pnn50:.2f}"
         )
+    elif result.hr_bpm is not None:
+        console.print(f"HRV: not measured ({result.hrv_reason})")
     r = result.respiration
     console.print(
         f"breathing: {r.rate_bpm:.1f} breaths/min (quality {r.quality:.2f})"

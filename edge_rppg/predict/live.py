@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 def live_printer(window: LiveWindow) -> None:
     est = window.estimate
     hr = "  --  " if est.hr_bpm is None else f"{est.hr_bpm:6.1f}"
-    extra = "" if window.hrv is None else f"  RMSSD {window.hrv.rmssd_ms:5.1f} ms"
-    if window.breathing.rate_bpm is not None:
-        extra += f"  breathing {window.breathing.rate_bpm:4.1f}/min"
+    hrv, breathing = window.vitals.hrv, window.vitals.breathing
+    extra = "" if hrv is None else f"  RMSSD {hrv.rmssd_ms:5.1f} ms"
+    if breathing.rate_bpm is not None:
+        extra += f"  breathing {breathing.rate_bpm:4.1f}/min"
     print(f"t={est.time_s:6.1f} s  HR {hr} bpm  SQI {est.sqi:4.2f}  {est.quality}{extra}", flush=True)
 
 

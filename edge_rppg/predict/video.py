@@ -35,13 +35,14 @@ from edge_rppg.signals.filters import zscore
 from edge_rppg.signals.hr import Beats, find_beats
 from edge_rppg.signals.quality import (
     HR_SEGMENT_FRAMES,
+    NO_PULSE,
     Quality,
     SceneMeasures,
     clip_heart_rate,
     segment_quality,
 )
 from edge_rppg.signals.streaming import overlap_add
-from edge_rppg.signals.vitals import Hrv, Respiration, clean_ibis, hrv_from_beats, respiration
+from edge_rppg.signals.vitals import Hrv, Respiration, clean_ibis, respiration, trusted_hrv
 
 # Live mode reassembles only the windows that reach into the last HR segment: the segment's worth of strides, plus
 # the window that starts before it and the one still overlapping its end.
@@ -87,8 +88,7 @@ class LiveWindow:
     estimate: WindowEstimate
     trace: np.ndarray
     box: Box | None
-    hrv: Hrv | None
-    breathing: Respiration
+    vitals: Vitals
 
 
 @dataclass(kw_only=True)
@@ -109,6 +109,7 @@ class PredictResult:
     speed_fps: float
     per_window: list[WindowEstimate]
     hrv: Hrv | None
+    hrv_reason: str | None  # why there is no HRV: no HR, too few or too noisy beats (signals.vitals.trusted_hrv)
     respiration: Respiration
     frames_without_face: int
     profile_ms: dict[str, float] = field(default_factory=dict)
@@ -213,20 +214,19 @@ def _live_reporter(stride: int, on_window: OnWindow, gate: Gate) -> Callable[[Re
         judged.append(quality)
         passed.append((latest, quality.ok))
         estimate = live_decision(_estimate(quality, latest, gate), list(judged), gate)
-        hrv, breathing = _live_vitals(results[-vitals_windows:], dict(passed), answered=estimate.hr_bpm is not None)
-        on_window(LiveWindow(estimate=estimate, trace=trace, box=box, hrv=hrv, breathing=breathing))
+        vitals = _live_vitals(results[-vitals_windows:], dict(passed), answered=estimate.hr_bpm is not None)
+        on_window(LiveWindow(estimate=estimate, trace=trace, box=box, vitals=vitals))
 
     return report
 
 
-def _live_vitals(span: Results, passed: dict[int, bool], answered: bool) -> tuple[Hrv | None, Respiration]:
+def _live_vitals(span: Results, passed: dict[int, bool], answered: bool) -> Vitals:
     """HRV and breathing over the last LIVE_VITALS_S of windows, read only where windows passed, as a clip's are."""
     windows = sorted((s, b) for s, b in span if s >= span[-1][0] - LIVE_VITALS_FRAMES)
     origin = windows[0][0]
     bvp = reassemble([(s - origin, b) for s, b in windows])
     good = _good_part(bvp, [s for s, _ in windows if passed.get(s, False)], origin)
-    _, hrv, breathing = vitals_of(bvp, good, answered)
-    return hrv, breathing
+    return vitals_of(bvp, good, answered)
 
 
 def live_decision(window: WindowEstimate, recent: list[Quality], gate: Gate) -> WindowEstimate:
@@ -249,7 +249,7 @@ def read_vitals(run: Run, runtime_name: str, fps: float, name: str, gate: Gate) 
     per_window = [_estimate(q, s, gate) for q, (s, _) in zip(qualities, run.results, strict=True)]
     good = _good_part(bvp, [e.start_frame for e in per_window if e.hr_bpm is not None], origin)
     clip = clip_heart_rate(qualities, gate)
-    beats, hrv, breathing = vitals_of(bvp, good, answered=clip.hr_bpm is not None)
+    vitals = vitals_of(bvp, good, answered=clip.hr_bpm is not None)
     seconds = run.timing | {"vitals": time.perf_counter() - started, "wall": run.elapsed}
     return PredictResult(
         source=name,
@@ -267,24 +267,38 @@ def read_vitals(run: Run, runtime_name: str, fps: float, name: str, gate: Gate) 
         windows_passed=clip.windows_passed,
         speed_fps=round(run.frames / run.elapsed, 1),
         per_window=per_window,
-        hrv=hrv,
-        respiration=breathing,
+        hrv=vitals.hrv,
+        hrv_reason=vitals.hrv_reason,
+        respiration=vitals.breathing,
         frames_without_face=run.frames_without_face,
         profile_ms={k: round(v * 1e3, 1) for k, v in seconds.items()},
         frame_reduction=run.reduction,
         bvp=bvp,
         bvp_start_s=origin / CONTRACT.fps,
-        beats_s=beats.times_s + origin / CONTRACT.fps,
-        clean_ibi=clean_ibis(beats),
+        beats_s=vitals.beats.times_s + origin / CONTRACT.fps,
+        clean_ibi=clean_ibis(vitals.beats),
     )
 
 
-def vitals_of(bvp: np.ndarray, good: np.ndarray, answered: bool) -> tuple[Beats, Hrv | None, Respiration]:
-    """Beats from the ``good`` part of ``bvp``; HRV and breathing only where the HR itself was ``answered``."""
+@dataclass(frozen=True, kw_only=True)
+class Vitals:
+    """Beats, HRV (or None and ``hrv_reason``) and breathing, from the passing part of a BVP."""
+
+    beats: Beats
+    hrv: Hrv | None
+    hrv_reason: str | None
+    breathing: Respiration
+
+
+def vitals_of(bvp: np.ndarray, good: np.ndarray, answered: bool) -> Vitals:
+    """Beats from the ``good`` part of ``bvp``; HRV where its beats allow (``trusted_hrv``) and breathing, only
+    where the HR itself was ``answered``."""
     beats = find_beats(good, CONTRACT.fps)
     if not answered:
-        return beats, None, Respiration(rate_bpm=None, quality=0.0, status="no reliable pulse")
-    return beats, hrv_from_beats(beats), respiration(bvp, CONTRACT.fps, beats)
+        refused = Respiration(rate_bpm=None, quality=0.0, status=NO_PULSE)
+        return Vitals(beats=beats, hrv=None, hrv_reason=NO_PULSE, breathing=refused)
+    hrv, why = trusted_hrv(beats)
+    return Vitals(beats=beats, hrv=hrv, hrv_reason=why, breathing=respiration(bvp, CONTRACT.fps, beats))
 
 
 def _good_part(bvp: np.ndarray, passed_starts: list[int], origin: int) -> np.ndarray:

@@ -24,10 +24,9 @@ from edge_rppg.data.face import background_strips
 from edge_rppg.data.source import open_source
 from edge_rppg.errors import EdgeRppgError
 from edge_rppg.predict.pipeline import LIVE_KEEP_S, PredictOptions
-from edge_rppg.predict.video import LIVE_VITALS_S, LiveWindow, predict_video
+from edge_rppg.predict.video import LiveWindow, predict_video
 from edge_rppg.runtimes import Runtime
 from edge_rppg.serve.pushed import PushedFrames
-from edge_rppg.signals.vitals import HRV_MIN_IBIS
 
 SCHEMA_VERSION = 1  # of every message and state the API sends: README, "serve"
 LISTENER_QUEUE = 32  # messages a slow client may fall behind by before its oldest are dropped
@@ -108,18 +107,12 @@ def window_message(stream_id: str, window: LiveWindow, latency_s: float) -> dict
 
 
 def vitals_fields(window: LiveWindow) -> dict[str, Any]:
-    """HRV (SDNN, RMSSD, the beats they count) and the breathing rate, each null with its reason when the last
-    minute does not allow them: no HR given, too few clean beats, too short a span."""
-    hrv, breathing = window.hrv, window.breathing
-    if hrv is not None:
-        hrv_reason = None
-    elif window.estimate.hr_bpm is None:
-        hrv_reason = "no reliable pulse"
-    else:
-        hrv_reason = f"fewer than {HRV_MIN_IBIS} clean beats in the last {LIVE_VITALS_S:g} s"
+    """HRV (SDNN, RMSSD, the beats they count) and the breathing rate over the last LIVE_VITALS_S, each null with
+    its reason when that span does not allow them: no HR given, too few or too noisy beats, too short a span."""
+    hrv, breathing = window.vitals.hrv, window.vitals.breathing
     return {
         "hrv": None if hrv is None else {"sdnn_ms": hrv.sdnn_ms, "rmssd_ms": hrv.rmssd_ms, "beats": hrv.beats},
-        "hrv_reason": hrv_reason,
+        "hrv_reason": window.vitals.hrv_reason,
         "breathing_bpm": breathing.rate_bpm,
         "breathing_reason": None if breathing.rate_bpm is not None else breathing.status,
     }

@@ -23,6 +23,7 @@ from edge_rppg.signals.metrics import snr_db
 
 # SQI: three label-free measures, each mapped to [0, 1], combined by geometric mean, then scaled by the POS
 # witness. Which SQI passes, and how many windows a clip needs, is the model's own gate (edge_rppg.gate).
+NO_PULSE = "no reliable pulse"  # a refused clip's status, and what is shown for what needs its HR
 HR_SEGMENT_S = 10.0  # a window's HR is read from the last 10 s of BVP, as rPPG tools report it
 HR_SEGMENT_FRAMES = int(HR_SEGMENT_S * CONTRACT.fps)
 SNR_DB_RANGE = (-6.0, 6.0)  # SNR at or below the first scores 0, at or above the second scores 1
@@ -265,7 +266,7 @@ def clip_heart_rate(qualities: list[Quality], gate: Gate) -> ClipHr:
     need = gate.windows_needed(len(qualities))
     if len(passed) < need:
         reason = f"{len(passed)} of {len(qualities)} windows pass the signal-quality check (need {need})"
-        return ClipHr(hr_bpm=None, status="no reliable pulse", reason=reason, windows_passed=len(passed))
+        return ClipHr(hr_bpm=None, status=NO_PULSE, reason=reason, windows_passed=len(passed))
     hrs = np.array([q.hr_bpm for q in passed])
     hr = weighted_median(hrs, np.array([max(q.sqi, 1e-3) for q in passed]))
     spread = (round(float(np.percentile(hrs, 10)), 2), round(float(np.percentile(hrs, 90)), 2))
