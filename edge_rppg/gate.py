@@ -167,16 +167,6 @@ def for_method(method: str) -> Gate:
     return _shipped(key) or UNCALIBRATED_METHOD.for_model(key)
 
 
-def for_model_file(path: Path) -> Gate:
-    """The gate of a model file as a runtime opens it: an export's (from its metadata) or a checkpoint's."""
-    from edge_rppg.paths import file_sha256
-    from edge_rppg.runtimes.metadata import READERS, model_metadata
-
-    if path.suffix in READERS:
-        return for_exported(path, model_metadata(path))
-    return for_checkpoint(path, file_sha256(path))
-
-
 def digest(gate: Gate) -> str:
     """A short name for a gate's content: an export cached under one gate is not reused under another."""
     import hashlib

@@ -20,9 +20,10 @@ from pathlib import Path
 import edge_rppg
 from edge_rppg.atomic import write_text_atomic
 from edge_rppg.exporters.export import TARGETS, Target, export_model
-from edge_rppg.gate import digest, for_model_file
+from edge_rppg.gate import digest
 from edge_rppg.paths import cache_root, file_sha256
 from edge_rppg.runtimes import get_runtime
+from edge_rppg.runtimes.metadata import for_model_file
 
 LOCK_NAME = ".lock"
 

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_rppg.errors import EdgeRppgError
+from edge_rppg.gate import Gate, for_checkpoint, for_exported
 from edge_rppg.optional import require
+from edge_rppg.paths import file_sha256
 
 
 def _onnx(path: Path) -> dict[str, str]:
@@ -55,3 +57,10 @@ def model_metadata(path: Path) -> dict[str, str]:
         raise EdgeRppgError(
             f"{path}: cannot read its metadata: {str(exc).splitlines()[0] if str(exc) else exc}"
         ) from None
+
+
+def for_model_file(path: Path) -> Gate:
+    """The gate of a model file as a runtime opens it: an export's (from its metadata) or a checkpoint's."""
+    if path.suffix in READERS:
+        return for_exported(path, model_metadata(path))
+    return for_checkpoint(path, file_sha256(path))

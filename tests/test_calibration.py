@@ -24,12 +24,12 @@ from edge_rppg.gate import (
     GateError,
     for_checkpoint,
     for_method,
-    for_model_file,
     sidecar_path,
 )
 from edge_rppg.paths import file_sha256
 from edge_rppg.predict.pipeline import PredictOptions, check_run, run_pipeline
 from edge_rppg.predict.video import classic_runtime, gate_of, predict_video, read_vitals, resolve_runtime
+from edge_rppg.runtimes.metadata import for_model_file
 from edge_rppg.weights import DEFAULT_MODEL as BUNDLED_CHECKPOINT
 from tests.fixtures import write_labelled
 

@@ -30,6 +30,8 @@ FORBIDDEN = [
     ("edge_rppg.signals", "edge_rppg.runtimes"),
     ("edge_rppg.signals", "edge_rppg.methods"),
     ("edge_rppg.data", "edge_rppg.predict"),
+    # a gate is a record; a runtime's metadata reader finds a model file's (runtimes/metadata.for_model_file)
+    ("edge_rppg.gate", "edge_rppg.runtimes"),
 ]
 
 

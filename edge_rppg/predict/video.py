@@ -19,7 +19,7 @@ import numpy as np
 from edge_rppg.contract import CONTRACT
 from edge_rppg.data.detectors import Box
 from edge_rppg.data.source import Source, open_source
-from edge_rppg.gate import Gate, for_method, for_model_file
+from edge_rppg.gate import Gate, for_method
 from edge_rppg.methods import MODEL_ROW, ClassicRuntime
 from edge_rppg.predict.pipeline import (
     OnFrame,
@@ -31,6 +31,7 @@ from edge_rppg.predict.pipeline import (
     run_pipeline,
 )
 from edge_rppg.runtimes import AUTO, Runtime, RuntimeOptions, auto_runtime
+from edge_rppg.runtimes.metadata import for_model_file
 from edge_rppg.signals.filters import zscore
 from edge_rppg.signals.hr import Beats, find_beats
 from edge_rppg.signals.quality import (
