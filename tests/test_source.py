@@ -103,3 +103,19 @@ def test_the_cli_opens_the_file_once_and_says_an_fps_override_from_that_opening(
     assert result.exit_code == 0, result.output
     assert "--fps 25 overrides the file's own 30 fps" in result.output.replace("\n", " ")
     assert openings[str(path)] == 1
+
+
+def test_a_datasets_video_is_opened_once_to_index_and_once_to_read(openings: Counter[str], tmp_path: Path) -> None:
+    """Indexing a UBFC-rPPG folder looks at each video's header once (rate and frame count), and reading its
+    frames as training and eval do opens it once more."""
+    from edge_rppg.data.readers import read_ubfc
+    from tests.fixtures import write_ubfc
+
+    root = write_ubfc(tmp_path / "ubfc", subjects=(1, 3), n=170)
+    openings.clear()
+    items = read_ubfc(root)
+    assert [item.frame_count() for item in items] == [170, 170]
+    frames = [sum(1 for _ in item.read(CropSettings())) for item in items]
+    assert frames == [170, 170]
+    videos = {str(item.source) for item in items}
+    assert {k: v for k, v in openings.items() if k in videos} == dict.fromkeys(videos, 2)

@@ -58,24 +58,24 @@ def resample_to(signal: np.ndarray, n: int) -> np.ndarray:
     return np.interp(np.linspace(0, len(s) - 1, n), np.arange(len(s)), s)
 
 
-def _count_frames(source: Path) -> int:
-    info = probe(source)
-    if info.frames is not None:
-        return info.frames
-    return sum(1 for _ in iter_frames(source))
+def _count_frames(source: Path, declared: int | None) -> int:
+    """The frame count the file's header declared when it was indexed, else a count by decoding it."""
+    return declared if declared is not None else sum(1 for _ in iter_frames(source))
 
 
 def _count_images(folder: Path) -> int:
     return len(image_files(folder))
 
 
-def _video_fps(video: Path, recorded: float | None) -> float:
-    """The rate the file states, else the dataset's published one; a plain video with neither is refused,
-    as predict refuses it, rather than read at a rate it may not have."""
-    fps = probe(video).fps or recorded
+def _video_facts(video: Path, recorded: float | None) -> tuple[float, Callable[[], int]]:
+    """(rate, frame count) of a video file from one look at its header: the rate the file states, else the
+    dataset's published one; a plain video with neither is refused, as predict refuses it, rather than read at a
+    rate it may not have."""
+    info = probe(video)
+    fps = info.fps or recorded
     if fps is None:
         raise DatasetError(f"{video}: the frame rate is unknown (the file does not state one)")
-    return fps
+    return fps, partial(_count_frames, video, info.frames)
 
 
 def _require(path: Path, what: str) -> Path:
@@ -105,14 +105,15 @@ def read_ubfc(root: Path) -> list[VideoItem]:
     for d in sorted(dirs, key=lambda p: int(p.name[7:])):
         video = _require(d / "vid.avi", "vid.avi")
         gt = _require(d / "ground_truth.txt", "ground_truth.txt")
+        fps, frame_count = _video_facts(video, RECORDED_FPS["ubfc-rppg"])
         items.append(
             VideoItem(
                 name=d.name,
                 subject=d.name,
                 source=video,
-                fps=_video_fps(video, RECORDED_FPS["ubfc-rppg"]),
+                fps=fps,
                 frames=partial(iter_frames, video),
-                frame_count=partial(_count_frames, video),
+                frame_count=frame_count,
                 labels=partial(_ubfc_labels, gt),
             )
         )
@@ -261,18 +262,21 @@ def read_video_folder(root: Path) -> list[VideoItem]:
     files = sorted(p for p in root.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     if not files:
         raise DatasetError(f"{root}: no video files ({', '.join(VIDEO_SUFFIXES)})")
-    return [
-        VideoItem(
-            name=f.stem,
-            subject=f.stem,
-            source=f,
-            fps=_video_fps(f, None),
-            frames=partial(iter_frames, f),
-            frame_count=partial(_count_frames, f),
-            labels=_no_labels,
+    items = []
+    for f in files:
+        fps, frame_count = _video_facts(f, None)
+        items.append(
+            VideoItem(
+                name=f.stem,
+                subject=f.stem,
+                source=f,
+                fps=fps,
+                frames=partial(iter_frames, f),
+                frame_count=frame_count,
+                labels=_no_labels,
+            )
         )
-        for f in files
-    ]
+    return items
 
 
 READERS: dict[str, Callable[[Path], list[VideoItem]]] = {
