@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import struct
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,37 @@ from edge_rppg.data.video import write_video
 
 SIZE = (160, 120)
 FACE_SEED = 3  # a subject whose face the Haar cascade finds in every detection frame
+
+
+def _chunk(fourcc: bytes, data: bytes) -> bytes:
+    return fourcc + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
+
+
+def _riff_list(kind: bytes, body: bytes) -> bytes:
+    return b"LIST" + struct.pack("<I", len(body) + 4) + kind + body
+
+
+def write_interlaced_mjpeg(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
+    """An AVI of interlaced Motion-JPEG, as DV-era and some capture cards write it: each packet holds two JPEG
+    fields (the even rows, then the odd), each half the frame's height. OpenCV cannot write one, so the container
+    is written here (RIFF: avih, strh, strf, movi, idx1); FFmpeg decodes it into whole frames."""
+    h, w = frames[0].shape[:2]
+    packets = [
+        b"".join(cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR)[row::2])[1].tobytes() for row in (0, 1))
+        for f in frames
+    ]
+    n, biggest = len(packets), max(map(len, packets))
+    avih = struct.pack("<14I", 1_000_000 // fps, 0, 0, 0x10, n, 0, 1, biggest, w, h, 0, 0, 0, 0)
+    strh = b"vidsMJPG" + struct.pack("<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, fps, 0, n, biggest, 0xFFFFFFFF, 0, 0, 0, w, h)
+    strf = struct.pack("<IiiHH4sIiiII", 40, w, h, 1, 24, b"MJPG", w * h * 3, 0, 0, 0, 0)
+    stream = _riff_list(b"strl", _chunk(b"strh", strh) + _chunk(b"strf", strf))
+    movi, index = b"", b""
+    for packet in packets:
+        index += b"00dc" + struct.pack("<III", 0x10, 4 + len(movi), len(packet))
+        movi += _chunk(b"00dc", packet)
+    body = b"AVI " + _riff_list(b"hdrl", _chunk(b"avih", avih) + stream) + _riff_list(b"movi", movi)
+    body += _chunk(b"idx1", index)
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
 
 
 def write_pulse_video(path: Path, size: tuple[int, int], n_frames: int, seed: int = 4242) -> float:

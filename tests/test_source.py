@@ -119,3 +119,26 @@ def test_a_datasets_video_is_opened_once_to_index_and_once_to_read(openings: Cou
     assert frames == [170, 170]
     videos = {str(item.source) for item in items}
     assert {k: v for k, v in openings.items() if k in videos} == dict.fromkeys(videos, 2)
+
+
+def test_interlaced_motion_jpeg_is_read_decoding_from_its_second_frame(openings: Counter[str], tmp_path: Path) -> None:
+    """A Motion-JPEG file whose packets hold two fields is opened to be read coded, like any close-up; its second
+    packet is no whole JPEG of the stream's size, so the file is opened once more and decoded from frame 2: every
+    frame comes, whole and in order, from two openings."""
+    from tests.fixtures import write_interlaced_mjpeg
+
+    clip = list(synthetic_clip(seed=4242, n_frames=90).frames((640, 480)))
+    for i, frame in enumerate(clip):  # a grey block whose level names the frame: a skipped or repeated one shows
+        frame[-64:, -64:] = (i * 37) % 200 + 20
+    path = tmp_path / "interlaced.avi"
+    write_interlaced_mjpeg(path, clip)
+    openings.clear()
+    with open_source(path, CropSettings()) as source:
+        assert source.coded and (source.width, source.height) == (640, 480)
+        frames = [frame.at(1) for frame in source.frames()]
+    assert len(frames) == 90 and openings[str(path)] == 2
+    levels = [float(frame[-48:-16, -48:-16].mean()) for frame in frames]
+    assert all(abs(level - ((i * 37) % 200 + 20)) < 4 for i, level in enumerate(levels)), levels
+    pairs = zip(frames, clip, strict=True)
+    errors = [float(np.abs(got.astype(np.int16) - want.astype(np.int16)).mean()) for got, want in pairs]
+    assert max(errors) < 4.0, errors  # each frame is its own (JPEG's loss only), none skipped or repeated
