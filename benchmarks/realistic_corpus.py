@@ -13,6 +13,11 @@ Two halves, split by face and by waveform, so that nothing tuned on one says any
 - ``held-out``: Grace Hopper's face, the second half of data3.
 
     python -m benchmarks.realistic_corpus OUT_DIR [--split calibration|held-out|both] [--videos 32] [--seconds 30]
+    python -m benchmarks.realistic_corpus OUT_DIR --split calibration --inter-coded-flicker 8
+
+``--inter-coded-flicker N`` renders N more videos of the split (named ``SPLIT-1NN``), all H.264 under mains flicker,
+half of them pulseless: the condition where every model read the light as a pulse on the held-out half (the codec
+folds the flicker's alias into the HR band), and which the 24-video calibration half does not contain.
 
 Each video comes with ``NAME.json`` (what was rendered, ``pulsed`` and ``ppg_fs`` among it) and ``NAME.ppg.npy``
 (the contact PPG of the clip at 240 Hz, the same time axis as the video; zeros-free even for pulseless videos,
@@ -25,7 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -407,6 +412,27 @@ def specs(split: str, videos: int, seconds: float) -> list[VideoSpec]:
     return [sample_spec(split, k, seconds) for k in range(videos)]
 
 
+INTER_CODED_FIRST = 100  # the extra videos' numbers start here, apart from the sampled ones
+
+
+def inter_coded_flicker_specs(split: str, videos: int, seconds: float) -> list[VideoSpec]:
+    """H.264 under flicker: CRF 20/26/32, flicker depth 1-3 %, 100 or 120 Hz, 30 fps (the last two at 25), every
+    other one pulseless; the face, waveform, motion and camera as the split samples them."""
+    return [
+        replace(
+            sample_spec(split, INTER_CODED_FIRST + k, seconds),
+            codec="h264",
+            quality=(20, 26, 32)[k % 3],
+            light="flicker",
+            light_amp=0.01 + 0.02 * (k % 4) / 3,
+            pulsed=k % 2 == 0,
+            fps=30.0 if k < videos - 2 else 25.0,
+            flicker_hz=120.0 if k % 3 == 0 else 100.0,
+        )
+        for k in range(videos)
+    ]
+
+
 def load(out: Path, split: str | None = None) -> list[tuple[VideoSpec, Path, np.ndarray]]:
     """The corpus in ``out``: (spec, video path, contact PPG at PPG_FS) per complete video."""
     items = []
@@ -427,13 +453,14 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=24, help="videos per split (one in three pulseless)")
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--inter-coded-flicker", type=int, default=0, metavar="N", help="N more: H.264, flicker")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    todo = [
-        s
-        for split in (SPLITS if args.split == "both" else [args.split])
-        for s in specs(split, args.videos, args.seconds)
-    ]
+    splits = SPLITS if args.split == "both" else [args.split]
+    if args.inter_coded_flicker:
+        todo = [s for split in splits for s in inter_coded_flicker_specs(split, args.inter_coded_flicker, args.seconds)]
+    else:
+        todo = [s for split in splits for s in specs(split, args.videos, args.seconds)]
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
