@@ -133,7 +133,7 @@ def _load_run(path: Path, methods: list[str]) -> tuple[Any, dict[str, Runs], flo
     z = np.load(_run_file(path))
     frames, without, with_face, fps, elapsed = z["counts"]
     fields: dict[str, Any] = {k: list(z[f"track_{k}"]) for k in TRACK_FIELDS}
-    track = Track(**fields)
+    track = Track(**fields, camera_fps=float(z["counts"][3]))
     starts = [int(s) for s in z["starts"]]
     runs = {m: list(zip(starts, z[f"bvp_{m}"], strict=True)) for m in methods}
     timing = {"decode": 0.0, "crop": 0.0, "infer": 0.0}

@@ -127,3 +127,18 @@ def test_a_classic_method_refuses_a_model_argument(clips: dict[bool, tuple[Path,
     path, _ = clips["pulse"]
     both = CliRunner().invoke(app, ["predict", str(path), "--method", "pos", "--weights", "default"])
     assert both.exit_code == 2 and "runs without a model" in both.output
+
+
+@pytest.mark.parametrize("k", [1, 3])  # 100-Hz flicker at 30 fps, 120-Hz flicker at 25 fps
+def test_a_pulseless_face_under_flicker_in_h264_is_refused_not_read_as_the_light(k: int, tmp_path: Path) -> None:
+    """H.264 folds mains flicker's alias into the HR band: without the flicker-sideband check the bundled model read
+    this pulseless face at 145.9 bpm (k=1) and 75.0 bpm (k=3), status ok. Now each answer is refused, and the
+    windows say why."""
+    spec = dataclasses.replace(
+        corpus.inter_coded_flicker_specs("held-out", 4, SECONDS)[k], width=640, height=480, face_frac=0.25
+    )
+    assert not spec.pulsed and spec.codec == "h264" and spec.light == "flicker"
+    summary = _predict_json(corpus.write(spec, tmp_path), tmp_path)
+    assert summary["hr_bpm"] is None, summary["hr_reason"]
+    flagged = [w for w in summary["per_window"] if any("flicker modulated" in r for r in w["reasons"])]
+    assert len(flagged) >= len(summary["per_window"]) // 2, [w["reasons"] for w in summary["per_window"]]

@@ -9,7 +9,14 @@ import pytest
 
 from edge_rppg.agreement import SHOWN_GATE as GATE
 from edge_rppg.signals.hr import Beats, find_beats
-from edge_rppg.signals.quality import Quality, clip_heart_rate, segment_quality
+from edge_rppg.signals.quality import (
+    FOLD_SIDEBAND_MAX,
+    Quality,
+    SceneMeasures,
+    clip_heart_rate,
+    flicker_aliases,
+    segment_quality,
+)
 from edge_rppg.signals.vitals import clean_ibis, hrv_from_beats, respiration, timing_noise_ms, trusted_hrv
 
 SQI_MIN = GATE.sqi_min
@@ -187,3 +194,24 @@ def test_a_pulse_that_changes_rate_is_scored_at_the_peak_its_beats_show() -> Non
     assert q.hr_bpm == pytest.approx(q.beat_hr_bpm, abs=3) and q.hr_bpm > 90
     largest_only = segment_quality(x, replace(GATE, peak_candidates=1), FS)  # what classic methods keep
     assert not largest_only.ok and largest_only.hr_bpm < 80
+
+
+@pytest.mark.parametrize(("camera_fps", "lines"), [(30.0, [10.0]), (25.0, [5.0]), (60.0, [10.0]), (15.0, [5.0])])
+def test_mains_flicker_lands_where_the_camera_and_the_track_fold_it(camera_fps: float, lines: list[float]) -> None:
+    """100 and 120 Hz aliased by the camera, then by the 30-fps track; a line at 0 Hz (120 Hz at 30 fps) is none."""
+    assert flicker_aliases(camera_fps, FS) == lines
+
+
+@pytest.mark.parametrize(("depth", "refused"), [(0.01, False), (0.02, False), (0.5, True)])
+def test_flicker_modulated_at_the_reading_is_the_light_not_a_pulse(depth: float, refused: bool) -> None:
+    """A 10-Hz flicker alias whose depth swings at 2.5 Hz: by a pulse's few percent the line's sidebands stay small
+    and a 150-bpm reading stands; by a codec's half it is the light's own rate, and the reading is refused."""
+    t = np.arange(300) / FS
+    brightness = 120.0 * (1 + 0.02 * np.sin(2 * np.pi * 10.0 * t) * (1 + depth * np.sin(2 * np.pi * 2.5 * t)))
+    n = len(t)
+    scene = SceneMeasures.from_track(np.zeros(n, bool), np.zeros(n), brightness, FS, camera_fps=30.0)
+    ratio = scene.flicker_sidebands(150.0)
+    assert (ratio > FOLD_SIDEBAND_MAX) == refused, ratio
+    assert any("flicker modulated" in r for r in scene.reasons(GATE, 150.0)) == refused
+    unknown = SceneMeasures.from_track(np.zeros(n, bool), np.zeros(n), brightness, FS)  # no camera rate: no check
+    assert unknown.flicker_sidebands(150.0) == 0.0

@@ -75,6 +75,7 @@ class Track:
     background: list[np.ndarray] = field(default_factory=list)  # mean RGB beside the face: the light alone
     roi: Roi = WHOLE_CROP
     origin: int = 0
+    camera_fps: float | None = None  # the source's own rate: where mains flicker aliases (None: not checked)
 
     def forget_before(self, frame: int) -> None:
         """Drop the frames before ``frame``, in FORGET_STEP steps."""
@@ -103,6 +104,7 @@ class Track:
             np.array(self.brightness[lo:hi]),
             CONTRACT.fps,
             np.array(self.background[lo:hi]) if self.background else None,
+            self.camera_fps,
         )
 
     def witness_hr(self, start: int, stop: int) -> float | None:
@@ -296,7 +298,7 @@ def run_pipeline(
     more is done (live mode); ``on_frame`` sees every frame and its box, and may return False to stop."""
     cropper = FaceCropper(options.crop, source.fps)
     scheduler = WindowScheduler(options.stride)
-    track = Track(roi=options.classic_roi)
+    track = Track(roi=options.classic_roi, camera_fps=source.fps)
     wall = time.perf_counter()
     stages = _Stages(source, lambda: cropper.tracker.reduction, runtime, options)
     try:

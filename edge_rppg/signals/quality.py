@@ -46,6 +46,20 @@ LIGHT_MATCH_HZ = 0.1  # a line of the background's light this close to the pulse
 LIGHT_MIN_S = 4.0  # the background's spectrum needs this much of it
 
 
+# Mains flicker (twice the grid's 50 or 60 Hz) aliased by the camera's rate, then by the 30-fps track: the line it
+# leaves in the inner face's brightness. An inter-frame codec can modulate that line; its modulation at the reading's
+# rate (the sidebands at the line +- the rate) is then read as a pulse by every model and POS alike.
+MAINS_FLICKER_HZ = (100.0, 120.0)
+FOLD_LINE_MIN = 0.001  # relative amplitude of the alias line for it to be judged (no line, nothing to fold)
+FOLD_MATCH_HZ = 0.1
+# Sideband over line above which the reading is the light's. Blood modulates the reflected flicker by the pulse's
+# own depth (under 2 %), so a right reading's sidebands are a few percent of the line. Fixed on the calibration half
+# with its 8 H.264-under-flicker videos (``realistic_corpus.py --inter-coded-flicker 8``): right readings at 25-30
+# fps 0.003-0.028, the folded light's 0.099-3.0. At 60 fps (one FFV1 clip) right readings reached 0.65-1.2 and are
+# refused: refusing is the safe side.
+FOLD_SIDEBAND_MAX = 0.08
+
+
 def _flicker(log_brightness: np.ndarray, fs: float) -> float:
     """Amplitude (relative) of the strongest spectral line of the inner face's brightness within
     FLICKER_BAND_HZ: mains flicker aliased by the frame rate. Harmless alone, but beating with a codec's
@@ -58,6 +72,35 @@ def _flicker(log_brightness: np.ndarray, fs: float) -> float:
     freqs = np.fft.rfftfreq(len(x), 1 / fs)
     band = (freqs >= FLICKER_BAND_HZ[0]) & (freqs < min(FLICKER_BAND_HZ[1], fs / 2))
     return float(spectrum[band].max()) if band.any() else 0.0
+
+
+def _fold(freq: float, rate: float) -> float:
+    """Where a line at ``freq`` lands when sampled at ``rate``."""
+    folded = freq % rate
+    return min(folded, rate - folded)
+
+
+def flicker_aliases(camera_fps: float, fs: float) -> list[float]:
+    """Where mains flicker lands in the track: aliased by the camera, then by the track's rate; only the lines above
+    the HR band (one at 0 Hz, as 100 Hz at 25 fps, leaves nothing to fold)."""
+    lines = {round(_fold(_fold(f, camera_fps), fs), 3) for f in MAINS_FLICKER_HZ}
+    return sorted(f for f in lines if f > HR_BAND_HZ[1])
+
+
+def flicker_line(log_brightness: np.ndarray, fs: float, camera_fps: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """(freqs, amplitudes, the alias line's frequency or nan when it is weaker than FOLD_LINE_MIN) of the inner
+    face's brightness."""
+    x = log_brightness - log_brightness.mean()
+    window = np.hanning(len(x))
+    nfft = fine_nfft(len(x), fs)
+    amps = np.abs(np.fft.rfft(x * window, nfft)) * 2 / window.sum()
+    freqs = np.fft.rfftfreq(nfft, 1 / fs)
+    best, line = FOLD_LINE_MIN, float("nan")
+    for alias in flicker_aliases(camera_fps, fs):
+        amp = float(amps[np.abs(freqs - alias) <= FOLD_MATCH_HZ].max())
+        if amp >= best:
+            best, line = amp, alias
+    return freqs, amps, line
 
 
 def light_spectrum(background: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray] | None:
@@ -86,6 +129,8 @@ class SceneMeasures:
     light_step: float
     flicker: float = 0.0  # relative amplitude of the strongest brightness line above the HR band
     light: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)  # light_spectrum
+    # the brightness spectrum and its flicker alias line (flicker_line), for the folded-flicker check
+    fold: tuple[np.ndarray, np.ndarray, float] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_track(
@@ -95,19 +140,34 @@ class SceneMeasures:
         brightness: np.ndarray,
         fs: float,
         background: np.ndarray | None = None,
+        camera_fps: float | None = None,
     ) -> SceneMeasures:
         log_b = np.log(np.maximum(np.asarray(brightness, dtype=np.float64), 1.0))
         span = max(1, int(round(LIGHT_SPAN_S * fs)))
         step = float(np.abs(log_b[span:] - log_b[:-span]).max()) if len(log_b) > span else 0.0
         motion = float(np.percentile(speed, 95)) if len(speed) else 0.0
         light = None if background is None else light_spectrum(background, fs)
+        fold = (
+            flicker_line(log_b, fs, camera_fps) if camera_fps is not None and len(log_b) >= LIGHT_MIN_S * fs else None
+        )
         return cls(
             face_lost=bool(np.any(lost)),
             motion=round(motion, 4),
             light_step=round(step, 4),
             flicker=round(_flicker(log_b, fs), 5),
             light=light,
+            fold=fold,
         )
+
+    def flicker_sidebands(self, hr_bpm: float) -> float:
+        """The brightness at the flicker alias line +- ``hr_bpm``, relative to the line (0: no line, or unknown)."""
+        if self.fold is None or not np.isfinite(self.fold[2]) or not np.isfinite(hr_bpm):
+            return 0.0
+        freqs, amps, line = self.fold
+        line_amp = float(amps[np.abs(freqs - line) <= FOLD_MATCH_HZ].max())
+        fs = 2 * float(freqs[-1])
+        sides = [_fold(line + sign * hr_bpm / 60.0, fs) for sign in (-1, 1)]
+        return max(float(amps[np.abs(freqs - f) <= FOLD_MATCH_HZ].max()) for f in sides) / line_amp
 
     def light_share(self, hr_bpm: float) -> float:
         """The share of the background light's HR-band power within LIGHT_MATCH_HZ of ``hr_bpm`` (0: unknown)."""
@@ -119,11 +179,12 @@ class SceneMeasures:
     def reasons(self, gate: Gate, hr_bpm: float) -> list[str]:
         """The measures that fail a segment read at ``hr_bpm`` outright (light steps and flicker are reported,
         not judged: the background's light at the pulse's own rate is)."""
-        light = self.light_share(hr_bpm)
+        light, folded = self.light_share(hr_bpm), self.flicker_sidebands(hr_bpm)
         checks = (
             ("face lost", self.face_lost),
             (f"motion {self.motion:.2f} face widths/s", self.motion > gate.motion_max),
             (f"light: the background shows {hr_bpm:.0f} bpm too ({light:.0%})", light > gate.light_share_max),
+            (f"light: flicker modulated at {hr_bpm:.0f} bpm ({folded:.2f})", folded > FOLD_SIDEBAND_MAX),
         )
         return [name for name, failed in checks if failed]
 
