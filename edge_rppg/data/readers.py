@@ -67,15 +67,25 @@ def _count_images(folder: Path) -> int:
     return len(image_files(folder))
 
 
-def _video_facts(video: Path, recorded: float | None) -> tuple[float, Callable[[], int]]:
-    """(rate, frame count) of a video file from one look at its header: the rate the file states, else the
+def _video_file_item(
+    name: str, video: Path, recorded: float | None, labels: Callable[[int], tuple[np.ndarray, np.ndarray | None]]
+) -> VideoItem:
+    """A video file's item from one look at its header (rate and frame count): the rate the file states, else the
     dataset's published one; a plain video with neither is refused, as predict refuses it, rather than read at a
-    rate it may not have."""
+    rate it may not have. Its subject is its name."""
     info = probe(video)
     fps = info.fps or recorded
     if fps is None:
         raise DatasetError(f"{video}: the frame rate is unknown (the file does not state one)")
-    return fps, partial(_count_frames, video, info.frames)
+    return VideoItem(
+        name=name,
+        subject=name,
+        source=video,
+        fps=fps,
+        frames=partial(iter_frames, video),
+        frame_count=partial(_count_frames, video, info.frames),
+        labels=labels,
+    )
 
 
 def _require(path: Path, what: str) -> Path:
@@ -105,18 +115,7 @@ def read_ubfc(root: Path) -> list[VideoItem]:
     for d in sorted(dirs, key=lambda p: int(p.name[7:])):
         video = _require(d / "vid.avi", "vid.avi")
         gt = _require(d / "ground_truth.txt", "ground_truth.txt")
-        fps, frame_count = _video_facts(video, RECORDED_FPS["ubfc-rppg"])
-        items.append(
-            VideoItem(
-                name=d.name,
-                subject=d.name,
-                source=video,
-                fps=fps,
-                frames=partial(iter_frames, video),
-                frame_count=frame_count,
-                labels=partial(_ubfc_labels, gt),
-            )
-        )
+        items.append(_video_file_item(d.name, video, RECORDED_FPS["ubfc-rppg"], partial(_ubfc_labels, gt)))
     return items
 
 
@@ -262,21 +261,7 @@ def read_video_folder(root: Path) -> list[VideoItem]:
     files = sorted(p for p in root.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     if not files:
         raise DatasetError(f"{root}: no video files ({', '.join(VIDEO_SUFFIXES)})")
-    items = []
-    for f in files:
-        fps, frame_count = _video_facts(f, None)
-        items.append(
-            VideoItem(
-                name=f.stem,
-                subject=f.stem,
-                source=f,
-                fps=fps,
-                frames=partial(iter_frames, f),
-                frame_count=frame_count,
-                labels=_no_labels,
-            )
-        )
-    return items
+    return [_video_file_item(f.stem, f, None, _no_labels) for f in files]
 
 
 READERS: dict[str, Callable[[Path], list[VideoItem]]] = {
