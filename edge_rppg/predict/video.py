@@ -223,7 +223,7 @@ def _live_reporter(stride: int, on_window: OnWindow, gate: Gate) -> Callable[[Re
 
 def _live_vitals(span: Results, passed: dict[int, bool], answered: bool) -> Vitals:
     """HRV and breathing over the last LIVE_VITALS_S of windows, read only where windows passed, as a clip's are."""
-    windows = sorted((s, b) for s, b in span if s >= span[-1][0] - LIVE_VITALS_FRAMES)
+    windows = sorted((r for r in span if r[0] >= span[-1][0] - LIVE_VITALS_FRAMES), key=lambda r: r[0])
     origin = windows[0][0]
     bvp = reassemble([(s - origin, b) for s, b in windows])
     good = _good_part(bvp, [s for s, _ in windows if passed.get(s, False)], origin)

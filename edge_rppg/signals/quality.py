@@ -55,8 +55,8 @@ FOLD_MATCH_HZ = 0.1
 # Sideband over line above which the reading is the light's. Blood modulates the reflected flicker by the pulse's
 # own depth (under 2 %), so a right reading's sidebands are a few percent of the line. Fixed on the calibration half
 # with its 8 H.264-under-flicker videos (``realistic_corpus.py --inter-coded-flicker 8``): right readings at 25-30
-# fps 0.003-0.028, the folded light's 0.099-3.0. At 60 fps (one FFV1 clip) right readings reached 0.65-1.2 and are
-# refused: refusing is the safe side.
+# fps 0.003-0.028 but for 3 of 96 windows of one FFV1 clip (0.09-0.97), the folded light's 0.099-3.0. At 60 fps (one
+# FFV1 clip) right readings reached 0.65-1.2 and are refused: refusing is the safe side.
 FOLD_SIDEBAND_MAX = 0.08
 
 
