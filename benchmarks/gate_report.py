@@ -6,6 +6,11 @@ own code: ``edge_rppg.calibration.features``, ``score`` and ``decide``, under th
 
     python -m benchmarks.gate_report CORPUS --split held-out --results results-x [--weights W] [--methods model,pos]
     python -m benchmarks.gate_report CORPUS --split calibration --results results-x --fit pos,chrom,green --out DIR
+    python -m benchmarks.gate_report CORPUS --split calibration --results results-x [--weights W] --fit-answers model
+
+``--fit-answers`` fits the map of a shipped gate's answers' confidence (``Gate.answer_confidence``) on the
+calibration half (``calibration.answer_outcomes``: each clip's answer and its answers over spans of 10 and 20 windows,
+as a live reading's), and rewrites the gate's file in ``edge_rppg/assets/gates`` with nothing else changed.
 """
 
 from __future__ import annotations
@@ -15,20 +20,26 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+import edge_rppg
 from benchmarks import realistic_corpus as corpus
 from benchmarks import realistic_eval
 from edge_rppg.calibration import (
     ClipFeatures,
+    answer_outcomes,
     decide,
-    expected_calibration_error,
     features,
     fit,
+    fit_answer_confidence,
     ppg_truth,
     score,
 )
-from edge_rppg.gate import CONFIDENCE_WITHIN_BPM, UNCALIBRATED_METHOD, Gate, for_checkpoint, for_method
+from edge_rppg.gate import (
+    UNCALIBRATED_METHOD,
+    Gate,
+    for_checkpoint,
+    for_method,
+    shipped_name,
+)
 from edge_rppg.paths import file_sha256
 from edge_rppg.weights import resolve
 
@@ -49,26 +60,11 @@ def clip_features(root: Path, split: str, method: str, gate: Gate) -> list[tuple
     return out
 
 
-def clip_ece(gate: Gate, clips: list[ClipFeatures]) -> float | None:
-    """ECE of the clip answers: a clip's confidence is its passing segments' mean (as predict gives it)."""
-    p, y = [], []
-    for c in clips:
-        d = decide(gate, c)
-        if d.hr_bpm is None:
-            continue
-        conf = [gate.confidence_of(float(s)) for s in d.sqi[d.passed]]
-        if None in conf:
-            return None
-        p.append(float(np.mean(conf)))  # type: ignore[arg-type]
-        y.append(c.pulsed and abs(d.hr_bpm - c.truth_hr) <= CONFIDENCE_WITHIN_BPM)
-    return round(expected_calibration_error(np.array(p), np.array(y, dtype=float)), 4) if p else None
-
-
 def line(label: str, s: dict[str, Any]) -> str:
     mae = "-" if s["mae_bpm"] is None else f"{s['mae_bpm']:.2f} (max {s['max_err_bpm']:.1f})"
     return (
         f"{label:34s} HR for {s['answered']:2d}/{s['pulsed']} pulsed, MAE {mae:16s} pulseless accepted "
-        f"{s['pulseless_accepted']}/{s['pulseless']}, window ECE {s['window_ece']}, clip ECE {s.get('clip_ece')}"
+        f"{s['pulseless_accepted']}/{s['pulseless']}, window ECE {s['window_ece']}, answer ECE {s['answer_ece']}"
     )
 
 
@@ -76,10 +72,11 @@ def report(root: Path, split: str, method: str, gate: Gate) -> None:
     pairs = clip_features(root, split, method, gate)
     clips = [c for _, c in pairs]
     print(f"{method}: {gate.label()}")
-    print("  " + line("gate as shipped", score(gate, clips) | {"clip_ece": clip_ece(gate, clips)}))
+    print("  " + line("gate as shipped", score(gate, clips)))
     for name, change in ABLATIONS.items():
         if gate.witness or "POS" not in name:
             print("  " + line(name, score(replace(gate, **change), clips)))
+    print("  " + line("no flicker witness", score(gate, [replace(c, vetoed=None) for c in clips])))
     flicker = [(s, c) for s, c in pairs if s.light == "flicker"]
     for s, c in flicker:
         d = decide(gate, c)
@@ -93,6 +90,19 @@ def report(root: Path, split: str, method: str, gate: Gate) -> None:
             print("    " + line(f"{key}={value}", score(gate, cs)))
 
 
+def fit_answers(root: Path, method: str, weights: Path | None) -> None:
+    """The gate of ``method`` (or the model of ``weights``) with its answers' map fitted on the calibration half."""
+    checkpoint = resolve(weights)[0]
+    gate = for_checkpoint(checkpoint, file_sha256(checkpoint)) if method == "model" else for_method(method)
+    rows = answer_outcomes(gate, [c for _, c in clip_features(root, "calibration", method, gate)])
+    fitted = replace(gate, answer_confidence=fit_answer_confidence(rows))
+    scores = fitted.fitted_on.get("scores", {}) | {"answers": len(rows), "answers_right": sum(r for _, r, _ in rows)}
+    fitted = replace(fitted, fitted_on=fitted.fitted_on | {"scores": scores})
+    target = Path(edge_rppg.__file__).parent / "assets" / "gates" / f"{shipped_name(gate.model)}.json"
+    target.write_text(fitted.to_json())
+    print(f"{method}: {len(rows)} answers, {scores['answers_right']} right -> {fitted.answer_confidence} ({target})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("corpus", type=Path)
@@ -102,15 +112,19 @@ def main() -> None:
     ap.add_argument("--methods", default="model")
     ap.add_argument("--fit", default="", help="classic methods to fit a gate for (on --split), written to --out")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--fit-answers", default="", help="methods (or model) whose shipped gate gets its answers' map")
     args = ap.parse_args()
     realistic_eval.RESULTS = args.results
+    for method in filter(None, args.fit_answers.split(",")):
+        assert args.split == "calibration", "the answers' map is fitted on the calibration half only"
+        fit_answers(args.corpus, method, args.weights)
     for method in filter(None, args.fit.split(",")):
         clips = [c for _, c in clip_features(args.corpus, args.split, method, UNCALIBRATED_METHOD)]
         gate = fit(clips, UNCALIBRATED_METHOD, f"the realistic corpus's {args.split} half", f"method:{method}")
         assert args.out is not None
         (args.out / f"{method}.json").write_text(gate.to_json())
         print(line(f"{method} fitted on {args.split}", gate.fitted_on["scores"]))
-    for method in filter(None, args.methods.split(",")) if not args.fit else []:
+    for method in filter(None, args.methods.split(",")) if not (args.fit or args.fit_answers) else []:
         checkpoint = resolve(args.weights)[0]
         gate = for_checkpoint(checkpoint, file_sha256(checkpoint)) if method == "model" else for_method(method)
         report(args.corpus, args.split, method, gate)

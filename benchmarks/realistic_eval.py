@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 
 from benchmarks import realistic_corpus as corpus
-from edge_rppg.calibration import ppg_truth
+from edge_rppg.calibration import expected_calibration_error, ppg_truth
+from edge_rppg.data.detectors import DEFAULT_DETECTOR, DETECTORS
 from edge_rppg.data.face import CropSettings
 from edge_rppg.data.frames import REDUCTIONS
 from edge_rppg.data.source import open_source
-from edge_rppg.gate import Gate, for_checkpoint, for_method
+from edge_rppg.gate import CONFIDENCE_WITHIN_BPM, Gate, for_checkpoint, for_method
 from edge_rppg.predict.pipeline import PredictOptions, check_run, run_pipeline
 from edge_rppg.predict.video import classic_runtime, gate_of, read_vitals
 from edge_rppg.signals.classic import METHODS, ROIS
@@ -109,6 +110,12 @@ def _gates(methods: list[str], model_gate: Gate) -> dict[str, Gate]:
 
 TRACK_FIELDS = ("lost", "speed", "brightness", "rgb", "background")
 RESULTS = "results"  # the cache folder's name inside the corpus (--results: one per model)
+ORACLE = "oracle"  # realistic_oracle.py's folder inside the corpus: the oracle reads no model, so one for all
+
+
+def oracle_file(root: Path, name: str, suffix: str = "json") -> Path:
+    """Where realistic_oracle.py keeps a video's verdict (``json``) or its masked RGB trace (``rgb.npy``)."""
+    return root / ORACLE / f"{name}.oracle.{suffix}"
 
 
 def _run_file(path: Path) -> Path:
@@ -245,7 +252,7 @@ def score(records: list[dict[str, Any]], method: str) -> dict[str, Any]:
     sdnn = [_rel(r["methods"][method]["hrv"]["sdnn_ms"], r["truth"]["sdnn_ms"]) for r in hrv]
     rmssd = [_rel(r["methods"][method]["hrv"]["rmssd_ms"], r["truth"]["rmssd_ms"]) for r in hrv]
     within = [s <= HRV_TOLERANCE and q <= HRV_TOLERANCE for s, q in zip(sdnn, rmssd, strict=True)]
-    return {
+    return _confidence(records, method) | {
         "pulsed": len(pulsed),
         "coverage": len(given) / max(len(pulsed), 1),
         "mae": float(np.mean(errors)) if errors else float("nan"),
@@ -259,13 +266,28 @@ def score(records: list[dict[str, Any]], method: str) -> dict[str, Any]:
     }
 
 
+def _confidence(records: list[dict[str, Any]], method: str) -> dict[str, Any]:
+    """The ECE of the answers' confidence as predict gives it: an answer is right when it is a pulsed clip's HR within
+    CONFIDENCE_WITHIN_BPM of the truth (an accepted pulseless clip is a wrong answer)."""
+    rows = []
+    for r in records:
+        m = r["methods"][method]
+        if m["hr_bpm"] is not None:
+            right = r["spec"]["pulsed"] and abs(m["hr_bpm"] - m["truth_hr_bpm"]) <= CONFIDENCE_WITHIN_BPM
+            rows.append((m["hr_confidence"], right))
+    if not rows or any(p is None for p, _ in rows):  # none answered, or an uncalibrated gate gives no confidence
+        return {"ece": float("nan"), "ece_answers": len(rows)}
+    p, y = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
+    return {"ece": expected_calibration_error(p, y), "ece_answers": len(rows)}
+
+
 def _line(label: str, s: dict[str, Any]) -> str:
     return (
         f"{label:28s} HR for {s['coverage']:5.0%} of {s['pulsed']:2d} pulsed,"
         f" MAE {s['mae']:5.2f} (max {s['max_err']:5.1f})"
         f" | pulseless accepted {s['false_accept']:4.0%} of {s['pulseless']}"
         f" | HRV on {s['hrv_reported']:2d}: SDNN err {s['sdnn_rel_median']:4.0%}, RMSSD {s['rmssd_rel_median']:4.0%},"
-        f" within 15 % {s['hrv_within']:4.0%}"
+        f" within 15 % {s['hrv_within']:4.0%} | ECE {s['ece']:.2f} on {s['ece_answers']}"
     )
 
 
@@ -273,7 +295,7 @@ def _measurable(root: Path, records: list[dict[str, Any]]) -> dict[str, list[dic
     """Pulsed records split by the oracle of realistic_oracle.py (empty when it has not been run)."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
-        f = root / RESULTS / f"{r['spec']['name']}.oracle.json"
+        f = oracle_file(root, r["spec"]["name"])
         if r["spec"]["pulsed"] and f.exists():
             groups["measurable" if json.loads(f.read_text())["measurable"] else "not measurable"].append(r)
     return groups
@@ -329,6 +351,9 @@ def main() -> None:
         default=CropSettings().max_reduction,
         help="track and crop on frames reduced by up to this (1: full frames, as before frames were decoded reduced)",
     )
+    ap.add_argument(
+        "--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR, help="the face detector to crop by"
+    )
     ap.add_argument("--score-json", type=Path, default=None)
     ap.add_argument("--regate", action="store_true", help="re-read the cached runs with today's quality gates")
     ap.add_argument("--results", default="results", help="the cache folder inside the corpus (one per model)")
@@ -341,7 +366,9 @@ def main() -> None:
     if args.regate:
         report(regate(args.corpus, args.split, methods, args.weights), methods, args.corpus)
         return
-    options = PredictOptions(classic_roi=ROIS[args.classic_roi], crop=CropSettings(max_reduction=args.max_reduction))
+    options = PredictOptions(
+        classic_roi=ROIS[args.classic_roi], crop=CropSettings(max_reduction=args.max_reduction, detector=args.detector)
+    )
     report(_records(args.corpus, args.split, args.weights, methods, args.force, options), methods, args.corpus)
 
 

@@ -10,7 +10,7 @@ the best of the three is the oracle. A video is *measurable* when the oracle's H
 there is the right answer, not a miss.
 
 The rule is fixed here, a priori, from the oracle alone; no predict output is read, and no threshold of
-the product is tuned on it. Results go to CORPUS/results/NAME.oracle.json (the masked RGB trace beside it,
+the product is tuned on it. Results go to CORPUS/oracle/NAME.oracle.json (the masked RGB trace beside it,
 so that a change of rule re-scores without decoding).
 
     python -m benchmarks.realistic_oracle CORPUS [--split held-out] [--workers 2]
@@ -81,7 +81,7 @@ def _segments(bvp: np.ndarray, ppg: np.ndarray, fps: float) -> tuple[float, floa
 
 
 def oracle(spec: corpus.VideoSpec, path: Path, ppg: np.ndarray) -> dict[str, Any]:
-    trace = path.parent / "results" / f"{spec.name}.oracle-rgb.npy"  # decoding is the slow part: kept
+    trace = realistic_eval.oracle_file(path.parent, spec.name, "rgb.npy")  # decoding is the slow part: kept
     if not trace.exists():
         trace.parent.mkdir(exist_ok=True)
         np.save(trace, oracle_rgb(spec, path))
@@ -105,7 +105,7 @@ def oracle(spec: corpus.VideoSpec, path: Path, ppg: np.ndarray) -> dict[str, Any
 
 def _one(item: tuple[corpus.VideoSpec, Path, np.ndarray]) -> dict[str, Any]:
     spec, path, ppg = item
-    f = path.parent / "results" / f"{spec.name}.oracle.json"
+    f = realistic_eval.oracle_file(path.parent, spec.name)
     rec = oracle(spec, path, ppg)
     f.write_text(json.dumps(rec) + "\n")
     return rec

@@ -4,7 +4,8 @@ Each clip is run once through predict's own pipeline; every HR segment is then r
 with its scene and POS's reading, so that every candidate rule is judged without decoding again. The rule kept
 gives an HR for the most pulsed clips while accepting at most MAX_FALSE_ACCEPT of the pulseless ones, with an
 answer MAE within MAX_MAE_BPM and no answer further than MAX_ERR_BPM from the truth; its confidence is the
-share of passing segments that read within CONFIDENCE_WITHIN_BPM, by SQI, made monotone.
+share of passing segments that read within CONFIDENCE_WITHIN_BPM, by SQI, made monotone, and an answer's is the
+share of answers within it, by their segments' mean confidence.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ MAX_MAE_BPM = 1.5
 MAX_ERR_BPM = 5.0
 MIN_TRUTH_SPAN_S = 4.0  # a segment of contact PPG shorter than this has no spectral truth
 CONFIDENCE_MIN_BIN = 12  # passing segments per confidence bin, at least
+ANSWER_CONFIDENCE_MIN_BIN = 12  # answers per bin of the answers' map, at least
+# An answer is read over a whole clip, or over the last windows of a live stream (some 10 s): the answers' map is
+# fitted on each clip's answer and on its answers over every span of these many windows (half a span apart).
+ANSWER_SPANS = (10, 20)
 GRID: dict[str, tuple[float, ...]] = {
     "snr_half_width_hz": (0.1, 0.2, 0.3),
     "sqi_min": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
@@ -58,6 +63,22 @@ class ClipFeatures:
     motion: np.ndarray
     lost: np.ndarray
     truth: np.ndarray  # [segments] the contact PPG's HR over the same span (nan: unknown, or no pulse)
+    vetoed: np.ndarray | None = None  # [widths, segments] a fixed witness refuses the HR (SceneMeasures.vetoes)
+
+    def part(self, start: int, stop: int) -> ClipFeatures:
+        """The clip's segments ``start:stop`` alone (an answer over part of it: a live reading's last windows)."""
+        cut = slice(start, stop)
+        return replace(
+            self,
+            hr=self.hr[:, cut],
+            sqi=self.sqi[:, cut],
+            light=self.light[:, cut],
+            vetoed=None if self.vetoed is None else self.vetoed[:, cut],
+            witness=self.witness[cut],
+            motion=self.motion[cut],
+            lost=self.lost[cut],
+            truth=self.truth[cut],
+        )
 
     @property
     def truth_hr(self) -> float:
@@ -88,7 +109,7 @@ def features(
     bvp = reassemble(results)
     widths = GRID["snr_half_width_hz"]
     probe = replace(UNCALIBRATED, sqi_min=0.0, witness=False, motion_max=np.inf, peak_candidates=peak_candidates)
-    hr, sqi, light, wit, motion, lost, truths = [], [], [], [], [], [], []
+    hr, sqi, light, vetoed, wit, motion, lost, truths = [], [], [], [], [], [], [], []
     offset_s = run.frames_without_face / fps  # the model's timeline starts at the first face
     for start, _ in results:
         seg = segment_at(bvp, start, start, run.track, witness)
@@ -96,6 +117,7 @@ def features(
         hr.append([q.hr_bpm for q in qs])
         sqi.append([q.sqi for q in qs])
         light.append([seg.scene.light_share(q.hr_bpm) for q in qs])
+        vetoed.append([bool(seg.scene.vetoes(q.hr_bpm)) for q in qs])
         wit.append(np.nan if seg.witness_hr_bpm is None else seg.witness_hr_bpm)
         motion.append(seg.scene.motion)
         lost.append(seg.scene.face_lost)
@@ -107,6 +129,7 @@ def features(
         hr=np.array(hr).T,
         sqi=np.array(sqi).T,
         light=np.array(light).T,
+        vetoed=np.array(vetoed).T,
         witness=np.array(wit),
         motion=np.array(motion),
         lost=np.array(lost, dtype=bool),
@@ -132,6 +155,8 @@ def decide(gate: Gate, clip: ClipFeatures) -> Decision:
         factor = np.where(agree, gate.witness_agree_factor, gate.witness_disagree_factor)
         sqi = np.where(seen, np.minimum(1.0, sqi * factor), sqi)
     passed = (sqi >= gate.sqi_min) & ~clip.lost & (clip.motion <= gate.motion_max) & (light <= gate.light_share_max)
+    if clip.vetoed is not None:
+        passed &= ~clip.vetoed[k]
     if passed.sum() < gate.windows_needed(len(passed)):
         return Decision(hr_bpm=None, passed=passed, sqi=sqi, hr=hr)
     return Decision(hr_bpm=weighted_median(hr[passed], np.maximum(sqi[passed], 1e-3)), passed=passed, sqi=sqi, hr=hr)
@@ -144,6 +169,7 @@ def score(gate: Gate, clips: list[ClipFeatures]) -> dict[str, Any]:
     errors = [abs(d.hr_bpm - c.truth_hr) for c, d in pulsed if d.hr_bpm is not None]
     pulseless = [d.hr_bpm is not None for c, d in decisions if not c.pulsed]
     p, y = _window_outcomes(gate, decisions)
+    answers = answer_outcomes(gate, clips, spans=())
     return {
         "pulsed": len(pulsed),
         "answered": len(errors),
@@ -153,7 +179,38 @@ def score(gate: Gate, clips: list[ClipFeatures]) -> dict[str, Any]:
         "pulseless": len(pulseless),
         "pulseless_accepted": int(sum(pulseless)),
         "window_ece": None if p is None else round(expected_calibration_error(p, y), 4),
+        "answer_ece": _answer_ece(gate, answers),
     }
+
+
+Answer = tuple[float, bool, str]  # the mean confidence of its passing segments, whether it is right, its clip
+
+
+def answer_outcomes(gate: Gate, clips: list[ClipFeatures], spans: tuple[int, ...] = ANSWER_SPANS) -> list[Answer]:
+    """Every answer ``gate`` gives over each clip and over each span of ``spans`` windows in it (half a span apart):
+    a pulseless clip's answer is wrong, a pulsed one's is right within CONFIDENCE_WITHIN_BPM of the span's truth."""
+    if not gate.confidence:
+        return []
+    out = []
+    for clip in clips:
+        n = len(clip.motion)
+        parts = [(0, n)] + [(a, a + w) for w in spans if w < n for a in range(0, n - w + 1, max(1, w // 2))]
+        for a, b in parts:
+            part = clip.part(a, b)
+            d = decide(gate, part)
+            if d.hr_bpm is None:
+                continue
+            mean = float(np.mean([gate.confidence_of(float(q)) or 0.0 for q in d.sqi[d.passed]]))
+            out.append((mean, bool(part.pulsed and abs(d.hr_bpm - part.truth_hr) <= CONFIDENCE_WITHIN_BPM), clip.name))
+    return out
+
+
+def _answer_ece(gate: Gate, answers: list[Answer]) -> float | None:
+    """The ECE of the answers' confidence as the gate gives it (its answers' map over the segments' mean)."""
+    if not answers:
+        return None
+    p = np.array([gate.confidence_of_answer([mean]) for mean, _, _ in answers], dtype=np.float64)
+    return round(expected_calibration_error(p, np.array([right for _, right, _ in answers], dtype=np.float64)), 4)
 
 
 def _window_outcomes(gate: Gate, decisions: list[tuple[ClipFeatures, Decision]]) -> tuple[np.ndarray | None, Any]:
@@ -225,6 +282,35 @@ def fit_confidence(gate: Gate, clips: list[ClipFeatures]) -> tuple[tuple[float, 
     return tuple((round(a, 4), round(b, 4)) for a, b in zip(x, share, strict=True))
 
 
+def fit_answer_confidence(answers: list[Answer]) -> tuple[tuple[float, float], ...]:
+    """Knots (mean segment confidence, share right) over the answers, ANSWER_CONFIDENCE_MIN_BIN or more a bin,
+    made monotone. Each run of bins with one share then counts as (right + 1) / (n + 2) with n the clips it holds
+    (Laplace's rule of succession; a clip's overlapping spans are not independent answers): with a dozen clips, all
+    right, an answer is not certain. No answers: nothing is ever sure."""
+    if not answers:
+        return ((0.0, 0.0), (1.0, 0.0))
+    p = np.array([a for a, _, _ in answers])
+    y = np.array([r for _, r, _ in answers], dtype=np.float64)
+    chunks = np.array_split(np.argsort(p), max(1, len(p) // ANSWER_CONFIDENCE_MIN_BIN))
+    x = [float(p[c].mean()) for c in chunks]
+    counts = [len(c) for c in chunks]
+    clips = [{answers[i][2] for i in c} for c in chunks]
+    share = _monotone(_shrunk(_monotone([float(y[c].mean()) for c in chunks], counts), clips), counts)
+    return tuple((round(a, 4), round(b, 4)) for a, b in zip(x, share, strict=True))
+
+
+def _shrunk(shares: list[float], clips: list[set[str]]) -> list[float]:
+    """Each run of equal shares as (right + 1) / (n + 2), n the distinct clips of the run's bins."""
+    out: list[float] = []
+    i = 0
+    for _, run in itertools.groupby(shares):
+        k = len(list(run))
+        n = len(set().union(*clips[i : i + k]))
+        out += [(shares[i] * n + 1) / (n + 2)] * k
+        i += k
+    return out
+
+
 def _monotone(values: list[float], weights: list[int]) -> list[float]:
     """Pool adjacent violators: the closest non-decreasing sequence (weighted least squares)."""
     blocks = [[v, w, 1] for v, w in zip(values, weights, strict=True)]
@@ -243,6 +329,7 @@ def fit(clips: list[ClipFeatures], base: Gate, data: str, model: str) -> Gate:
     """The gate for ``model`` fitted on ``clips`` (``base``: witness and peak candidates, the model's kind)."""
     rule, chosen = choose_rule(clips, base)
     gate = replace(rule, confidence=fit_confidence(rule, clips), model=model)
+    gate = replace(gate, answer_confidence=fit_answer_confidence(answer_outcomes(gate, clips)))
     fitted = score(gate, clips) | ({"note": chosen["note"]} if "note" in chosen else {})
     bounds = {"max_false_accept": MAX_FALSE_ACCEPT, "max_mae_bpm": MAX_MAE_BPM, "max_err_bpm": MAX_ERR_BPM}
     about = {"data": data, "clips": len(clips), "edge_rppg": edge_rppg.__version__, "bounds": bounds}

@@ -49,7 +49,11 @@ class Gate:
     HR-band power at its rate (a line the background shows is the light's, not a pulse). A clip gets an HR when
     ``pass_fraction`` of its windows pass.
     ``confidence`` maps a passing segment's SQI to the share of such segments within CONFIDENCE_WITHIN_BPM of
-    the truth on the data it was fitted on (knots of a monotone fit); empty when nothing was fitted."""
+    the truth on the data it was fitted on (knots of a monotone fit); empty when nothing was fitted.
+    ``answer_confidence`` maps a clip's answer, by the mean of its passing segments' confidences, to the share of
+    such answers within CONFIDENCE_WITHIN_BPM there: the median of many segments is right more often than one
+    segment is (on the held-out half, 9 of 9 answers were right at a mean segment confidence of 0.61). Empty: the
+    answer's confidence is that mean, as before answers had their own map."""
 
     sqi_min: float
     snr_half_width_hz: float
@@ -61,6 +65,7 @@ class Gate:
     witness: bool = True
     peak_candidates: int = 2
     confidence: tuple[tuple[float, float], ...] = ()
+    answer_confidence: tuple[tuple[float, float], ...] = ()
     model: str = ""  # the checkpoint's sha256, or METHOD_PREFIX + a method's name
     fitted_on: dict[str, Any] = field(default_factory=dict)  # what it was fitted on, and how it did there
 
@@ -91,6 +96,17 @@ class Gate:
         x, p = zip(*self.confidence, strict=True)
         return round(float(np.interp(sqi, x, p)), 3)
 
+    def confidence_of_answer(self, segment_confidences: list[float]) -> float | None:
+        """The fitted chance that an answer from passing segments of these confidences is within
+        CONFIDENCE_WITHIN_BPM (their mean where no map for answers was fitted)."""
+        if not segment_confidences:
+            return None
+        mean = float(np.mean(segment_confidences))
+        if not self.answer_confidence:
+            return round(mean, 3)
+        x, p = zip(*self.answer_confidence, strict=True)
+        return round(float(np.interp(mean, x, p)), 3)
+
     def for_model(self, model: str) -> Gate:
         return replace(self, model=model)
 
@@ -103,7 +119,8 @@ class Gate:
             d = json.loads(text)
             if d.pop("format", None) != FORMAT:
                 raise ValueError(f"not an {FORMAT} file")
-            d["confidence"] = tuple((float(s), float(p)) for s, p in d.get("confidence", ()))
+            for key in ("confidence", "answer_confidence"):
+                d[key] = tuple((float(s), float(p)) for s, p in d.get(key, ()))
             gate = cls(**d)
         except (ValueError, TypeError) as exc:
             raise GateError(f"{where}: not a quality gate ({exc})") from None
@@ -134,8 +151,13 @@ def sidecar_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.name + SUFFIX)
 
 
+def shipped_name(key: str) -> str:
+    """The name of a shipped gate's file (``assets/gates/``): a method's name, or its checkpoint's sha256 cut."""
+    return key.removeprefix(METHOD_PREFIX) if key.startswith(METHOD_PREFIX) else key[:16]
+
+
 def _shipped(key: str) -> Gate | None:
-    name = key.removeprefix(METHOD_PREFIX) if key.startswith(METHOD_PREFIX) else key[:16]
+    name = shipped_name(key)
     entry = resources.files("edge_rppg") / "assets" / "gates" / f"{name}.json"
     return Gate.from_json(entry.read_text(), f"edge_rppg/assets/gates/{name}.json") if entry.is_file() else None
 

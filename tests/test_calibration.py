@@ -191,6 +191,58 @@ def test_the_fit_keeps_within_its_bounds_or_refuses_everything() -> None:
     assert expected_calibration_error(np.array([0.9, 0.9]), np.array([1.0, 0.0])) == pytest.approx(0.4)
 
 
+def test_an_answers_confidence_is_the_share_of_such_answers_that_were_right() -> None:
+    """The median of many segments is right more often than one segment is: an answer's confidence comes from its
+    own map, fitted on answers, and a bin that was always right is still not certain."""
+    from edge_rppg.calibration import ANSWER_CONFIDENCE_MIN_BIN as BIN
+    from edge_rppg.calibration import fit_answer_confidence
+
+    all_right = [(0.6, True, f"clip{k}") for k in range(BIN)]
+    knots = fit_answer_confidence(all_right)
+    gate = replace(UNCALIBRATED, confidence=((0.0, 0.2), (1.0, 0.9)), answer_confidence=knots)
+    assert gate.confidence_of_answer([0.5, 0.7]) == pytest.approx((BIN + 1) / (BIN + 2), abs=1e-3)
+    assert Gate.from_json(gate.to_json(), "x") == gate
+    two_clips = [(0.6, True, f"clip{k % 2}") for k in range(2 * BIN)]  # many spans of two clips: two answers' worth
+    assert fit_answer_confidence(two_clips)[0][1] == pytest.approx(3 / 4)
+    mixed = [(0.3, False, f"a{k}") for k in range(BIN)] + [(0.8, True, f"b{k}") for k in range(BIN)]
+    low, high = (
+        replace(gate, answer_confidence=fit_answer_confidence(mixed)).confidence_of_answer([m]) for m in (0.3, 0.8)
+    )
+    assert low == pytest.approx(1 / (BIN + 2), abs=1e-3) and high == pytest.approx((BIN + 1) / (BIN + 2), abs=1e-3)
+    backwards = [(0.3, True, f"a{k}") for k in range(BIN)] + [(0.8, False, f"b{k}") for k in range(BIN)]
+    pooled = fit_answer_confidence(backwards)  # made monotone: one share for both
+    assert pooled[0][1] == pooled[1][1] == pytest.approx(0.5)
+    assert fit_answer_confidence([]) == ((0.0, 0.0), (1.0, 0.0))
+    no_map = replace(gate, answer_confidence=())  # a gate fitted before answers had a map: their segments' mean
+    assert no_map.confidence_of_answer([0.5, 0.7]) == pytest.approx(0.6) and no_map.confidence_of_answer([]) is None
+
+
+def test_the_fit_gives_answers_their_own_confidence() -> None:
+    """calibrate fits the answers' map on the answers its rule gives: four clips read right at a segment confidence
+    well under 1 make answers that are surer than their segments."""
+    from edge_rppg.calibration import GRID, ClipFeatures
+
+    w, n = len(GRID["snr_half_width_hz"]), 20
+
+    def clip(name: str, pulsed: bool) -> ClipFeatures:
+        wrong = np.arange(n) % 4 == 0  # one segment in four reads an octave off: any span's median is still right
+        hr = np.where(wrong, 144.0, 72.0) if pulsed else np.full(n, 100.0)
+        sqi = np.full((w, n), 0.8 if pulsed else 0.3)
+        return ClipFeatures(
+            name=name, pulsed=pulsed, hr=np.tile(hr, (w, 1)), sqi=sqi, light=np.zeros((w, n)),
+            witness=np.full(n, np.nan), motion=np.zeros(n), lost=np.zeros(n, bool),
+            truth=np.full(n, 72.0 if pulsed else np.nan),
+        )  # fmt: skip
+
+    clips = [clip(f"p{k}", True) for k in range(8)] + [clip(f"n{k}", False) for k in range(4)]
+    gate = fit(clips, UNCALIBRATED_METHOD, "hand", "m")
+    segment = gate.confidence_of(0.8)
+    assert segment is not None and segment < 0.8
+    answer = gate.confidence_of_answer([segment])
+    assert answer is not None and answer > segment and answer == pytest.approx(9 / 10, abs=0.01)  # 8 clips, all right
+    assert gate.fitted_on["scores"]["answer_ece"] == pytest.approx(0.1, abs=0.01)
+
+
 def test_calibrate_runs_on_features_of_real_files(labelled: Path) -> None:
     clip = read_labelled(labelled)[0]
     f = clip_features(clip, classic_runtime("pos"), UNCALIBRATED_METHOD)

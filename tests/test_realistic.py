@@ -138,7 +138,31 @@ def test_a_pulseless_face_under_flicker_in_h264_is_refused_not_read_as_the_light
         corpus.inter_coded_flicker_specs("held-out", 4, SECONDS)[k], width=640, height=480, face_frac=0.25
     )
     assert not spec.pulsed and spec.codec == "h264" and spec.light == "flicker"
-    summary = _predict_json(corpus.write(spec, tmp_path), tmp_path)
+    video = corpus.write(spec, tmp_path)
+    summary = _predict_json(video, tmp_path)
     assert summary["hr_bpm"] is None, summary["hr_reason"]
     flagged = [w for w in summary["per_window"] if any("flicker modulated" in r for r in w["reasons"])]
     assert len(flagged) >= len(summary["per_window"]) // 2, [w["reasons"] for w in summary["per_window"]]
+    if k == 1:
+        _calibration_sees_the_flicker_too(video, len(flagged))
+
+
+def _calibration_sees_the_flicker_too(video: Path, flagged: int) -> None:
+    """calibrate judges every candidate rule with the fixed witnesses, as predict does: a rule fitted on clips like
+    this one is not credited with answers predict would refuse."""
+    from edge_rppg.calibration import GRID, decide, features
+    from edge_rppg.data.source import open_source
+    from edge_rppg.predict.pipeline import PredictOptions, run_pipeline
+    from edge_rppg.predict.video import gate_of, resolve_runtime
+    from edge_rppg.weights import resolve
+
+    runtime = resolve_runtime(resolve(None)[0], None, "openvino", 2)  # the bundled model, as predict ran it
+    gate = gate_of(runtime)
+    with open_source(video, PredictOptions().crop) as source:
+        run = run_pipeline(source, runtime, PredictOptions())
+    clip = features(run, source.fps, video.name, gate.witness, None, gate.peak_candidates)
+    assert clip.vetoed is not None
+    vetoed = clip.vetoed[GRID["snr_half_width_hz"].index(gate.snr_half_width_hz)]
+    assert abs(int(vetoed.sum()) - flagged) <= 1, (int(vetoed.sum()), flagged)  # the same segments, up to a peak
+    assert decide(gate, clip).hr_bpm is None
+    assert decide(gate, dataclasses.replace(clip, vetoed=None)).hr_bpm is not None  # the veto is what refuses it

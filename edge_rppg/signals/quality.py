@@ -178,15 +178,20 @@ class SceneMeasures:
 
     def reasons(self, gate: Gate, hr_bpm: float) -> list[str]:
         """The measures that fail a segment read at ``hr_bpm`` outright (light steps and flicker are reported,
-        not judged: the background's light at the pulse's own rate is)."""
-        light, folded = self.light_share(hr_bpm), self.flicker_sidebands(hr_bpm)
+        not judged: the background's light at the pulse's own rate is): the gate's, then the ``vetoes``."""
+        light = self.light_share(hr_bpm)
         checks = (
             ("face lost", self.face_lost),
             (f"motion {self.motion:.2f} face widths/s", self.motion > gate.motion_max),
             (f"light: the background shows {hr_bpm:.0f} bpm too ({light:.0%})", light > gate.light_share_max),
-            (f"light: flicker modulated at {hr_bpm:.0f} bpm ({folded:.2f})", folded > FOLD_SIDEBAND_MAX),
         )
-        return [name for name, failed in checks if failed]
+        return [name for name, failed in checks if failed] + self.vetoes(hr_bpm)
+
+    def vetoes(self, hr_bpm: float) -> list[str]:
+        """The witnesses no gate fits (their bounds are physics, fixed here): a reading at ``hr_bpm`` that the scene
+        itself explains. ``edge_rppg.calibration`` judges every candidate rule with them, as predict does."""
+        folded = self.flicker_sidebands(hr_bpm)
+        return [f"light: flicker modulated at {hr_bpm:.0f} bpm ({folded:.2f})"] if folded > FOLD_SIDEBAND_MAX else []
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -316,7 +321,7 @@ class ClipHr:
     reason: str
     windows_passed: int
     spread_bpm: tuple[float, float] | None = None  # 10th and 90th percentile of the passing windows' HR
-    confidence: float | None = None  # the mean of the passing windows' (None: an uncalibrated gate)
+    confidence: float | None = None  # the gate's, from the passing windows' (None: an uncalibrated gate)
 
 
 def clip_heart_rate(qualities: list[Quality], gate: Gate) -> ClipHr:
@@ -332,7 +337,7 @@ def clip_heart_rate(qualities: list[Quality], gate: Gate) -> ClipHr:
     hr = weighted_median(hrs, np.array([max(q.sqi, 1e-3) for q in passed]))
     spread = (round(float(np.percentile(hrs, 10)), 2), round(float(np.percentile(hrs, 90)), 2))
     confidences = [gate.confidence_of(q.sqi) for q in passed]
-    confidence = None if None in confidences else round(float(np.mean(confidences)), 3)  # type: ignore[arg-type]
+    confidence = None if None in confidences else gate.confidence_of_answer(confidences)  # type: ignore[arg-type]
     reason = f"{len(passed)} of {len(qualities)} windows pass"
     return ClipHr(
         hr_bpm=round(hr, 2),
