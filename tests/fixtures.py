@@ -127,6 +127,10 @@ def write_scamps(root: Path, n: int = 165) -> Path:
 # The slim install a device gets (``pip install -e ".[openvino]"``: no PyTorch, no onnx), built beside the
 # full venv by the README's test command. CI names it, so there a missing slim venv fails instead of skipping.
 SLIM_VENV_VAR = "EDGE_RPPG_SLIM_VENV"
+# CI gives the slim venv OpenCV 5 (installed over the package's <5 pin, on purpose) and names that line here: the
+# full venv tests the 4.x line (Haar, on whose crops every shipped gate was fitted), the slim one the 5.x line (no
+# Haar cascade: the RFB-320 whose weights ship in the package).
+SLIM_OPENCV_VAR = "EDGE_RPPG_SLIM_OPENCV"
 SLIM_SETUP = 'python3 -m venv .venv-slim && .venv-slim/bin/pip install -e ".[openvino]"'
 
 

@@ -79,9 +79,10 @@ def test_the_shipped_gates_are_each_models_own() -> None:
     """The bundled model and the classic methods ship a fitted gate; a method's has no POS witness."""
     bundled = for_checkpoint(BUNDLED_CHECKPOINT, file_sha256(BUNDLED_CHECKPOINT))
     assert bundled.calibrated and bundled.model == file_sha256(BUNDLED_CHECKPOINT) and bundled.confidence
+    assert bundled.answer_confidence and bundled.fitted_on["scores"]["answers"] > 0  # answers have their own map
     for method in ("pos", "chrom", "green"):
         gate = for_method(method)
-        assert gate.calibrated and not gate.witness and gate.model == f"method:{method}"
+        assert gate.calibrated and not gate.witness and gate.model == f"method:{method}" and gate.answer_confidence
 
 
 def test_decide_is_what_predict_does(labelled: Path, fsam_checkpoint: Path) -> None:

@@ -1,19 +1,22 @@
 """The slim install (no PyTorch, no onnx) as a device has it: its own venv, built by the README's test command.
 
 What a device needs works there (predict with the bundled model; export --from and bench are in
-test_export.py and test_bench.py); what needs PyTorch says so in one line, naming what to install.
+test_export.py and test_bench.py); what needs PyTorch says so in one line, naming what to install. In CI it is
+also the OpenCV 5 line (``EDGE_RPPG_SLIM_OPENCV``): predict there crops by the shipped RFB-320.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from edge_rppg.data.synthetic import synthetic_clip
 from edge_rppg.data.video import write_video
-from tests.fixtures import without_torch
+from tests.fixtures import SLIM_OPENCV_VAR, slim_cli, without_torch
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +25,19 @@ def pulse_video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     path = tmp_path_factory.mktemp("video") / "pulse.avi"
     write_video(path, clip.frames((320, 240)), 30.0)
     return path, float(clip.hr_bpm.mean())
+
+
+def test_the_slim_install_runs_on_the_opencv_line_ci_names() -> None:
+    """Both OpenCV lines are tested: the slim venv's is the one CI names, and its default detector is the one that
+    line has (Haar where the cascade exists, the shipped RFB-320 where OpenCV 5 dropped it)."""
+    named = os.environ.get(SLIM_OPENCV_VAR)
+    if named is None:
+        pytest.skip(f"{SLIM_OPENCV_VAR} names no OpenCV line for the slim venv (CI sets it)")
+    python = slim_cli().parent / "python"
+    probe = "import cv2; from edge_rppg.data.detectors import DEFAULT_DETECTOR as d; print(cv2.__version__, d)"
+    out = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0].split(".")[0] == named, out
+    assert out[1] == ("rfb320" if int(named) >= 5 else "haar"), out
 
 
 def test_predict_with_no_weights_runs_the_bundled_onnx_without_torch(pulse_video: tuple[Path, float]) -> None:
