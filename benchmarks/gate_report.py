@@ -23,6 +23,7 @@ from typing import Any
 import edge_rppg
 from benchmarks import realistic_corpus as corpus
 from benchmarks import realistic_eval
+from edge_rppg.atomic import write_text_atomic
 from edge_rppg.calibration import (
     ClipFeatures,
     answer_outcomes,
@@ -99,7 +100,7 @@ def fit_answers(root: Path, method: str, weights: Path | None) -> None:
     scores = fitted.fitted_on.get("scores", {}) | {"answers": len(rows), "answers_right": sum(r for _, r, _ in rows)}
     fitted = replace(fitted, fitted_on=fitted.fitted_on | {"scores": scores})
     target = Path(edge_rppg.__file__).parent / "assets" / "gates" / f"{shipped_name(gate.model)}.json"
-    target.write_text(fitted.to_json())
+    write_text_atomic(target, fitted.to_json())
     print(f"{method}: {len(rows)} answers, {scores['answers_right']} right -> {fitted.answer_confidence} ({target})")
 
 
@@ -122,7 +123,7 @@ def main() -> None:
         clips = [c for _, c in clip_features(args.corpus, args.split, method, UNCALIBRATED_METHOD)]
         gate = fit(clips, UNCALIBRATED_METHOD, f"the realistic corpus's {args.split} half", f"method:{method}")
         assert args.out is not None
-        (args.out / f"{method}.json").write_text(gate.to_json())
+        write_text_atomic(args.out / f"{method}.json", gate.to_json())
         print(line(f"{method} fitted on {args.split}", gate.fitted_on["scores"]))
     for method in filter(None, args.methods.split(",")) if not (args.fit or args.fit_answers) else []:
         checkpoint = resolve(args.weights)[0]

@@ -124,7 +124,7 @@ def _print(gate: Gate, target: Path) -> None:
     console.print(
         f"on these clips: an HR for {s['answered']} of {s['pulsed']} pulsed (MAE {mae} bpm), "
         f"{s['pulseless_accepted']} of {s['pulseless']} pulseless accepted; confidence ECE {s['window_ece']} "
-        f"(windows), {s.get('answer_ece')} (answers)"
+        f"(windows), {s['answer_ece']} (answers)"
     )
     if "note" in s:
         console.print(f"[yellow]note:[/yellow] {s['note']}")
