@@ -132,6 +132,9 @@ def _check_numbers(gate: Gate, where: str) -> None:
     numbers = (gate.sqi_min, gate.snr_half_width_hz, gate.pass_fraction, gate.motion_max, gate.light_share_max)
     if not all(isinstance(v, int | float) and np.isfinite(v) and v >= 0 for v in numbers):
         raise GateError(f"{where}: a quality gate's thresholds must be finite and not negative")
+    knots = [v for knot in gate.confidence + gate.answer_confidence for v in knot]
+    if not all(np.isfinite(v) and 0.0 <= v <= 1.0 for v in knots):
+        raise GateError(f"{where}: a quality gate's confidence maps must hold numbers within [0, 1]")
 
 
 # No data behind it: stricter than every gate fitted so far on every model (README, "quality gate").

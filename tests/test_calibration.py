@@ -57,6 +57,9 @@ def test_a_gate_round_trips_and_a_damaged_or_foreign_one_is_refused(tmp_path: Pa
         Gate.from_json('{"sqi_min": 1}', "g.json")
     with pytest.raises(GateError, match="finite"):
         Gate.from_json(replace(gate, sqi_min=float("nan")).to_json(), "g.json")
+    for bad in (((0.5, float("nan")),), ((0.5, 1.5),)):  # a map that would print a confidence of nan or 150 %
+        with pytest.raises(GateError, match=r"g\.json: .*confidence maps"):
+            Gate.from_json(replace(gate, answer_confidence=bad).to_json(), "g.json")
     ckpt = tmp_path / "m.pt"
     shutil.copyfile(fsam_checkpoint, ckpt)
     sidecar_path(ckpt).write_text(replace(gate, model="0" * 64).to_json())
