@@ -67,11 +67,12 @@ class Hrv:
 
 def clean_ibis(beats: Beats) -> np.ndarray:
     """Mask of the IBIs kept: physiological range, and within IBI_MAX_DEVIATION of the median of the
-    five around it (an ectopic beat makes one short and one long interval; both go)."""
+    five around it (an ectopic beat makes one short and one long interval; both go). The series is mirrored at its
+    ends, not repeated: an end IBI judged against copies of itself always passed, a missed last beat with it."""
     ibi = beats.ibis_s
     keep = (ibi >= IBI_RANGE_S[0]) & (ibi <= IBI_RANGE_S[1])
     if ibi.size >= 3:
-        padded = np.pad(ibi, 2, mode="edge")
+        padded = np.pad(ibi, 2, mode="reflect")
         local = np.median(np.lib.stride_tricks.sliding_window_view(padded, 5), axis=1)
         keep &= np.abs(ibi - local) <= IBI_MAX_DEVIATION * local
     return keep
