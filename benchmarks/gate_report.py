@@ -1,11 +1,12 @@
 """Each model's quality gate on a half of the realistic corpus: what it answers, how right, how sure, and what
-each witness buys; or, with ``--fit``, the classic methods' gates fitted on the calibration half.
+each witness buys; or, with ``--fit``, gates fitted on the calibration half (the model's or the classic methods'),
+as ``edge-rppg calibrate`` fits them, from the cached runs.
 
 Reads the runs that ``realistic_eval.py`` cached (no decoding, no inference) and judges them with the product's
 own code: ``edge_rppg.calibration.features``, ``score`` and ``decide``, under the gate predict would use.
 
     python -m benchmarks.gate_report CORPUS --split held-out --results results-x [--weights W] [--methods model,pos]
-    python -m benchmarks.gate_report CORPUS --split calibration --results results-x --fit pos,chrom,green --out DIR
+    python -m benchmarks.gate_report CORPUS --split calibration --results results-x [--weights W] --fit model,pos
     python -m benchmarks.gate_report CORPUS --split calibration --results results-x [--weights W] --fit-answers model
 
 ``--fit-answers`` fits the map of a shipped gate's answers' confidence (``Gate.answer_confidence``) on the
@@ -26,6 +27,7 @@ from benchmarks import realistic_eval
 from edge_rppg.atomic import write_text_atomic
 from edge_rppg.calibration import (
     ClipFeatures,
+    answer_counts,
     answer_outcomes,
     decide,
     features,
@@ -35,6 +37,8 @@ from edge_rppg.calibration import (
     score,
 )
 from edge_rppg.gate import (
+    METHOD_PREFIX,
+    UNCALIBRATED,
     UNCALIBRATED_METHOD,
     Gate,
     for_checkpoint,
@@ -91,15 +95,43 @@ def report(root: Path, split: str, method: str, gate: Gate) -> None:
             print("    " + line(f"{key}={value}", score(gate, cs)))
 
 
+def _shipped_target(key: str, out: Path | None) -> Path:
+    """Where a fitted gate goes: ``out``, else the package's ``assets/gates`` (what predict finds for ``key``)."""
+    return (out or Path(edge_rppg.__file__).parent / "assets" / "gates") / f"{shipped_name(key)}.json"
+
+
+def _key_and_base(method: str, weights: Path | None) -> tuple[str, Gate]:
+    if method != "model":
+        return f"{METHOD_PREFIX}{method}", UNCALIBRATED_METHOD
+    return file_sha256(resolve(weights)[0]), UNCALIBRATED
+
+
+def _described(split: str) -> str:
+    """The data a gate was fitted on, in words (a gate file's ``fitted_on.data``)."""
+    cfg = corpus.SPLITS[split]
+    spans = ", ".join(f"{name} {lo:.0%}-{hi:.0%}" for name, lo, hi in cfg.waveforms)
+    return f"the realistic corpus's {split} half (benchmarks/realistic_corpus.py: {cfg.face} face, {spans})"
+
+
+def fit_gate(root: Path, split: str, method: str, weights: Path | None, out: Path | None) -> None:
+    """The gate of ``method`` (or the model of ``weights``) fitted on every clip of ``split`` by calibrate's rule."""
+    key, base = _key_and_base(method, weights)
+    clips = [c for _, c in clip_features(root, split, method, base)]
+    gate = fit(clips, base, _described(split), key)
+    target = _shipped_target(key, out)
+    write_text_atomic(target, gate.to_json())
+    print(line(f"{method} fitted on {split}", gate.fitted_on["scores"]) + f" -> {target}")
+
+
 def fit_answers(root: Path, method: str, weights: Path | None) -> None:
     """The gate of ``method`` (or the model of ``weights``) with its answers' map fitted on the calibration half."""
     checkpoint = resolve(weights)[0]
     gate = for_checkpoint(checkpoint, file_sha256(checkpoint)) if method == "model" else for_method(method)
     rows = answer_outcomes(gate, [c for _, c in clip_features(root, "calibration", method, gate)])
     fitted = replace(gate, answer_confidence=fit_answer_confidence(rows))
-    scores = fitted.fitted_on.get("scores", {}) | {"answers": len(rows), "answers_right": sum(r for _, r, _ in rows)}
+    scores = fitted.fitted_on.get("scores", {}) | answer_counts(rows)
     fitted = replace(fitted, fitted_on=fitted.fitted_on | {"scores": scores})
-    target = Path(edge_rppg.__file__).parent / "assets" / "gates" / f"{shipped_name(gate.model)}.json"
+    target = _shipped_target(gate.model, None)
     write_text_atomic(target, fitted.to_json())
     print(f"{method}: {len(rows)} answers, {scores['answers_right']} right -> {fitted.answer_confidence} ({target})")
 
@@ -111,8 +143,8 @@ def main() -> None:
     ap.add_argument("--results", default="results")
     ap.add_argument("--weights", type=Path, default=None)
     ap.add_argument("--methods", default="model")
-    ap.add_argument("--fit", default="", help="classic methods to fit a gate for (on --split), written to --out")
-    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--fit", default="", help="methods (or model) to fit a gate for on --split")
+    ap.add_argument("--out", type=Path, default=None, help="where --fit writes; default: the package's shipped gates")
     ap.add_argument("--fit-answers", default="", help="methods (or model) whose shipped gate gets its answers' map")
     args = ap.parse_args()
     realistic_eval.RESULTS = args.results
@@ -120,11 +152,7 @@ def main() -> None:
         assert args.split == "calibration", "the answers' map is fitted on the calibration half only"
         fit_answers(args.corpus, method, args.weights)
     for method in filter(None, args.fit.split(",")):
-        clips = [c for _, c in clip_features(args.corpus, args.split, method, UNCALIBRATED_METHOD)]
-        gate = fit(clips, UNCALIBRATED_METHOD, f"the realistic corpus's {args.split} half", f"method:{method}")
-        assert args.out is not None
-        write_text_atomic(args.out / f"{method}.json", gate.to_json())
-        print(line(f"{method} fitted on {args.split}", gate.fitted_on["scores"]))
+        fit_gate(args.corpus, args.split, method, args.weights, args.out)
     for method in filter(None, args.methods.split(",")) if not (args.fit or args.fit_answers) else []:
         checkpoint = resolve(args.weights)[0]
         gate = for_checkpoint(checkpoint, file_sha256(checkpoint)) if method == "model" else for_method(method)

@@ -325,12 +325,18 @@ def _monotone(values: list[float], weights: list[int]) -> list[float]:
     return [b[0] for b in blocks for _ in range(int(b[2]))]
 
 
+def answer_counts(answers: list[Answer]) -> dict[str, int]:
+    """How many answers an answers' map was fitted on, and how many of them were right (a gate's ``fitted_on``)."""
+    return {"answers": len(answers), "answers_right": sum(right for _, right, _ in answers)}
+
+
 def fit(clips: list[ClipFeatures], base: Gate, data: str, model: str) -> Gate:
     """The gate for ``model`` fitted on ``clips`` (``base``: witness and peak candidates, the model's kind)."""
     rule, chosen = choose_rule(clips, base)
     gate = replace(rule, confidence=fit_confidence(rule, clips), model=model)
-    gate = replace(gate, answer_confidence=fit_answer_confidence(answer_outcomes(gate, clips)))
-    fitted = score(gate, clips) | ({"note": chosen["note"]} if "note" in chosen else {})
+    answers = answer_outcomes(gate, clips)
+    gate = replace(gate, answer_confidence=fit_answer_confidence(answers))
+    fitted = score(gate, clips) | answer_counts(answers) | ({"note": chosen["note"]} if "note" in chosen else {})
     bounds = {"max_false_accept": MAX_FALSE_ACCEPT, "max_mae_bpm": MAX_MAE_BPM, "max_err_bpm": MAX_ERR_BPM}
     about = {"data": data, "clips": len(clips), "edge_rppg": edge_rppg.__version__, "bounds": bounds}
     return replace(gate, fitted_on=about | {"scores": fitted})
