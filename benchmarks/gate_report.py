@@ -152,6 +152,7 @@ def main() -> None:
         assert args.split == "calibration", "the answers' map is fitted on the calibration half only"
         fit_answers(args.corpus, method, args.weights)
     for method in filter(None, args.fit.split(",")):
+        assert args.split == "calibration" or args.out is not None, "a shipped gate is fitted on the calibration half"
         fit_gate(args.corpus, args.split, method, args.weights, args.out)
     for method in filter(None, args.methods.split(",")) if not (args.fit or args.fit_answers) else []:
         checkpoint = resolve(args.weights)[0]
