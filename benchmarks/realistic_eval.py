@@ -27,6 +27,7 @@ import numpy as np
 
 from benchmarks import realistic_corpus as corpus
 from edge_rppg.calibration import expected_calibration_error, ppg_truth
+from edge_rppg.contract import CONTRACT
 from edge_rppg.data.detectors import DEFAULT_DETECTOR, DETECTORS
 from edge_rppg.data.face import CropSettings
 from edge_rppg.data.frames import REDUCTIONS
@@ -158,6 +159,13 @@ def _load_run(path: Path, methods: list[str]) -> tuple[Any, dict[str, Runs], flo
     return run, runs, float(fps)
 
 
+def _end_s(time_s: float) -> float:
+    """A window's end on the frame grid, as calibrate reads it: ``time_s`` is rounded to the millisecond, and a
+    segment's PPG truth can flip between two near-equal spectral peaks on a 1-ms shift (calibration-000: 106.4 at
+    8.333 s, 115.5 at 8.3333 s)."""
+    return round(time_s * CONTRACT.fps) / CONTRACT.fps
+
+
 def _summarise(
     spec: Any,
     path: Path,
@@ -176,7 +184,7 @@ def _summarise(
     for m, results in runs.items():
         r = read_vitals(type(run)(**{**run.__dict__, "results": list(results)}), m, fps, str(path), gates[m])
         windows = [
-            asdict(w) | dict(zip(("truth_hr_bpm", "truth_beats_hr_bpm"), spans(w.time_s + offset), strict=True))
+            asdict(w) | dict(zip(("truth_hr_bpm", "truth_beats_hr_bpm"), spans(_end_s(w.time_s) + offset), strict=True))
             for w in r.per_window
         ]
         seg_truth = [w["truth_hr_bpm"] for w in windows if np.isfinite(w["truth_hr_bpm"])]
