@@ -22,7 +22,7 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.labelled import LabelledClip
 from edge_rppg.data.source import open_source
 from edge_rppg.gate import CONFIDENCE_WITHIN_BPM, UNCALIBRATED, WITNESS_AGREE_BPM, Gate
-from edge_rppg.predict.pipeline import PredictOptions, Run, check_run, run_pipeline
+from edge_rppg.predict.pipeline import PredictOptions, Run, check_decoded, refusal, run_pipeline
 from edge_rppg.predict.video import reassemble, segment_at
 from edge_rppg.runtimes import Runtime
 from edge_rppg.signals.filters import bvp_filters
@@ -64,6 +64,27 @@ class ClipFeatures:
     lost: np.ndarray
     truth: np.ndarray  # [segments] the contact PPG's HR over the same span (nan: unknown, or no pulse)
     vetoed: np.ndarray | None = None  # [widths, segments] a fixed witness refuses the HR (SceneMeasures.vetoes)
+    refused: str | None = None  # why predict reads nothing at all from the clip (no segments then)
+
+    @classmethod
+    def nothing_read(cls, name: str, pulsed: bool, reason: str) -> ClipFeatures:
+        """A clip predict reads nothing from (no face found, say): every rule refuses it, and a pulsed one counts
+        against coverage as predict's refusal would."""
+        rows, none = np.zeros((len(GRID["snr_half_width_hz"]), 0)), np.zeros(0)
+        lost = np.zeros(0, dtype=bool)
+        return cls(
+            name=name,
+            pulsed=pulsed,
+            hr=rows,
+            sqi=rows,
+            light=rows,
+            vetoed=rows.astype(bool),
+            witness=none,
+            motion=none,
+            lost=lost,
+            truth=none,
+            refused=reason,
+        )
 
     def part(self, start: int, stop: int) -> ClipFeatures:
         """The clip's segments ``start:stop`` alone (an answer over part of it: a live reading's last windows)."""
@@ -339,6 +360,8 @@ def fit(clips: list[ClipFeatures], base: Gate, data: str, model: str) -> Gate:
     fitted = score(gate, clips) | answer_counts(answers) | ({"note": chosen["note"]} if "note" in chosen else {})
     bounds = {"max_false_accept": MAX_FALSE_ACCEPT, "max_mae_bpm": MAX_MAE_BPM, "max_err_bpm": MAX_ERR_BPM}
     about = {"data": data, "clips": len(clips), "edge_rppg": edge_rppg.__version__, "bounds": bounds}
+    if any(c.refused for c in clips):
+        about["nothing_read"] = {c.name: c.refused for c in clips if c.refused}
     return replace(gate, fitted_on=about | {"scores": fitted})
 
 
@@ -347,7 +370,10 @@ def clip_features(clip: LabelledClip, runtime: Runtime, base: Gate) -> ClipFeatu
     options = PredictOptions()
     with open_source(clip.video, options.crop) as source:
         run = run_pipeline(source, runtime, options)
-    check_run(run, source.name)
+    check_decoded(run, source.name)
+    reason = refusal(run, source.name)
+    if reason is not None:
+        return ClipFeatures.nothing_read(clip.name, clip.pulsed, reason)
     fps = source.fps
     truth = ppg_truth(clip.ppg, clip.ppg_fs) if clip.ppg is not None and clip.ppg_fs else None
     return features(run, fps, clip.name, base.witness, truth, base.peak_candidates)
@@ -359,13 +385,13 @@ def calibrate(
     base: Gate,
     data: str,
     model: str,
-    progress: Callable[[LabelledClip, int], None] | None = None,
+    progress: Callable[[LabelledClip, int, ClipFeatures], None] | None = None,
 ) -> Gate:
     """``runtime``'s gate fitted on ``clips`` (``base``: UNCALIBRATED or UNCALIBRATED_METHOD, the model's kind)."""
     found = []
     for k, clip in enumerate(clips):
         found.append(clip_features(clip, runtime, base))
         if progress is not None:
-            progress(clip, k + 1)
+            progress(clip, k + 1, found[-1])
     gate = fit(found, base, data, model)
     return replace(gate, fitted_on=gate.fitted_on | {"ran_on": f"{runtime.name} {runtime.precision}"})

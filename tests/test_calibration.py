@@ -170,6 +170,28 @@ def test_calibrate_refuses_clips_without_pulseless_ones_before_any_work(labelled
     assert result.exit_code == 1 and "pulseless-11.json" in result.output and not out.exists()
 
 
+def test_a_clip_predict_reads_nothing_from_counts_as_refused_and_calibrate_goes_on(
+    labelled: Path, tmp_path: Path
+) -> None:
+    """A pulsed clip with no face in it: predict refuses it outright, so every rule does; calibrate says so for that
+    clip, counts it against coverage, and fits on the rest instead of stopping with an error."""
+    from edge_rppg.data.video import write_video
+
+    data = tmp_path / "data"
+    shutil.copytree(labelled, data)
+    empty = np.random.default_rng(0).integers(90, 110, (150, 96, 96, 3), dtype=np.uint8)  # 5 s of a wall
+    write_video(data / "pulsed-wall.avi", iter(empty), 30.0)
+    (data / "pulsed-wall.json").write_text('{"pulsed": true, "ppg_fs": 30.0}')
+    np.save(data / "pulsed-wall.ppg.npy", np.sin(np.arange(150) / 30 * 2 * np.pi * 1.2))
+    out = tmp_path / "g.json"
+    result = runner.invoke(app, ["calibrate", "--data", str(data), "--method", "pos", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "pulsed-wall (pulsed): nothing read, counted as refused" in result.output
+    assert "no face found" in result.output
+    fitted = Gate.from_json(out.read_text(), str(out)).fitted_on
+    assert list(fitted["nothing_read"]) == ["pulsed-wall"] and fitted["scores"]["pulsed"] == 4
+
+
 def test_the_fit_keeps_within_its_bounds_or_refuses_everything() -> None:
     """Features made by hand: a model whose pulseless clips look as good as its pulsed ones gets a gate that
     refuses; one whose pulse is clear gets a gate that answers right and rejects the pulseless clips."""

@@ -22,6 +22,7 @@ from edge_rppg.errors import EdgeRppgError
 from edge_rppg.methods import DEFAULT_METHOD, METHOD_TABLE
 
 if TYPE_CHECKING:
+    from edge_rppg.calibration import ClipFeatures
     from edge_rppg.data.labelled import LabelledClip
     from edge_rppg.gate import Gate
     from edge_rppg.runtimes import Runtime
@@ -101,9 +102,10 @@ def _open(method: str, source: Path | None, runtime: str | None, threads: int | 
     return resolve_runtime(source, None, chosen, threads)
 
 
-def _progress(total: int) -> Callable[[LabelledClip, int], None]:
-    def report(clip: LabelledClip, done: int) -> None:
-        say(f"{done}/{total} {clip.name} ({'pulsed' if clip.pulsed else 'pulseless'})")
+def _progress(total: int) -> Callable[[LabelledClip, int, ClipFeatures], None]:
+    def report(clip: LabelledClip, done: int, found: ClipFeatures) -> None:
+        read = f": nothing read, counted as refused ({found.refused})" if found.refused else ""
+        say(f"{done}/{total} {clip.name} ({'pulsed' if clip.pulsed else 'pulseless'}){read}")
 
     return report
 
