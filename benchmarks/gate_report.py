@@ -58,6 +58,10 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 def clip_features(root: Path, split: str, method: str, gate: Gate) -> list[tuple[Any, ClipFeatures]]:
     out = []
     for spec, path, ppg in corpus.load(root, split):
+        reason = realistic_eval.refused_run(path)
+        if reason is not None:
+            out.append((spec, ClipFeatures.nothing_read(spec.name, spec.pulsed, reason)))
+            continue
         run, runs, fps = realistic_eval._load_run(path, [method])
         run = replace(run, results=runs[method])
         truth = ppg_truth(ppg, corpus.PPG_FS) if spec.pulsed else None
@@ -86,7 +90,7 @@ def report(root: Path, split: str, method: str, gate: Gate) -> None:
     for s, c in flicker:
         d = decide(gate, c)
         print(f"  flicker {s.name} ({'pulsed' if s.pulsed else 'pulseless'}, truth {c.truth_hr:.1f}): {d.hr_bpm}")
-    for key in ("fps", "resolution", "codec", "motion", "light"):
+    for key in ("fps", "resolution", "codec", "motion", "light", "portrait"):
         groups: dict[str, list[ClipFeatures]] = {}
         for s, c in pairs:
             groups.setdefault(s.conditions()[key], []).append(c)
@@ -110,7 +114,8 @@ def _described(split: str) -> str:
     """The data a gate was fitted on, in words (a gate file's ``fitted_on.data``)."""
     cfg = corpus.SPLITS[split]
     spans = ", ".join(f"{name} {lo:.0%}-{hi:.0%}" for name, lo, hi in cfg.waveforms)
-    return f"the realistic corpus's {split} half (benchmarks/realistic_corpus.py: {cfg.face} face, {spans})"
+    faces = " / ".join(dict.fromkeys(cfg.faces))
+    return f"the realistic corpus's {split} half (benchmarks/realistic_corpus.py: {faces} faces, {spans})"
 
 
 def fit_gate(root: Path, split: str, method: str, weights: Path | None, out: Path | None) -> None:

@@ -1,7 +1,8 @@
 """A realistic face-video corpus that the training renderer did not make: the yardstick for predict and INT8.
 
 Real face photographs that ship with packages (NASA's astronaut portrait in scikit-image, the US Navy
-portrait of Grace Hopper in Matplotlib; both public domain), whose skin pulses with real contact-PPG
+portrait of Grace Hopper in Matplotlib, the White House portraits of Barack Obama and Joe Biden among the test images
+of face_recognition's source archive; all public domain), whose skin pulses with real contact-PPG
 recordings that ship with heartpy (GPL-3.0: read at run time from the installed package, never copied
 here), time-scaled to vary the heart rate and resampled to the camera's rate. Camera and scene effects:
 sensor noise (read + shot), auto-exposure and white-balance drift, FFV1 / MJPEG / H.264 at several
@@ -9,11 +10,18 @@ qualities, 15/25/30/60 fps, 480p to 1080p, small faces; head sway of 1-5 % of th
 nods, slow light drift, a light switched on, mains flicker; and pulseless videos of the same kinds.
 
 Two halves, split by face and by waveform, so that nothing tuned on one says anything about the other:
-- ``calibration``: the astronaut face, the first half of heartpy's long recording (data3);
-- ``held-out``: Grace Hopper's face, the second half of data3.
+- ``calibration``: the astronaut's face (clips 0-199), Obama's (200-399) and Biden's (400-599), the first half of
+  heartpy's long recording (data3);
+- ``held-out``: Grace Hopper's face (clips 0-199, and 200-399 with motion crossed with pulse), the second half of data3.
 
     python -m benchmarks.realistic_corpus OUT_DIR [--split calibration|held-out|both] [--videos 32] [--seconds 30]
+    python -m benchmarks.realistic_corpus OUT_DIR --split calibration --block 1 --videos 12
     python -m benchmarks.realistic_corpus OUT_DIR --split calibration --inter-coded-flicker 8
+
+``--block N`` renders the split's clips numbered from ``FACE_BLOCK * N``: its face ``N``. Obama's and Biden's
+photographs come from face_recognition's source archive, fetched once (not installed: it builds dlib) into
+``$EDGE_RPPG_PHOTOS`` (default ``~/.cache/edge-rppg/photos``) with
+``pip download --no-deps --no-binary :all: face_recognition==1.3.0 -d DIR``; its SHA-256 is checked.
 
 ``--inter-coded-flicker N`` renders N more videos of the split (named ``SPLIT-1NN``), all H.264 under mains flicker,
 half of them pulseless: the condition where every model read the light as a pulse on the held-out half (the codec
@@ -44,16 +52,17 @@ SKIN_TONES = ((1.0, 1.0, 1.0), (0.86, 0.8, 0.76), (0.68, 0.58, 0.52), (0.5, 0.4,
 
 @dataclass(frozen=True)
 class Split:
-    face: str
+    faces: tuple[str, ...]  # the face of each block of FACE_BLOCK clips
     waveforms: tuple[tuple[str, float, float], ...]  # (heartpy recording, from, to as fractions of its length)
     seed: int
 
 
+FACE_BLOCK = 200
 SPLITS = {
-    "calibration": Split("astronaut", (("data3", 0.0, 0.5),), 1000),
+    "calibration": Split(("astronaut", "obama", "biden"), (("data3", 0.0, 0.5),), 1000),
     # Not heartpy's data2: neurokit2 reads SDNN of 150-800 ms on its 30-s spans (artefact, not a heart),
     # so it cannot be the truth that predict is judged against.
-    "held-out": Split("hopper", (("data3", 0.5, 1.0),), 2000),
+    "held-out": Split(("hopper", "hopper"), (("data3", 0.5, 1.0),), 2000),
 }
 MOTIONS = ("still", "sway", "turns")
 LIGHTS = ("steady", "drift", "step", "flicker")
@@ -103,25 +112,54 @@ class VideoSpec:
             "light": self.light,
             "face": "small" if self.face_frac < 0.18 else "normal",
             "skin": "dark" if self.skin_tone[0] < 0.6 else "light",
+            "portrait": self.face,
         }
 
 
 # --- material that ships in packages ---------------------------------------------------------------
 
 
-def face_photo(name: str) -> np.ndarray:
-    """An RGB uint8 public-domain portrait from an installed package."""
+FACE_ARCHIVE = "face_recognition-1.3.0.tar.gz"  # its test images: White House portraits (public domain)
+FACE_ARCHIVE_SHA256 = "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec"
+ARCHIVE_FACES = {"obama": "obama.jpg", "biden": "biden.jpg"}
+
+
+def _installed_photo(name: str) -> bytes:
     if name == "astronaut":
         import skimage
 
-        path = Path(skimage.__file__).parent / "data" / "astronaut.png"
-    else:
-        import matplotlib
+        return (Path(skimage.__file__).parent / "data" / "astronaut.png").read_bytes()
+    import matplotlib
 
-        path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-    bgr = cv2.imread(str(path))
+    return (Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").read_bytes()
+
+
+def _archived_photo(name: str) -> bytes:
+    """One of the portraits in face_recognition's source archive, read from the archive (never unpacked here)."""
+    import hashlib
+    import tarfile
+
+    folder = Path(os.environ.get("EDGE_RPPG_PHOTOS", Path.home() / ".cache" / "edge-rppg" / "photos"))
+    path = folder / FACE_ARCHIVE
+    if not path.is_file():
+        raise SystemExit(
+            f"error: {path}: not found; fetch it once with "
+            f"pip download --no-deps --no-binary :all: face_recognition==1.3.0 -d {folder}"
+        )
+    if hashlib.sha256(path.read_bytes()).hexdigest() != FACE_ARCHIVE_SHA256:
+        raise SystemExit(f"error: {path}: not the archive this corpus was rendered from (SHA-256 differs)")
+    with tarfile.open(path) as tar:
+        member = tar.extractfile(f"face_recognition-1.3.0/tests/test_images/{ARCHIVE_FACES[name]}")
+        assert member is not None
+        return member.read()
+
+
+def face_photo(name: str) -> np.ndarray:
+    """An RGB uint8 public-domain portrait from a package (installed, or the archive of ``ARCHIVE_FACES``)."""
+    data = _archived_photo(name) if name in ARCHIVE_FACES else _installed_photo(name)
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise SystemExit(f"{path}: cannot read the face photo (is the dev extra installed?)")
+        raise SystemExit(f"error: {name}: cannot decode the face photo")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -154,6 +192,12 @@ def contact_ppg(name: str) -> tuple[np.ndarray, np.ndarray]:
 # --- one video ----------------------------------------------------------------------------------------
 
 
+def _motion(k: int) -> str:
+    # The first block ties motion to k % 3 as `pulsed` is, so all its pulseless clips turn and no pulsed one does;
+    # it stays so (rendered, cached, fitted on and judged by). The later blocks cross the two.
+    return MOTIONS[k % len(MOTIONS)] if k < FACE_BLOCK else MOTIONS[(k + k // 3) % len(MOTIONS)]
+
+
 def sample_spec(split: str, k: int, seconds: float) -> VideoSpec:
     cfg = SPLITS[split]
     rng = np.random.default_rng(cfg.seed + k)
@@ -164,12 +208,12 @@ def sample_spec(split: str, k: int, seconds: float) -> VideoSpec:
     codec = str(rng.choice(["ffv1", "mjpeg", "mjpeg", "h264", "h264"]))
     quality = {"ffv1": 0, "mjpeg": int(rng.choice([50, 70, 90])), "h264": int(rng.choice([20, 26, 32]))}[codec]
     waveform, _lo, _hi = cfg.waveforms[int(rng.integers(len(cfg.waveforms)))]
-    motion = MOTIONS[k % len(MOTIONS)]
+    motion = _motion(k)
     light = LIGHTS[(k // len(MOTIONS)) % len(LIGHTS)]
     return VideoSpec(
         name=f"{split}-{k:03d}",
         split=split,
-        face=cfg.face,
+        face=cfg.faces[k // FACE_BLOCK],
         flip=bool(rng.integers(2)),
         skin_tone=SKIN_TONES[int(rng.integers(len(SKIN_TONES)))],
         pulsed=k % 3 != 2,  # one video in three has no pulse
@@ -247,8 +291,25 @@ def clip_ppg(spec: VideoSpec) -> tuple[np.ndarray, float]:
     return best[1], float(best[2])
 
 
-def _skin_mask(rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """Soft skin mask of the portrait (YCrCb skin range inside an ellipse round the face) and the face box."""
+OWN_SKIN_TOLERANCE = 12.0  # Cr, Cb: how far a skin pixel may be from the face's own median
+
+
+def _own_skin(ycc: np.ndarray, skin: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The part of ``skin`` that has the face's own chroma and is one piece with the face's middle: the White House
+    portraits have curtains and a sunlit window in YCrCb's skin range right beside the head, which would pulse."""
+    x, y, w, h = box
+    middle = np.zeros_like(skin)
+    middle[y + h // 4 : y + 3 * h // 4, x + w // 4 : x + 3 * w // 4] = True
+    own = np.median(ycc[skin & middle][:, 1:], axis=0)
+    near = skin & np.all(np.abs(ycc[..., 1:] - own) < OWN_SKIN_TOLERANCE, axis=-1)
+    _, labels = cv2.connectedComponents(near.astype(np.uint8), connectivity=8)
+    own_piece: np.ndarray = labels == np.bincount(labels[middle & near]).argmax()
+    return own_piece
+
+
+def _skin_mask(rgb: np.ndarray, own_skin: bool) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Soft skin mask of the portrait (YCrCb skin range inside an ellipse round the face; with ``own_skin``, only
+    the face's own skin: ``_own_skin``) and the face box."""
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")  # type: ignore[attr-defined]
     faces = cascade.detectMultiScale(gray, 1.1, 5)
@@ -256,8 +317,10 @@ def _skin_mask(rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
     skin = (ycc[..., 1] > 133) & (ycc[..., 1] < 178) & (ycc[..., 2] > 77) & (ycc[..., 2] < 130) & (ycc[..., 0] > 40)
     yy, xx = np.mgrid[: rgb.shape[0], : rgb.shape[1]]
-    ellipse = ((xx - (x + w / 2)) / (0.75 * w)) ** 2 + ((yy - (y + 0.65 * h)) / (0.95 * h)) ** 2 < 1
-    mask = cv2.GaussianBlur((skin & ellipse).astype(np.float32), (0, 0), max(w / 60, 1.0))
+    skin &= ((xx - (x + w / 2)) / (0.75 * w)) ** 2 + ((yy - (y + 0.65 * h)) / (0.95 * h)) ** 2 < 1
+    if own_skin:
+        skin = _own_skin(ycc, skin, (x, y, w, h))
+    mask = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), max(w / 60, 1.0))
     return mask, (x, y, w, h)
 
 
@@ -277,7 +340,8 @@ def build_scene(spec: VideoSpec) -> Scene:
     photo = face_photo(spec.face)
     if spec.flip:
         photo = photo[:, ::-1].copy()
-    mask, (x, y, w, h) = _skin_mask(photo)
+    # The astronaut's and Hopper's clips were rendered (and fitted on) with the plain mask, which is clean on them.
+    mask, (x, y, w, h) = _skin_mask(photo, own_skin=spec.face in ARCHIVE_FACES)
     tone = np.array(spec.skin_tone, dtype=np.float32)
     img = photo.astype(np.float32) * (1 + mask[..., None] * (tone - 1))  # darker skin, same photo
     scale = spec.face_frac * spec.width / w
@@ -408,8 +472,9 @@ def write(spec: VideoSpec, out: Path) -> Path:
     return path
 
 
-def specs(split: str, videos: int, seconds: float) -> list[VideoSpec]:
-    return [sample_spec(split, k, seconds) for k in range(videos)]
+def specs(split: str, videos: int, seconds: float, block: int = 0) -> list[VideoSpec]:
+    """The first ``videos`` clips of the split's ``block``."""
+    return [sample_spec(split, FACE_BLOCK * block + k, seconds) for k in range(videos)]
 
 
 INTER_CODED_FIRST = 100  # the extra videos' numbers start here, apart from the sampled ones
@@ -454,13 +519,16 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--inter-coded-flicker", type=int, default=0, metavar="N", help="N more: H.264, flicker")
+    ap.add_argument("--block", type=int, default=0, help="the clips numbered from FACE_BLOCK * N (the Nth face)")
     args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
     splits = SPLITS if args.split == "both" else [args.split]
+    if any(not 0 <= args.block < len(SPLITS[s].faces) for s in splits):
+        ap.error(f"--block {args.block}: --split {args.split} has no such block")
+    args.out.mkdir(parents=True, exist_ok=True)
     if args.inter_coded_flicker:
         todo = [s for split in splits for s in inter_coded_flicker_specs(split, args.inter_coded_flicker, args.seconds)]
     else:
-        todo = [s for split in splits for s in specs(split, args.videos, args.seconds)]
+        todo = [s for split in splits for s in specs(split, args.videos, args.seconds, args.block)]
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=args.workers) as pool:

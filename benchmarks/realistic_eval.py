@@ -33,7 +33,7 @@ from edge_rppg.data.face import CropSettings
 from edge_rppg.data.frames import REDUCTIONS
 from edge_rppg.data.source import open_source
 from edge_rppg.gate import CONFIDENCE_WITHIN_BPM, Gate, for_checkpoint, for_method
-from edge_rppg.predict.pipeline import PredictOptions, check_run, run_pipeline
+from edge_rppg.predict.pipeline import PredictOptions, check_decoded, refusal, run_pipeline
 from edge_rppg.predict.video import classic_runtime, gate_of, read_vitals
 from edge_rppg.signals.classic import METHODS, ROIS
 
@@ -92,9 +92,13 @@ def evaluate_video(
     tee = Tee(runtime, [m for m in methods if m != "model"], options)
     with open_source(path, options.crop, options.fps) as source:
         run = run_pipeline(source, tee, options)  # type: ignore[arg-type]
-    check_run(run, source.name)
-    fps = source.fps
     gates = _gates(methods, gate_of(runtime))
+    check_decoded(run, source.name)
+    reason = refusal(run, source.name)
+    if reason is not None:
+        np.savez_compressed(_run_file(path), refused=np.array(reason))
+        return _refused(spec, ppg, gates, reason)
+    fps = source.fps
     offset = run.frames_without_face / fps  # the model's timeline starts at the first face
     runs = {
         m: run.results if m == "model" else list(zip([s for s, _ in run.results], tee.outputs[m], strict=True))
@@ -102,6 +106,19 @@ def evaluate_video(
     }
     _save_run(path, run, runs, fps)
     return _summarise(spec, path, run, runs, fps, ppg, offset, gates)
+
+
+def _refused(spec: corpus.VideoSpec, ppg: np.ndarray, gates: dict[str, Gate], reason: str) -> dict[str, Any]:
+    """A clip predict refuses outright (no face found, say): no method answers, for that reason."""
+    nothing: dict[str, Any] = {
+        "hr_bpm": None,
+        "hr_reason": reason,
+        "truth_hr_bpm": None,
+        "hrv": None,
+        "hr_confidence": None,
+    }
+    methods = {m: nothing | {"gate": g.label(), "windows": [], "speed_fps": None, "bvp": []} for m, g in gates.items()}
+    return {"spec": asdict(spec), "conditions": spec.conditions(), "truth": truth(ppg), "methods": methods}
 
 
 def _gates(methods: list[str], model_gate: Gate) -> dict[str, Gate]:
@@ -133,6 +150,12 @@ def _save_run(path: Path, run: Any, runs: dict[str, Runs], fps: float) -> None:
     payload: dict[str, Any] = {"starts": starts, "counts": counts, **arrays}
     payload |= {f"track_{k}": v for k, v in track.items()}
     np.savez_compressed(_run_file(path), **payload)
+
+
+def refused_run(path: Path) -> str | None:
+    """Why predict refused the video outright, when it did (``_run_file`` then holds only that)."""
+    z = np.load(_run_file(path))
+    return str(z["refused"]) if "refused" in z else None
 
 
 def _load_run(path: Path, methods: list[str]) -> tuple[Any, dict[str, Runs], float]:
@@ -212,6 +235,10 @@ def regate(root: Path, split: str, methods: list[str], weights: Path | None) -> 
     records = []
     for spec, path, ppg in corpus.load(root, split):
         if not _run_file(path).exists():
+            continue
+        reason = refused_run(path)
+        if reason is not None:
+            records.append(_refused(spec, ppg, gates, reason))
             continue
         run, runs, fps = _load_run(path, methods)
         rec = _summarise(spec, path, run, runs, fps, ppg, run.frames_without_face / fps, gates)
@@ -317,10 +344,12 @@ def report(records: list[dict[str, Any]], methods: list[str], root: Path | None 
         for label, rs in sorted(_measurable(root, records).items()):
             print(f"pulsed videos the oracle calls {label} (+ the pulseless ones):")
             print("  " + "\n  ".join(_line(m, score(rs + pulseless, m)) for m in methods))
-    for key in ("fps", "resolution", "codec", "motion", "light", "face", "skin"):
+    # From each spec, not the cached record's own copy: cached records predate labels added since ("portrait").
+    conditions = [corpus.VideoSpec(**r["spec"]).conditions() for r in records]
+    for key in ("fps", "resolution", "codec", "motion", "light", "face", "skin", "portrait"):
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for r in records:
-            groups[r["conditions"][key]].append(r)
+        for r, c in zip(records, conditions, strict=True):
+            groups[c[key]].append(r)
         print(f"by {key}:")
         for value, rs in sorted(groups.items()):
             print("  " + "\n  ".join(_line(f"{m} {key}={value}", score(rs, m)) for m in methods[:2]))

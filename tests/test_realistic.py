@@ -166,3 +166,34 @@ def _calibration_sees_the_flicker_too(video: Path, flagged: int) -> None:
     assert abs(int(vetoed.sum()) - flagged) <= 1, (int(vetoed.sum()), flagged)  # the same segments, up to a peak
     assert decide(gate, clip).hr_bpm is None
     assert decide(gate, dataclasses.replace(clip, vetoed=None)).hr_bpm is not None  # the veto is what refuses it
+
+
+def test_the_later_blocks_cross_motion_with_pulse_and_the_first_keep_their_clips() -> None:
+    """The first block's clips tie motion to pulse (every pulseless clip turns): they stay as rendered and fitted
+    on. A later block's clips show each motion with and without a pulse, numbered from the block's first."""
+    for split, face in (("calibration", "obama"), ("held-out", "hopper")):
+        later = corpus.specs(split, 9, SECONDS, block=1)
+        assert [s.name for s in later[:2]] == [f"{split}-{corpus.FACE_BLOCK}", f"{split}-{corpus.FACE_BLOCK + 1}"]
+        assert {s.face for s in later} == {face}
+        assert {(s.pulsed, s.motion) for s in later} == {(p, m) for p in (True, False) for m in corpus.MOTIONS}
+    first = corpus.specs("calibration", 48, SECONDS)
+    assert {s.face for s in first} == {"astronaut"}
+    assert {(s.pulsed, s.motion) for s in first} == {(True, "still"), (True, "sway"), (False, "turns")}
+
+
+def test_own_skin_drops_a_skin_coloured_curtain_beside_the_head_and_keeps_the_face() -> None:
+    """A curtain in YCrCb's skin range but of another chroma, touching the face, is not skin that pulses; nor is a
+    patch of the face's own colour that is not one piece with it."""
+    import cv2
+
+    rgb = np.full((200, 200, 3), 40, np.uint8)
+    cv2.ellipse(rgb, (100, 100), (40, 55), 0, 0, 360, (200, 140, 110), -1)  # the face
+    rgb[:, 145:] = (190, 120, 120)  # a reddish curtain, touching the face's right edge at x = 140..145
+    rgb[:, 140:145] = (195, 130, 115)  # the seam: between the two, within tolerance of neither alone
+    rgb[5:35, 5:35] = (200, 140, 110)  # a sunlit patch of the face's own colour, apart from it
+    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+    skin = (ycc[..., 1] > 133) & (ycc[..., 1] < 178) & (ycc[..., 2] > 77) & (ycc[..., 2] < 130) & (ycc[..., 0] > 40)
+    assert skin[100, 170] and skin[100, 100]  # both pass the fixed skin range
+    own = corpus._own_skin(ycc, skin, (60, 45, 80, 110))
+    assert skin[20, 20] and own[100, 100] and own[60, 100]
+    assert not own[100, 170:].any() and not own[5:35, 5:35].any()
