@@ -291,6 +291,12 @@ def clip_ppg(spec: VideoSpec) -> tuple[np.ndarray, float]:
     return best[1], float(best[2])
 
 
+def skin_range(ycc: np.ndarray) -> np.ndarray:
+    """The fixed YCrCb skin range, pixel by pixel."""
+    ok: np.ndarray = (ycc[..., 1] > 133) & (ycc[..., 1] < 178) & (ycc[..., 2] > 77) & (ycc[..., 2] < 130)
+    return ok & (ycc[..., 0] > 40)
+
+
 OWN_SKIN_TOLERANCE = 12.0  # Cr, Cb: how far a skin pixel may be from the face's own median
 
 
@@ -315,7 +321,7 @@ def _skin_mask(rgb: np.ndarray, own_skin: bool) -> tuple[np.ndarray, tuple[int, 
     faces = cascade.detectMultiScale(gray, 1.1, 5)
     x, y, w, h = (int(v) for v in max(faces, key=lambda f: f[2] * f[3]))
     ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
-    skin = (ycc[..., 1] > 133) & (ycc[..., 1] < 178) & (ycc[..., 2] > 77) & (ycc[..., 2] < 130) & (ycc[..., 0] > 40)
+    skin = skin_range(ycc)
     yy, xx = np.mgrid[: rgb.shape[0], : rgb.shape[1]]
     skin &= ((xx - (x + w / 2)) / (0.75 * w)) ** 2 + ((yy - (y + 0.65 * h)) / (0.95 * h)) ** 2 < 1
     if own_skin:

@@ -33,7 +33,7 @@ from edge_rppg.data.face import CropSettings
 from edge_rppg.data.frames import REDUCTIONS
 from edge_rppg.data.source import open_source
 from edge_rppg.gate import CONFIDENCE_WITHIN_BPM, Gate, for_checkpoint, for_method
-from edge_rppg.predict.pipeline import PredictOptions, check_decoded, refusal, run_pipeline
+from edge_rppg.predict.pipeline import PredictOptions, refusal, run_pipeline
 from edge_rppg.predict.video import classic_runtime, gate_of, read_vitals
 from edge_rppg.signals.classic import METHODS, ROIS
 
@@ -93,7 +93,6 @@ def evaluate_video(
     with open_source(path, options.crop, options.fps) as source:
         run = run_pipeline(source, tee, options)  # type: ignore[arg-type]
     gates = _gates(methods, gate_of(runtime))
-    check_decoded(run, source.name)
     reason = refusal(run, source.name)
     if reason is not None:
         np.savez_compressed(_run_file(path), refused=np.array(reason))
@@ -117,7 +116,7 @@ def _refused(spec: corpus.VideoSpec, ppg: np.ndarray, gates: dict[str, Gate], re
         "hrv": None,
         "hr_confidence": None,
     }
-    methods = {m: nothing | {"gate": g.label(), "windows": [], "speed_fps": None, "bvp": []} for m, g in gates.items()}
+    methods = {m: {**nothing, "gate": g.label(), "windows": [], "speed_fps": None, "bvp": []} for m, g in gates.items()}
     return {"spec": asdict(spec), "conditions": spec.conditions(), "truth": truth(ppg), "methods": methods}
 
 
@@ -238,10 +237,10 @@ def regate(root: Path, split: str, methods: list[str], weights: Path | None) -> 
             continue
         reason = refused_run(path)
         if reason is not None:
-            records.append(_refused(spec, ppg, gates, reason))
-            continue
-        run, runs, fps = _load_run(path, methods)
-        rec = _summarise(spec, path, run, runs, fps, ppg, run.frames_without_face / fps, gates)
+            rec = _refused(spec, ppg, gates, reason)
+        else:
+            run, runs, fps = _load_run(path, methods)
+            rec = _summarise(spec, path, run, runs, fps, ppg, run.frames_without_face / fps, gates)
         (path.parent / RESULTS / f"{spec.name}.json").write_text(json.dumps(rec) + "\n")
         records.append(rec)
     return records

@@ -22,7 +22,7 @@ from edge_rppg.contract import CONTRACT
 from edge_rppg.data.labelled import LabelledClip
 from edge_rppg.data.source import open_source
 from edge_rppg.gate import CONFIDENCE_WITHIN_BPM, UNCALIBRATED, WITNESS_AGREE_BPM, Gate
-from edge_rppg.predict.pipeline import PredictOptions, Run, check_decoded, refusal, run_pipeline
+from edge_rppg.predict.pipeline import PredictOptions, Run, refusal, run_pipeline
 from edge_rppg.predict.video import reassemble, segment_at
 from edge_rppg.runtimes import Runtime
 from edge_rppg.signals.filters import bvp_filters
@@ -370,7 +370,6 @@ def clip_features(clip: LabelledClip, runtime: Runtime, base: Gate) -> ClipFeatu
     options = PredictOptions()
     with open_source(clip.video, options.crop) as source:
         run = run_pipeline(source, runtime, options)
-    check_decoded(run, source.name)
     reason = refusal(run, source.name)
     if reason is not None:
         return ClipFeatures.nothing_read(clip.name, clip.pulsed, reason)

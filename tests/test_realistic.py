@@ -192,7 +192,7 @@ def test_own_skin_drops_a_skin_coloured_curtain_beside_the_head_and_keeps_the_fa
     rgb[:, 140:145] = (195, 130, 115)  # the seam: between the two, within tolerance of neither alone
     rgb[5:35, 5:35] = (200, 140, 110)  # a sunlit patch of the face's own colour, apart from it
     ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
-    skin = (ycc[..., 1] > 133) & (ycc[..., 1] < 178) & (ycc[..., 2] > 77) & (ycc[..., 2] < 130) & (ycc[..., 0] > 40)
+    skin = corpus.skin_range(ycc)
     assert skin[100, 170] and skin[100, 100]  # both pass the fixed skin range
     own = corpus._own_skin(ycc, skin, (60, 45, 80, 110))
     assert skin[20, 20] and own[100, 100] and own[60, 100]

@@ -368,16 +368,13 @@ def _crop_loop(
         stages.forget(track)
 
 
-def check_decoded(run: Run, name: str) -> None:
-    """Raise when the video itself failed: an error before any window, or no frame decoded."""
+def refusal(run: Run, name: str) -> str | None:
+    """Why a decoded video gives no reading at all (no face found, too few frames with one), or None; raises when
+    the video itself failed (an error before any window, or no frame decoded)."""
     if run.error is not None and not run.results:
         raise run.error
     if run.frames == 0:
         raise VideoError(f"{name}: no frames could be decoded (empty or unreadable video)")
-
-
-def refusal(run: Run, name: str) -> str | None:
-    """Why a decoded video gives no reading at all (no face found, too few frames with one), or None."""
     if not run.face_found:
         return f"{name}: no face found in any of {run.frames} frames"
     if not run.results:
@@ -389,7 +386,6 @@ def refusal(run: Run, name: str) -> str | None:
 
 
 def check_run(run: Run, name: str) -> None:
-    check_decoded(run, name)
     reason = refusal(run, name)
     if reason is not None:
         raise VideoError(reason)
